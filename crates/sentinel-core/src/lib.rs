@@ -6,6 +6,7 @@
 pub mod access;
 pub mod ids;
 pub mod id_number;
+pub mod masking;
 pub mod name;
 pub mod phone;
 pub mod region;

@@ -1,1 +1,143 @@
-//! placeholder
+//! Sentinel's HTTP server: the `/api/v1` JSON API with its OpenAPI document and Swagger UI, login and
+//! scoped authorisation, audit, health, readiness and Prometheus metrics.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod ops;
+pub mod state;
+
+use axum::Router;
+use axum::http::Request;
+use axum::middleware::from_fn_with_state;
+use axum::routing::get;
+use sentinel_store::{DataKey, PersonalDataCipher, Store, StoreError};
+use std::future::Future;
+use std::sync::Arc;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use config::{Config, ConfigError, LogFormat, Secret};
+pub use error::{ApiError, Problem};
+pub use state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("数据库 / database: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Bootstrap(String),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+/// The personal-data key in force: from configuration, or generated once into the data directory.
+pub fn data_key(config: &Config) -> Result<DataKey, StartError> {
+    if let Some(hex) = &config.data_key {
+        return Ok(DataKey::from_hex(hex.expose())?);
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
+        context: format!("cannot create data directory {}", config.data_dir.display()),
+        source,
+    })?;
+    let path = config.data_dir.join("data.key");
+    let (key, created) = DataKey::load_or_create(&path)?;
+    if created {
+        tracing::warn!(path = %path.display(), "generated a new personal-data key; back it up: without it the persons cannot be read");
+    }
+    Ok(key)
+}
+
+/// Opens the store the configuration names (running its migrations).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let key = data_key(config)?;
+    Ok(sentinel_store::open(&config.database_url(), PersonalDataCipher::new(&key)).await?)
+}
+
+/// Builds the shared state over an opened store, creating the bootstrap administrator if configured.
+pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppState, StartError> {
+    if let Some(spec) = &config.bootstrap_admin {
+        match auth::bootstrap_admin(&*store, spec.expose(), chrono::Utc::now()).await.map_err(StartError::Bootstrap)? {
+            Some(name) => tracing::info!(username = %name, "created bootstrap administrator"),
+            None => tracing::debug!("users exist; SENTINEL_BOOTSTRAP_ADMIN ignored"),
+        }
+    }
+    let public_base_url = config.public_base_url();
+    Ok(AppState::new(state::Inner {
+        store,
+        tz: config.utc_offset()?,
+        session_ttl: chrono::Duration::hours(i64::from(config.session_hours.max(1))),
+        secure_cookies: public_base_url.starts_with("https://"),
+        public_base_url,
+        metrics: metrics::Metrics::default(),
+    }))
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api::routes().split_for_parts();
+    let request_span = |req: &Request<_>| {
+        let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+        // The path only: query strings can carry ID numbers and phones, which must never reach a log.
+        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    };
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .merge(api)
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+        .route_layer(from_fn_with_state(state.clone(), metrics::track))
+        .fallback(|| async { ApiError::route_not_found() })
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

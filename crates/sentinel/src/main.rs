@@ -1,1 +1,163 @@
-fn main() {}
+//! `sentinel`: the one command of the platform: `serve`, `demo`, `migrate`, `keys`.
+
+mod demo;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use sentinel_server::{Config, LogFormat, Secret};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "sentinel", version, about = "Sentinel 数字哨兵: venue check-in, health-pass verification and exposure tracing")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (SQLite in the data directory unless --database-url names PostgreSQL).
+    Serve(Common),
+    /// Seed a demo Suzhou (idempotently) and serve it.
+    Demo {
+        #[command(flatten)]
+        common: Common,
+        /// Seed of the generated city: the same seed gives the same city.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How many residents to generate.
+        #[arg(long, default_value_t = 3000)]
+        persons: usize,
+    },
+    /// Apply pending database migrations and print the schema version.
+    Migrate(Common),
+    /// Key management.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new random personal-data key (64 hex characters) for SENTINEL_DATA_KEY.
+    GenerateDataKey,
+    /// Create the data directory's key file if it does not exist, and print its path.
+    Init(Common),
+}
+
+/// Options every server-side command shares; flags override the file and the environment.
+#[derive(Args, Clone)]
+struct Common {
+    /// TOML configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (embedded database, key file).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST/DB
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+impl Common {
+    fn config(&self) -> anyhow::Result<Config> {
+        let env = std::env::vars().filter(|(k, _)| k.starts_with("SENTINEL_"));
+        let mut config = Config::load(self.config.as_deref(), env)?;
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.database_url {
+            config.database_url = Some(Secret::new(url.clone()));
+        }
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        Ok(config)
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SENTINEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(config: &Config, state: sentinel_server::AppState) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = state.store.backend(), "serving");
+    println!("Sentinel 数字哨兵 listening on http://{addr}  (API docs: http://{addr}/api/docs)");
+    sentinel_server::serve(listener, state, sentinel_server::shutdown_signal()).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("错误 / error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(common) => {
+            let config = common.config()?;
+            init_logging(config.log_format);
+            tracing::info!(?config, "starting");
+            let store = sentinel_server::open_store(&config).await?;
+            let state = sentinel_server::build_state(&config, store).await?;
+            serve(&config, state).await
+        }
+        Command::Demo { common, seed, persons } => {
+            let config = common.config()?;
+            init_logging(config.log_format);
+            let store = sentinel_server::open_store(&config).await?;
+            let state = sentinel_server::build_state(&config, store.clone()).await?;
+            let login = demo::seed(&*store, &config, seed, persons).await?;
+            let addr = config.listen;
+            println!();
+            println!("演示城市已就绪 / demo city ready: 苏州市 (seed {seed})");
+            println!("  控制台 API / API:   http://{addr}/api/v1   文档 / docs: http://{addr}/api/docs");
+            println!("  登录 / login:       {login}");
+            println!("  数据目录 / data:    {}", config.data_dir.display());
+            println!();
+            serve(&config, state).await
+        }
+        Command::Migrate(common) => {
+            let config = common.config()?;
+            init_logging(config.log_format);
+            let store = sentinel_server::open_store(&config).await?;
+            println!(
+                "{}: schema version {}",
+                sentinel_store::redact_url(&config.database_url()),
+                store.schema_version().await?
+            );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::GenerateDataKey) => {
+            println!("{}", sentinel_store::DataKey::generate().to_hex());
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Init(common)) => {
+            let config = common.config()?;
+            anyhow::ensure!(config.data_key.is_none(), "SENTINEL_DATA_KEY is set: the key comes from configuration");
+            sentinel_server::data_key(&config)?;
+            println!("{}", config.data_dir.join("data.key").display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The `/api/v1` JSON API and its OpenAPI document, generated from the handlers' annotations.
+
+pub mod audit;
+pub mod auth;
+pub mod devices;
+pub mod persons;
+pub mod regions;
+pub mod users;
+pub mod venues;
+
+use serde::Serialize;
+use sentinel_store::{Page, PageRequest};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+const DEFAULT_LIMIT: u32 = 50;
+
+/// A page of a list: `next` is the cursor of the following page (`?cursor=NEXT`), or null at the end.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct List<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+impl<T> List<T> {
+    pub fn all(items: Vec<T>) -> Self {
+        Self { items, next: None }
+    }
+
+    pub fn from_page<S>(page: Page<S>, view: impl FnMut(S) -> T) -> Self {
+        Self { items: page.items.into_iter().map(view).collect(), next: page.next.map(|n| n.to_string()) }
+    }
+}
+
+/// Parses `?cursor=&limit=` (limit 1–500, default 50).
+pub fn page_request(cursor: Option<&str>, limit: Option<u32>) -> ApiResult<PageRequest> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=PageRequest::MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid("limit", format!("每页条数应为1–{0} / limit must be 1–{0}", PageRequest::MAX_LIMIT)));
+    }
+    let after = match cursor.filter(|c| !c.is_empty()) {
+        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::invalid("cursor", "游标无效 / invalid cursor"))?),
+        None => None,
+    };
+    Ok(PageRequest { after, limit })
+}
+
+/// The purpose stated for an unmasked read: 2–200 characters.
+pub fn purpose(raw: Option<&str>) -> ApiResult<Option<String>> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(p) if p.chars().count() < 2 || p.chars().count() > 200 => {
+            Err(ApiError::invalid("purpose", "用途说明应为2–200个字符 / purpose must be 2–200 characters"))
+        }
+        Some(p) => Ok(Some(p.to_owned())),
+    }
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::SESSION_COOKIE))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Sentinel 数字哨兵 API",
+        description = "场所扫码通行、健康码核验与流调溯源平台 / Venue check-in, health-pass verification and exposure tracing. \
+                       Errors are application/problem+json with a stable `code`.",
+    ),
+    modifiers(&Security),
+    security(("bearer" = []), ("session_cookie" = [])),
+    tags(
+        (name = "auth", description = "登录与令牌 / Login and tokens"),
+        (name = "registry", description = "区划、场所与设备 / Regions, venues and devices"),
+        (name = "persons", description = "人员（默认脱敏）/ Persons, masked by default"),
+        (name = "users", description = "用户与角色 / Users and roles"),
+        (name = "audit", description = "审计 / Audit"),
+    ),
+    components(schemas(crate::error::Problem))
+)]
+struct ApiDoc;
+
+/// The API routes with their OpenAPI document.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(regions::list_regions, regions::upsert_region))
+        .routes(routes!(regions::get_region))
+        .routes(routes!(regions::list_categories))
+        .routes(routes!(venues::list_venues, venues::create_venue))
+        .routes(routes!(venues::get_venue, venues::update_venue, venues::delete_venue))
+        .routes(routes!(devices::list_devices, devices::create_device))
+        .routes(routes!(persons::list_persons, persons::create_person))
+        .routes(routes!(persons::get_person))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_user))
+        .routes(routes!(users::create_api_token))
+        .routes(routes!(audit::list_audit))
+}
