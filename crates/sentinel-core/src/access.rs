@@ -112,7 +112,9 @@ pub enum Scope {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeParseError {
-    #[error("范围应为“*”、区划代码、“category:类别”或“venue:编号” / scope must be `*`, a region code, `category:CODE` or `venue:ID`")]
+    #[error(
+        "范围应为“*”、区划代码、“category:类别”或“venue:编号” / scope must be `*`, a region code, `category:CODE` or `venue:ID`"
+    )]
     Format,
     #[error("未知的场所类别 {0} / unknown venue category {0}")]
     Category(String),

@@ -15,7 +15,9 @@ const CHECK_CHARS: [u8; 11] = *b"10X98765432";
 /// Which part of an ID number is wrong; the message says it in Chinese and English.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdNumberError {
-    #[error("身份证号码应为18位（或15位旧号码），实际为{0}位 / ID number must have 18 characters (or 15 legacy digits), got {0}")]
+    #[error(
+        "身份证号码应为18位（或15位旧号码），实际为{0}位 / ID number must have 18 characters (or 15 legacy digits), got {0}"
+    )]
     Length(usize),
     #[error("身份证号码含非法字符 / ID number contains an invalid character at position {0}")]
     Character(usize),
@@ -27,7 +29,9 @@ pub enum IdNumberError {
     BirthDateInFuture(NaiveDate),
     #[error("身份证号码顺序码无效 / ID number sequence 000 is not issued")]
     Sequence,
-    #[error("身份证号码校验位错误，应为{expected} / ID number check character is wrong: expected {expected}, got {found}")]
+    #[error(
+        "身份证号码校验位错误，应为{expected} / ID number check character is wrong: expected {expected}, got {found}"
+    )]
     CheckCharacter { expected: char, found: char },
 }
 
@@ -86,7 +90,10 @@ impl ResidentIdNumber {
         Self::validate_parts(&bytes[..17], today)?;
         let expected = check_character(&bytes[..17]);
         if bytes[17] != expected {
-            return Err(IdNumberError::CheckCharacter { expected: expected as char, found: bytes[17] as char });
+            return Err(IdNumberError::CheckCharacter {
+                expected: expected as char,
+                found: bytes[17] as char,
+            });
         }
         Ok(Self(bytes))
     }
@@ -130,7 +137,12 @@ impl ResidentIdNumber {
     }
 
     /// Builds a valid number from its parts, computing the check character (used by the generator).
-    pub fn from_parts(area: &str, birth: NaiveDate, sequence: u16, today: NaiveDate) -> Result<Self, IdNumberError> {
+    pub fn from_parts(
+        area: &str,
+        birth: NaiveDate,
+        sequence: u16,
+        today: NaiveDate,
+    ) -> Result<Self, IdNumberError> {
         let first17 = format!("{area}{}{:03}", birth.format("%Y%m%d"), sequence % 1000);
         let check = check_character(first17.as_bytes()) as char;
         Self::parse(&format!("{first17}{check}"), today)
@@ -208,8 +220,14 @@ mod tests {
             ResidentIdNumber::parse("110105194912310021", t),
             Err(IdNumberError::CheckCharacter { expected: 'X', found: '1' })
         );
-        assert!(matches!(ResidentIdNumber::from_parts("990105", NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(), 12, t), Err(IdNumberError::AreaCode(_))));
-        assert!(matches!(ResidentIdNumber::from_parts("320000", NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(), 12, t), Err(IdNumberError::AreaCode(_))));
+        assert!(matches!(
+            ResidentIdNumber::from_parts("990105", NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(), 12, t),
+            Err(IdNumberError::AreaCode(_))
+        ));
+        assert!(matches!(
+            ResidentIdNumber::from_parts("320000", NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(), 12, t),
+            Err(IdNumberError::AreaCode(_))
+        ));
         // 1990-02-30 does not exist: build the first 17 by hand and add whatever check character fits.
         let first17 = "32050819900230123";
         let check = check_character(first17.as_bytes()) as char;
@@ -217,7 +235,8 @@ mod tests {
             ResidentIdNumber::parse(&format!("{first17}{check}"), t),
             Err(IdNumberError::BirthDate("19900230".into()))
         );
-        let future = ResidentIdNumber::from_parts("320508", NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(), 12, t);
+        let future =
+            ResidentIdNumber::from_parts("320508", NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(), 12, t);
         assert!(matches!(future, Err(IdNumberError::BirthDateInFuture(_))));
         let seq0 = ResidentIdNumber::from_parts("320508", NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(), 0, t);
         assert_eq!(seq0, Err(IdNumberError::Sequence));
@@ -227,8 +246,14 @@ mod tests {
     fn legacy_fifteen_digits_convert_to_eighteen() {
         let id = ResidentIdNumber::parse("110105491231002", today()).unwrap();
         assert_eq!(id.as_str(), "11010519491231002X");
-        assert!(matches!(ResidentIdNumber::parse("11010549123100A", today()), Err(IdNumberError::Character(15))));
-        assert!(matches!(ResidentIdNumber::from_legacy15("110105491331002", today()), Err(IdNumberError::BirthDate(_))));
+        assert!(matches!(
+            ResidentIdNumber::parse("11010549123100A", today()),
+            Err(IdNumberError::Character(15))
+        ));
+        assert!(matches!(
+            ResidentIdNumber::from_legacy15("110105491331002", today()),
+            Err(IdNumberError::BirthDate(_))
+        ));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! boundary into these types, so an invalid resident ID number or region code cannot exist past it.
 
 pub mod access;
-pub mod ids;
 pub mod id_number;
+pub mod ids;
 pub mod masking;
 pub mod name;
 pub mod phone;

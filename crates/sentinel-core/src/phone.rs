@@ -19,9 +19,11 @@ pub struct PhoneNumber(String);
 impl PhoneNumber {
     pub fn parse(input: &str) -> Result<Self, PhoneError> {
         let trimmed = input.trim();
-        let without_cc = trimmed.strip_prefix("+86").or_else(|| trimmed.strip_prefix("0086")).unwrap_or(trimmed);
+        let without_cc =
+            trimmed.strip_prefix("+86").or_else(|| trimmed.strip_prefix("0086")).unwrap_or(trimmed);
         let compact: String = without_cc.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-        let digits = if compact.len() == 13 && compact.starts_with("86") { &compact[2..] } else { &compact[..] };
+        let digits =
+            if compact.len() == 13 && compact.starts_with("86") { &compact[2..] } else { &compact[..] };
         if digits.chars().any(|c| !c.is_ascii_digit()) {
             return Err(PhoneError::Character);
         }

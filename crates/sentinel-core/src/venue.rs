@@ -9,21 +9,39 @@ pub struct Department {
     pub label_en: &'static str,
 }
 
-const COMMERCE: Department = Department { code: "commerce", label_zh: "商务局", label_en: "Bureau of Commerce" };
-const MARKET: Department =
-    Department { code: "market_regulation", label_zh: "市场监督管理局", label_en: "Market Regulation Administration" };
-const GOV_SERVICES: Department =
-    Department { code: "gov_services", label_zh: "政务服务管理办公室", label_en: "Government Services Office" };
-const TOURISM: Department =
-    Department { code: "culture_tourism", label_zh: "文化广电和旅游局", label_en: "Culture, Radio, TV and Tourism Bureau" };
+const COMMERCE: Department =
+    Department { code: "commerce", label_zh: "商务局", label_en: "Bureau of Commerce" };
+const MARKET: Department = Department {
+    code: "market_regulation",
+    label_zh: "市场监督管理局",
+    label_en: "Market Regulation Administration",
+};
+const GOV_SERVICES: Department = Department {
+    code: "gov_services",
+    label_zh: "政务服务管理办公室",
+    label_en: "Government Services Office",
+};
+const TOURISM: Department = Department {
+    code: "culture_tourism",
+    label_zh: "文化广电和旅游局",
+    label_en: "Culture, Radio, TV and Tourism Bureau",
+};
 const TRANSPORT: Department =
     Department { code: "transport", label_zh: "交通运输局", label_en: "Transport Bureau" };
-const INDUSTRY: Department =
-    Department { code: "industry_it", label_zh: "工业和信息化局", label_en: "Industry and Information Technology Bureau" };
-const EDUCATION: Department = Department { code: "education", label_zh: "教育局", label_en: "Education Bureau" };
-const HEALTH: Department = Department { code: "health", label_zh: "卫生健康委员会", label_en: "Health Commission" };
-const HOUSING: Department =
-    Department { code: "housing", label_zh: "住房和城乡建设局", label_en: "Housing and Urban-Rural Development Bureau" };
+const INDUSTRY: Department = Department {
+    code: "industry_it",
+    label_zh: "工业和信息化局",
+    label_en: "Industry and Information Technology Bureau",
+};
+const EDUCATION: Department =
+    Department { code: "education", label_zh: "教育局", label_en: "Education Bureau" };
+const HEALTH: Department =
+    Department { code: "health", label_zh: "卫生健康委员会", label_en: "Health Commission" };
+const HOUSING: Department = Department {
+    code: "housing",
+    label_zh: "住房和城乡建设局",
+    label_en: "Housing and Urban-Rural Development Bureau",
+};
 
 /// How a category's entrances are checked, per the notice's articles 2 and 3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

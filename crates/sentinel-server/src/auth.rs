@@ -1,8 +1,8 @@
 //! Authentication and authorisation: argon2 password hashes, opaque bearer tokens (only their SHA-256 is
 //! stored), the session cookie with its CSRF token, and the [`Caller`] every protected handler receives.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, header};
@@ -33,7 +33,8 @@ pub async fn hash_password(password: String) -> ApiResult<String> {
 
 pub async fn verify_password(hash: String, password: String) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        PasswordHash::new(&hash)
+            .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
     })
     .await
     .unwrap_or(false)
@@ -138,15 +139,22 @@ impl FromRequestParts<AppState> for Caller {
                 return Err(ApiError::csrf());
             }
         }
-        let request_id =
-            parts.extensions.get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).map(str::to_owned);
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .map(str::to_owned);
         Ok(Caller { user, token_hash: hash, request_id })
     }
 }
 
 /// Creates a session for a user: the token (returned once) and its stored record.
-pub async fn create_session(store: &dyn Store, user: &User, now: chrono::DateTime<chrono::Utc>, ttl: chrono::Duration)
--> ApiResult<(String, AuthToken)> {
+pub async fn create_session(
+    store: &dyn Store,
+    user: &User,
+    now: chrono::DateTime<chrono::Utc>,
+    ttl: chrono::Duration,
+) -> ApiResult<(String, AuthToken)> {
     let (token, hash) = new_token();
     let record = AuthToken {
         token_hash: hash,
@@ -162,7 +170,11 @@ pub async fn create_session(store: &dyn Store, user: &User, now: chrono::DateTim
 }
 
 /// Creates the administrator named by `user:password` when the store has no user at all.
-pub async fn bootstrap_admin(store: &dyn Store, spec: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Option<String>, String> {
+pub async fn bootstrap_admin(
+    store: &dyn Store,
+    spec: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>, String> {
     if store.count_users().await.map_err(|e| e.to_string())? > 0 {
         return Ok(None);
     }

@@ -99,7 +99,9 @@ pub enum ConfigError {
     Toml { path: PathBuf, message: String },
     #[error("环境变量 {name} 无效 / environment variable {name} is invalid: {message}")]
     Env { name: String, message: String },
-    #[error("不支持的时区 {0} / unsupported time zone {0}: use a zone without daylight saving such as Asia/Shanghai, or UTC")]
+    #[error(
+        "不支持的时区 {0} / unsupported time zone {0}: use a zone without daylight saving such as Asia/Shanghai, or UTC"
+    )]
     TimeZone(String),
 }
 
@@ -125,7 +127,8 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Toml { path: path.to_owned(), message: e.to_string() })?
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError::Toml { path: path.to_owned(), message: e.to_string() })?
             }
             None => Config::default(),
         };
@@ -146,7 +149,9 @@ impl Config {
             "SENTINEL_BOOTSTRAP_ADMIN" => self.bootstrap_admin = Some(Secret(value)),
             "SENTINEL_PUBLIC_BASE_URL" => self.public_base_url = Some(value),
             "SENTINEL_TIMEZONE" => self.timezone = value,
-            "SENTINEL_SESSION_HOURS" => self.session_hours = value.parse().map_err(|e| bad(format!("{e}")))?,
+            "SENTINEL_SESSION_HOURS" => {
+                self.session_hours = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
             "SENTINEL_LOG_FORMAT" => {
                 self.log_format = match value.as_str() {
                     "text" => LogFormat::Text,
@@ -189,7 +194,8 @@ mod tests {
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sentinel.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nsession_hours = 4\ndata_dir = \"/srv/a\"\n").unwrap();
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nsession_hours = 4\ndata_dir = \"/srv/a\"\n")
+            .unwrap();
         let env = vec![
             ("SENTINEL_DATA_DIR".to_owned(), "/srv/b".to_owned()),
             ("SENTINEL_DATABASE_URL".to_owned(), "postgres://u:pw@h/db".to_owned()),

@@ -4,8 +4,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use sentinel_store::StoreError;
+use serde::Serialize;
 use utoipa::ToSchema;
 
 /// The body of every error response.
@@ -57,21 +57,28 @@ impl ApiError {
 
     /// A field of the request is invalid; `detail` says why (the domain errors say it in zh and en).
     pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
-        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "请求字段无效", "Invalid field");
+        let mut e =
+            Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "请求字段无效", "Invalid field");
         e.field = Some(field.to_owned());
         e.detail = Some(detail.into());
         e
     }
 
     pub fn bad_body(detail: impl Into<String>, field: Option<String>) -> Self {
-        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "请求内容无效", "Invalid request body");
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "请求内容无效",
+            "Invalid request body",
+        );
         e.field = field;
         e.detail = Some(detail.into());
         e
     }
 
     pub fn malformed(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed_request", "请求格式错误", "Malformed request").with_detail(detail)
+        Self::new(StatusCode::BAD_REQUEST, "malformed_request", "请求格式错误", "Malformed request")
+            .with_detail(detail)
     }
 
     pub fn unsupported_media_type() -> Self {
@@ -84,7 +91,12 @@ impl ApiError {
     }
 
     pub fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "未登录或令牌无效", "Not signed in or token invalid")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "未登录或令牌无效",
+            "Not signed in or token invalid",
+        )
     }
 
     pub fn login_failed() -> Self {
@@ -100,7 +112,12 @@ impl ApiError {
     }
 
     pub fn csrf() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "csrf_token_invalid", "缺少或错误的CSRF令牌", "Missing or wrong CSRF token")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf_token_invalid",
+            "缺少或错误的CSRF令牌",
+            "Missing or wrong CSRF token",
+        )
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -118,7 +135,8 @@ impl ApiError {
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "服务暂不可用", "Service unavailable").with_detail(detail)
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "服务暂不可用", "Service unavailable")
+            .with_detail(detail)
     }
 
     pub fn internal() -> Self {
@@ -153,7 +171,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("record"),
             StoreError::Conflict(what) => ApiError::conflict(&what),
-            StoreError::Reference(what) => ApiError::invalid(&what, "引用的记录不存在 / the referenced record does not exist"),
+            StoreError::Reference(what) => {
+                ApiError::invalid(&what, "引用的记录不存在 / the referenced record does not exist")
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 if matches!(other, StoreError::Backend(_)) {

@@ -27,7 +27,8 @@ fn field_of(message: &str) -> Option<String> {
         return rest.split('`').next().map(str::to_owned);
     }
     let head = message.split(": ").next()?;
-    let looks_like_path = !head.is_empty() && head.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'));
+    let looks_like_path =
+        !head.is_empty() && head.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'));
     looks_like_path.then(|| head.to_owned())
 }
 
@@ -36,7 +37,8 @@ impl From<JsonRejection> for ApiError {
         match r {
             JsonRejection::JsonDataError(e) => {
                 let text = e.body_text();
-                let message = text.trim_start_matches("Failed to deserialize the JSON body into the target type: ");
+                let message =
+                    text.trim_start_matches("Failed to deserialize the JSON body into the target type: ");
                 ApiError::bad_body(message.to_owned(), field_of(message))
             }
             JsonRejection::JsonSyntaxError(e) => ApiError::malformed(e.body_text()),

@@ -65,7 +65,10 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
 /// Builds the shared state over an opened store, creating the bootstrap administrator if configured.
 pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppState, StartError> {
     if let Some(spec) = &config.bootstrap_admin {
-        match auth::bootstrap_admin(&*store, spec.expose(), chrono::Utc::now()).await.map_err(StartError::Bootstrap)? {
+        match auth::bootstrap_admin(&*store, spec.expose(), chrono::Utc::now())
+            .await
+            .map_err(StartError::Bootstrap)?
+        {
             Some(name) => tracing::info!(username = %name, "created bootstrap administrator"),
             None => tracing::debug!("users exist; SENTINEL_BOOTSTRAP_ADMIN ignored"),
         }

@@ -42,7 +42,8 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("sentinel");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let latency =
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
         Self { registry: Arc::new(registry), requests, latency }
@@ -66,7 +67,9 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let started = Instant::now();
     let response = next.run(request).await;
     let m = &state.metrics;
-    m.latency.get_or_create(&RouteLabels { method: method.clone(), route: route.clone() }).observe(started.elapsed().as_secs_f64());
+    m.latency
+        .get_or_create(&RouteLabels { method: method.clone(), route: route.clone() })
+        .observe(started.elapsed().as_secs_f64());
     m.requests.get_or_create(&RequestLabels { method, route, status: response.status().as_u16() }).inc();
     response
 }

@@ -1,9 +1,9 @@
 //! Operational endpoints: liveness, readiness (the database answers) and metrics.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::Json;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
@@ -22,5 +22,8 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<impl IntoRespons
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
 }

@@ -23,7 +23,8 @@ fn ids(list: &Value) -> Vec<i64> {
 async fn registry_walkthrough(s: &TestServer) {
     let admin = s.admin().await;
     s.seed_regions(&admin).await;
-    let (status, v) = s.post("/api/v1/venues", &admin, venue("平江菜市场", "wet_market", "320508001001")).await;
+    let (status, v) =
+        s.post("/api/v1/venues", &admin, venue("平江菜市场", "wet_market", "320508001001")).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     assert!(v["id"].as_i64().is_some());
     assert_eq!(v["category_label_zh"], "农集贸市场");
@@ -45,14 +46,22 @@ async fn registry_walkthrough(s: &TestServer) {
     assert_eq!(ids(&by_phone), [pid]);
 
     let (status, plain) = s.get(&format!("/api/v1/persons/{pid}"), &admin).await;
-    assert_eq!((status, plain["masked"].clone(), plain["name"].clone()), (StatusCode::OK, json!(true), json!("欧阳**")));
-    let (status, plain) = s.get(&format!("/api/v1/persons/{pid}?purpose=%E6%A0%B8%E5%AE%9E%E8%BA%AB%E4%BB%BD"), &admin).await;
+    assert_eq!(
+        (status, plain["masked"].clone(), plain["name"].clone()),
+        (StatusCode::OK, json!(true), json!("欧阳**"))
+    );
+    let (status, plain) =
+        s.get(&format!("/api/v1/persons/{pid}?purpose=%E6%A0%B8%E5%AE%9E%E8%BA%AB%E4%BB%BD"), &admin).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((plain["id_number"].as_str(), plain["name"].as_str(), plain["masked"].as_bool()), (Some(id.as_str()), Some("欧阳娜娜"), Some(false)));
+    assert_eq!(
+        (plain["id_number"].as_str(), plain["name"].as_str(), plain["masked"].as_bool()),
+        (Some(id.as_str()), Some("欧阳娜娜"), Some(false))
+    );
 
     let (status, audit) = s.get("/api/v1/audit", &admin).await;
     assert_eq!(status, StatusCode::OK);
-    let unmask = audit["items"].as_array().unwrap().iter().find(|a| a["action"] == "person.unmask").expect("audited");
+    let unmask =
+        audit["items"].as_array().unwrap().iter().find(|a| a["action"] == "person.unmask").expect("audited");
     assert_eq!(unmask["actor"], "admin");
     assert_eq!(unmask["subject"], format!("person:{pid}"));
     assert_eq!(unmask["purpose"], "核实身份");
@@ -61,11 +70,16 @@ async fn registry_walkthrough(s: &TestServer) {
     let mut bad = id.clone().into_bytes();
     bad[17] = if bad[17] == b'1' { b'2' } else { b'1' };
     let bad = String::from_utf8(bad).unwrap();
-    let res = s.request(Method::POST, "/api/v1/persons", Some(&admin), Some(person(&bad, "李四", "320508001001"))).await;
+    let res = s
+        .request(Method::POST, "/api/v1/persons", Some(&admin), Some(person(&bad, "李四", "320508001001")))
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     let problem: Value = res.json().await.unwrap();
-    assert_eq!((problem["code"].as_str(), problem["field"].as_str()), (Some("invalid_field"), Some("id_number")));
+    assert_eq!(
+        (problem["code"].as_str(), problem["field"].as_str()),
+        (Some("invalid_field"), Some("id_number"))
+    );
     assert!(problem["detail"].as_str().unwrap().contains("校验位"));
 
     let (status, dup) = s.post("/api/v1/persons", &admin, person(&id, "欧阳娜娜", "320508001001")).await;
@@ -76,8 +90,20 @@ async fn registry_walkthrough(s: &TestServer) {
 async fn scopes_bound_every_read(s: &TestServer) {
     let admin = s.admin().await;
     s.seed_regions(&admin).await;
-    let (_, a) = s.post("/api/v1/persons", &admin, person(&id_number("320508", "19700101", 11), "张三", "320508001001001")).await;
-    let (_, b) = s.post("/api/v1/persons", &admin, person(&id_number("320508", "19700102", 12), "李四", "320508001002001")).await;
+    let (_, a) = s
+        .post(
+            "/api/v1/persons",
+            &admin,
+            person(&id_number("320508", "19700101", 11), "张三", "320508001001001"),
+        )
+        .await;
+    let (_, b) = s
+        .post(
+            "/api/v1/persons",
+            &admin,
+            person(&id_number("320508", "19700102", 12), "李四", "320508001002001"),
+        )
+        .await;
     let user = json!({"username": "grid1", "password": "grid-password", "role": "grid_worker", "scope": "320508001001"});
     let (status, u) = s.post("/api/v1/users", &admin, user).await;
     assert_eq!(status, StatusCode::CREATED, "{u}");
@@ -92,16 +118,29 @@ async fn scopes_bound_every_read(s: &TestServer) {
     assert_eq!(status, StatusCode::FORBIDDEN, "{denied}");
     let (_, listed) = s.get("/api/v1/persons", &grid).await;
     assert_eq!(ids(&listed), [a["id"].as_i64().unwrap()]);
-    let (_, searched) = s.get(&format!("/api/v1/persons?id_number={}", id_number("320508", "19700102", 12)), &grid).await;
+    let (_, searched) =
+        s.get(&format!("/api/v1/persons?id_number={}", id_number("320508", "19700102", 12)), &grid).await;
     assert_eq!(ids(&searched), Vec::<i64>::new(), "search does not reveal persons outside the scope");
-    let (status, _) = s.post("/api/v1/persons", &grid, person(&id_number("320508", "19700103", 13), "王五", "320508001002001")).await;
+    let (status, _) = s
+        .post(
+            "/api/v1/persons",
+            &grid,
+            person(&id_number("320508", "19700103", 13), "王五", "320508001002001"),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let (status, e) = s.post("/api/v1/venues", &grid, venue("x", "restaurant", "320508001001")).await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
     let (status, _) = s.get("/api/v1/audit", &grid).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = s.post("/api/v1/users", &grid, json!({"username": "x12", "password": "12345678", "role": "admin", "scope": "*"})).await;
+    let (status, _) = s
+        .post(
+            "/api/v1/users",
+            &grid,
+            json!({"username": "x12", "password": "12345678", "role": "admin", "scope": "*"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // A supervising department sees the venues of its category only.
@@ -111,14 +150,21 @@ async fn scopes_bound_every_read(s: &TestServer) {
     assert_eq!(s.post("/api/v1/users", &admin, sup).await.0, StatusCode::CREATED);
     let market = s.login("market", "market-password").await;
     let (_, venues) = s.get("/api/v1/venues", &market).await;
-    let categories: Vec<&str> = venues["items"].as_array().unwrap().iter().map(|v| v["category"].as_str().unwrap()).collect();
+    let categories: Vec<&str> =
+        venues["items"].as_array().unwrap().iter().map(|v| v["category"].as_str().unwrap()).collect();
     assert_eq!(categories, ["wet_market"]);
     let (status, _) = s.get("/api/v1/persons", &market).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let (status, e) = s.post("/api/v1/users", &admin, json!({"username": "bad1", "password": "12345678", "role": "auditor", "scope": "category:casino"})).await;
     assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("scope")));
-    let (status, e) = s.post("/api/v1/users", &admin, json!({"username": "bad2", "password": "12345678", "role": "king", "scope": "*"})).await;
+    let (status, e) = s
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"username": "bad2", "password": "12345678", "role": "king", "scope": "*"}),
+        )
+        .await;
     assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("role")));
 }
 
@@ -147,10 +193,20 @@ async fn venues_crud_filters_and_pages(s: &TestServer) {
     let (_, text) = s.get("/api/v1/venues?q=%E4%BE%BF%E5%88%A9", &admin).await;
     assert_eq!(ids(&text), [created[1]]);
 
-    let (status, updated) =
-        s.call(Method::PATCH, &format!("/api/v1/venues/{}", created[0]), Some(&admin), Some(json!({"name": "平江农贸市场", "capacity": 500}))).await;
-    assert_eq!((status, updated["name"].as_str(), updated["capacity"].as_i64()), (StatusCode::OK, Some("平江农贸市场"), Some(500)));
-    let (status, _) = s.call(Method::DELETE, &format!("/api/v1/venues/{}", created[0]), Some(&admin), None).await;
+    let (status, updated) = s
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/venues/{}", created[0]),
+            Some(&admin),
+            Some(json!({"name": "平江农贸市场", "capacity": 500})),
+        )
+        .await;
+    assert_eq!(
+        (status, updated["name"].as_str(), updated["capacity"].as_i64()),
+        (StatusCode::OK, Some("平江农贸市场"), Some(500))
+    );
+    let (status, _) =
+        s.call(Method::DELETE, &format!("/api/v1/venues/{}", created[0]), Some(&admin), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, gone) = s.get(&format!("/api/v1/venues/{}", created[0]), &admin).await;
     assert_eq!((status, gone["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
@@ -161,8 +217,14 @@ async fn venues_crud_filters_and_pages(s: &TestServer) {
         (venue("x", "casino", "320508"), "category"),
         (venue("x", "restaurant", "3205"), "region_code"),
         (venue("x", "restaurant", "320508009"), "region_code"),
-        (json!({"name": "x", "category": "restaurant", "region_code": "320508", "address": "a", "lat": 100.0}), "lat"),
-        (json!({"name": "x", "category": "restaurant", "region_code": "320508", "address": "a", "lat": "north"}), "lat"),
+        (
+            json!({"name": "x", "category": "restaurant", "region_code": "320508", "address": "a", "lat": 100.0}),
+            "lat",
+        ),
+        (
+            json!({"name": "x", "category": "restaurant", "region_code": "320508", "address": "a", "lat": "north"}),
+            "lat",
+        ),
     ] {
         let (status, p) = s.post("/api/v1/venues", &admin, body).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
@@ -190,14 +252,27 @@ async fn devices_register_to_venues(s: &TestServer) {
     let admin = s.admin().await;
     s.seed_regions(&admin).await;
     let (_, v) = s.post("/api/v1/venues", &admin, venue("平江菜市场", "wet_market", "320508001001")).await;
-    let device = json!({"venue_id": v["id"], "kind": "sentinel", "serial": "SN-0001", "name": "东门数字哨兵"});
+    let device =
+        json!({"venue_id": v["id"], "kind": "sentinel", "serial": "SN-0001", "name": "东门数字哨兵"});
     let (status, d) = s.post("/api/v1/devices", &admin, device.clone()).await;
     assert_eq!((status, d["kind_label_zh"].as_str()), (StatusCode::CREATED, Some("数字哨兵")));
     let (status, e) = s.post("/api/v1/devices", &admin, device).await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
-    let (status, e) = s.post("/api/v1/devices", &admin, json!({"venue_id": 9999, "kind": "sentinel", "serial": "SN-2", "name": "x"})).await;
+    let (status, e) = s
+        .post(
+            "/api/v1/devices",
+            &admin,
+            json!({"venue_id": 9999, "kind": "sentinel", "serial": "SN-2", "name": "x"}),
+        )
+        .await;
     assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("venue_id")));
-    let (status, e) = s.post("/api/v1/devices", &admin, json!({"venue_id": v["id"], "kind": "toaster", "serial": "SN-3", "name": "x"})).await;
+    let (status, e) = s
+        .post(
+            "/api/v1/devices",
+            &admin,
+            json!({"venue_id": v["id"], "kind": "toaster", "serial": "SN-3", "name": "x"}),
+        )
+        .await;
     assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("kind")));
     let (_, list) = s.get(&format!("/api/v1/devices?venue_id={}", v["id"]), &admin).await;
     assert_eq!(ids(&list), [d["id"].as_i64().unwrap()]);
@@ -206,13 +281,23 @@ async fn devices_register_to_venues(s: &TestServer) {
 /// Cookie sessions need the CSRF token for writes; API tokens work as bearer tokens; logout ends a session.
 async fn sessions_cookies_and_api_tokens(s: &TestServer) {
     let res = s
-        .request(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "admin", "password": "wrong-password"})))
+        .request(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "admin", "password": "wrong-password"})),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
 
     let res = s
-        .request(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "admin", "password": support::ADMIN_PASSWORD})))
+        .request(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "admin", "password": support::ADMIN_PASSWORD})),
+        )
         .await;
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
@@ -225,13 +310,26 @@ async fn sessions_cookies_and_api_tokens(s: &TestServer) {
     let region = json!({"code": "320000", "name_zh": "江苏省"});
     let (status, e) = s.call(Method::POST, "/api/v1/regions", None, Some(region.clone())).await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("csrf_token_invalid")));
-    let res = s.http.post(format!("{}/api/v1/regions", s.base)).header("x-csrf-token", csrf).json(&region).send().await.unwrap();
+    let res = s
+        .http
+        .post(format!("{}/api/v1/regions", s.base))
+        .header("x-csrf-token", csrf)
+        .json(&region)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 
     let token = login["token"].as_str().unwrap();
     let (status, u) = s.post("/api/v1/users", token, json!({"username": "feed", "password": "feed-password", "role": "command_centre", "scope": "320000"})).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, t) = s.post(&format!("/api/v1/users/{}/api-tokens", u["id"]), token, json!({"name": "苏康码数据接口", "expires_in_days": 30})).await;
+    let (status, t) = s
+        .post(
+            &format!("/api/v1/users/{}/api-tokens", u["id"]),
+            token,
+            json!({"name": "苏康码数据接口", "expires_in_days": 30}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{t}");
     let api_token = t["token"].as_str().unwrap();
     let plain = reqwest::Client::new();
@@ -265,14 +363,23 @@ async fn operations_endpoints_answer() {
     let (status, spec) = s.call(Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/venues", "/api/v1/persons/{id}", "/api/v1/auth/login", "/api/v1/audit", "/api/v1/venue-categories"] {
+    for path in [
+        "/api/v1/venues",
+        "/api/v1/persons/{id}",
+        "/api/v1/auth/login",
+        "/api/v1/audit",
+        "/api/v1/venue-categories",
+    ] {
         assert!(spec["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
     let docs = s.http.get(format!("{}/api/docs/", s.base)).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().to_lowercase().contains("swagger"));
     let metrics = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("sentinel_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("sentinel_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"} 1"),
+        "{metrics}"
+    );
     let res = s.http.get(format!("{}/nowhere", s.base)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(res.headers().contains_key("x-request-id"));
@@ -287,7 +394,8 @@ async fn snapshots_of_stable_responses() {
     let (_, categories) = s.get("/api/v1/venue-categories", &admin).await;
     insta::assert_json_snapshot!("venue_categories", categories);
     s.seed_regions(&admin).await;
-    let (_, problem) = s.post("/api/v1/persons", &admin, person("11010519491231002Y", "张三", "320508001001")).await;
+    let (_, problem) =
+        s.post("/api/v1/persons", &admin, person("11010519491231002Y", "张三", "320508001001")).await;
     insta::assert_json_snapshot!("invalid_id_number_problem", problem);
     let (_, regions) = s.get("/api/v1/regions?parent=320508001", &admin).await;
     insta::assert_json_snapshot!("regions_of_a_street", regions);

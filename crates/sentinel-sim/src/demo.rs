@@ -21,7 +21,13 @@ pub struct DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        Self { seed: 1, persons: 3000, venues_per_district: 32, communities_per_street: 3, grids_per_community: 3 }
+        Self {
+            seed: 1,
+            persons: 3000,
+            venues_per_district: 32,
+            communities_per_street: 3,
+            grids_per_community: 3,
+        }
     }
 }
 
@@ -55,7 +61,17 @@ fn region(code_str: &str, zh: String, en: Option<String>) -> Region {
     Region { code: code(code_str), name_zh: zh, name_en: en }
 }
 
-const GRID_NAMES: [&str; 9] = ["第一网格", "第二网格", "第三网格", "第四网格", "第五网格", "第六网格", "第七网格", "第八网格", "第九网格"];
+const GRID_NAMES: [&str; 9] = [
+    "第一网格",
+    "第二网格",
+    "第三网格",
+    "第四网格",
+    "第五网格",
+    "第六网格",
+    "第七网格",
+    "第八网格",
+    "第九网格",
+];
 
 /// A grid of the city with where it lies, for placing venues and homes.
 struct Place<'a> {
@@ -78,14 +94,42 @@ impl DemoCity {
             .collect();
         let persons = (0..opts.persons).map(|i| person(&places, i, &mut rng)).collect();
         let first_community = places[0].grid.parent().expect("grid has a community");
-        let second_community = places[opts.grids_per_community.min(places.len() - 1)].grid.parent().expect("community");
+        let second_community =
+            places[opts.grids_per_community.min(places.len() - 1)].grid.parent().expect("community");
         let users = vec![
-            DemoUser { username: "grid1", role: Role::GridWorker, scope: Scope::Region(first_community), display_name: "网格员（一）" },
-            DemoUser { username: "grid2", role: Role::GridWorker, scope: Scope::Region(second_community), display_name: "网格员（二）" },
-            DemoUser { username: "tracer", role: Role::Investigator, scope: Scope::Region(code(suzhou::CITY.0)), display_name: "流调人员" },
-            DemoUser { username: "command", role: Role::CommandCentre, scope: Scope::Region(code(suzhou::CITY.0)), display_name: "市指挥部" },
-            DemoUser { username: "market", role: Role::Supervisor, scope: Scope::Category(VenueCategory::WetMarket), display_name: "市场监管局" },
-            DemoUser { username: "auditor", role: Role::Auditor, scope: Scope::All, display_name: "审计员" },
+            DemoUser {
+                username: "grid1",
+                role: Role::GridWorker,
+                scope: Scope::Region(first_community),
+                display_name: "网格员（一）",
+            },
+            DemoUser {
+                username: "grid2",
+                role: Role::GridWorker,
+                scope: Scope::Region(second_community),
+                display_name: "网格员（二）",
+            },
+            DemoUser {
+                username: "tracer",
+                role: Role::Investigator,
+                scope: Scope::Region(code(suzhou::CITY.0)),
+                display_name: "流调人员",
+            },
+            DemoUser {
+                username: "command",
+                role: Role::CommandCentre,
+                scope: Scope::Region(code(suzhou::CITY.0)),
+                display_name: "市指挥部",
+            },
+            DemoUser {
+                username: "market",
+                role: Role::Supervisor,
+                scope: Scope::Category(VenueCategory::WetMarket),
+                display_name: "市场监管局",
+            },
+            DemoUser {
+                username: "auditor", role: Role::Auditor, scope: Scope::All, display_name: "审计员"
+            },
         ];
         DemoCity { regions, venues, persons, users }
     }
@@ -106,12 +150,18 @@ fn regions(opts: &DemoOptions) -> (Vec<Region>, Vec<Place<'static>>) {
             for ci in 0..opts.communities_per_street {
                 let community_code = format!("{street_code}{:03}", ci + 1);
                 let suffix = if street.ends_with('镇') && ci % 2 == 1 { "村" } else { "社区" };
-                let community = format!("{stem}{}{suffix}", COMMUNITY_STEMS[(si * 5 + ci * 3) % COMMUNITY_STEMS.len()]);
+                let community =
+                    format!("{stem}{}{suffix}", COMMUNITY_STEMS[(si * 5 + ci * 3) % COMMUNITY_STEMS.len()]);
                 regions.push(region(&community_code, community.clone(), None));
-                for gi in 0..opts.grids_per_community.min(GRID_NAMES.len()) {
+                for (gi, grid_name) in GRID_NAMES.iter().enumerate().take(opts.grids_per_community) {
                     let grid_code = format!("{community_code}{:03}", gi + 1);
-                    regions.push(region(&grid_code, format!("{community}{}", GRID_NAMES[gi]), None));
-                    places.push(Place { grid: code(&grid_code), district: d, street, community: community.clone() });
+                    regions.push(region(&grid_code, format!("{community}{grid_name}"), None));
+                    places.push(Place {
+                        grid: code(&grid_code),
+                        district: d,
+                        street,
+                        community: community.clone(),
+                    });
                 }
             }
         }
@@ -132,7 +182,12 @@ fn venue_name(category: VenueCategory, d: &District, stem: &str, n: usize, rng: 
         Supermarket => vec![format!("{stem}生鲜超市"), format!("{stem}购物中心超市")],
         ScenicSpot => d.sights.iter().map(|s| (*s).to_owned()).collect(),
         ConvenienceStore => vec![format!("{stem}便利店（{n}号店）"), format!("邻里便利{stem}店")],
-        Restaurant => vec![format!("{stem}面馆"), format!("{stem}小笼馆"), format!("{stem}家常菜馆"), format!("{stem}茶餐厅")],
+        Restaurant => vec![
+            format!("{stem}面馆"),
+            format!("{stem}小笼馆"),
+            format!("{stem}家常菜馆"),
+            format!("{stem}茶餐厅"),
+        ],
         FruitShop => vec![format!("{stem}鲜果坊"), format!("{stem}水果店")],
         Bus => vec![format!("{}路公交车（苏E·{:05}）", 1 + n % 300, rng.gen_range(10000..99999))],
         TourBoat => vec![format!("{stem}游船{n}号")],
@@ -157,18 +212,21 @@ fn venues_of(d: &District, places: &[&Place], count: usize, rng: &mut impl Rng) 
             let category = if n < categories.len() {
                 categories[n]
             } else {
-                *pick(rng, &[
-                    VenueCategory::ConvenienceStore,
-                    VenueCategory::Restaurant,
-                    VenueCategory::Restaurant,
-                    VenueCategory::FruitShop,
-                    VenueCategory::Supermarket,
-                    VenueCategory::WetMarket,
-                    VenueCategory::Bus,
-                    VenueCategory::Office,
-                    VenueCategory::Residential,
-                    VenueCategory::CommercialComplex,
-                ])
+                *pick(
+                    rng,
+                    &[
+                        VenueCategory::ConvenienceStore,
+                        VenueCategory::Restaurant,
+                        VenueCategory::Restaurant,
+                        VenueCategory::FruitShop,
+                        VenueCategory::Supermarket,
+                        VenueCategory::WetMarket,
+                        VenueCategory::Bus,
+                        VenueCategory::Office,
+                        VenueCategory::Residential,
+                        VenueCategory::CommercialComplex,
+                    ],
+                )
             };
             let place = pick(rng, places);
             let stem = suzhou::stem(place.street);
@@ -210,12 +268,19 @@ fn person(places: &[Place], i: usize, rng: &mut impl Rng) -> NewPerson {
     let area = if rng.gen_ratio(7, 10) { home.district.code } else { pick(rng, OTHER_AREAS) };
     // The sequence is unique per generated person, so two residents never share a number.
     let sequence = 1 + (i % 999) as u16;
-    let id_number = ResidentIdNumber::from_parts(area, birth, sequence, today).expect("generated ID numbers are valid");
+    let id_number =
+        ResidentIdNumber::from_parts(area, birth, sequence, today).expect("generated ID numbers are valid");
     let name = PersonName::parse(&full_name(rng)).expect("generated names are valid");
     // Young children and many elderly people have no phone of their own: the reason for paper codes.
     let has_phone = (12..75).contains(&age) || rng.gen_ratio(1, 3);
     let phone = has_phone.then(|| {
-        let prefix = pick(rng, &["138", "139", "135", "136", "137", "150", "151", "152", "157", "158", "159", "180", "181", "186", "187", "188", "189", "199"]);
+        let prefix = pick(
+            rng,
+            &[
+                "138", "139", "135", "136", "137", "150", "151", "152", "157", "158", "159", "180", "181",
+                "186", "187", "188", "189", "199",
+            ],
+        );
         PhoneNumber::parse(&format!("{prefix}{:08}", rng.gen_range(0..100_000_000))).expect("valid phone")
     });
     let address = format!(

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use sentinel_core::{PersonId, PhoneNumber, RegionCode, ResidentIdNumber, UserId, VenueId};
 use std::fmt;
 
-use crate::model::*;
 use crate::StoreError;
+use crate::model::*;
 
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
@@ -32,7 +32,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn create_venues(&self, venues: &[NewVenue], now: DateTime<Utc>) -> Result<usize, StoreError>;
     async fn get_venue(&self, id: VenueId) -> Result<Venue, StoreError>;
     async fn list_venues(&self, filter: &VenueFilter, page: PageRequest) -> Result<Page<Venue>, StoreError>;
-    async fn update_venue(&self, id: VenueId, update: &VenueUpdate, now: DateTime<Utc>) -> Result<Venue, StoreError>;
+    async fn update_venue(
+        &self,
+        id: VenueId,
+        update: &VenueUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<Venue, StoreError>;
     /// Retires a venue: it disappears from lists and lookups, while records that refer to it stay valid.
     async fn delete_venue(&self, id: VenueId, now: DateTime<Utc>) -> Result<(), StoreError>;
 
@@ -41,15 +46,26 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Bulk insert in one transaction; persons whose ID number exists are skipped. Returns how many were new.
     async fn create_persons(&self, persons: &[NewPerson], now: DateTime<Utc>) -> Result<usize, StoreError>;
     async fn get_person(&self, id: PersonId) -> Result<Person, StoreError>;
-    async fn find_person_by_id_number(&self, id_number: &ResidentIdNumber) -> Result<Option<Person>, StoreError>;
+    async fn find_person_by_id_number(
+        &self,
+        id_number: &ResidentIdNumber,
+    ) -> Result<Option<Person>, StoreError>;
     /// Family members may share a phone, so this can be several persons.
     async fn find_persons_by_phone(&self, phone: &PhoneNumber) -> Result<Vec<Person>, StoreError>;
     /// Persons whose home lies in `region`'s subtree (everyone when `None`), by id.
-    async fn list_persons(&self, region: Option<&RegionCode>, page: PageRequest) -> Result<Page<Person>, StoreError>;
+    async fn list_persons(
+        &self,
+        region: Option<&RegionCode>,
+        page: PageRequest,
+    ) -> Result<Page<Person>, StoreError>;
 
     async fn create_device(&self, device: &NewDevice, now: DateTime<Utc>) -> Result<Device, StoreError>;
-    async fn list_devices(&self, filter: &VenueFilter, venue: Option<VenueId>, page: PageRequest)
-    -> Result<Page<Device>, StoreError>;
+    async fn list_devices(
+        &self,
+        filter: &VenueFilter,
+        venue: Option<VenueId>,
+        page: PageRequest,
+    ) -> Result<Page<Device>, StoreError>;
 
     async fn create_user(&self, user: &NewUser, now: DateTime<Utc>) -> Result<User, StoreError>;
     async fn get_user(&self, id: UserId) -> Result<User, StoreError>;
@@ -64,5 +80,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     async fn append_audit(&self, record: &NewAudit) -> Result<i64, StoreError>;
     /// Newest first; `page.after` is the id the previous page ended at.
-    async fn list_audit(&self, filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditRecord>, StoreError>;
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditRecord>, StoreError>;
 }

@@ -39,11 +39,12 @@ impl DataKey {
 
     /// Parses 64 hex characters.
     pub fn from_hex(s: &str) -> Result<Self, StoreError> {
-        let bytes = hex::decode(s.trim())
-            .map_err(|_| StoreError::Config("数据密钥应为64位十六进制 / data key must be 64 hex characters".into()))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| StoreError::Config("数据密钥应为32字节 / data key must be 32 bytes (64 hex characters)".into()))?;
+        let bytes = hex::decode(s.trim()).map_err(|_| {
+            StoreError::Config("数据密钥应为64位十六进制 / data key must be 64 hex characters".into())
+        })?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            StoreError::Config("数据密钥应为32字节 / data key must be 32 bytes (64 hex characters)".into())
+        })?;
         Ok(Self(key))
     }
 
@@ -57,8 +58,9 @@ impl DataKey {
             Ok(text) => Ok((Self::from_hex(&text)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate();
-                write_private(path, &key.to_hex())
-                    .map_err(|e| StoreError::Config(format!("cannot write key file {}: {e}", path.display())))?;
+                write_private(path, &key.to_hex()).map_err(|e| {
+                    StoreError::Config(format!("cannot write key file {}: {e}", path.display()))
+                })?;
                 Ok((key, true))
             }
             Err(e) => Err(StoreError::Config(format!("cannot read key file {}: {e}", path.display()))),
@@ -135,7 +137,8 @@ impl PersonalDataCipher {
     /// A deterministic keyed index of a normalised value: equal values give equal indexes, and
     /// nobody without the key can compute one from a guessed ID number.
     pub fn blind_index(&self, field: &str, normalised: &str) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key).expect("HMAC takes any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key).expect("HMAC takes any key length");
         mac.update(field.as_bytes());
         mac.update(&[0]);
         mac.update(normalised.as_bytes());

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use sentinel_core::{
-    DeviceId, DeviceKind, PersonId, PersonName, PhoneNumber, RegionCode, ResidentIdNumber, Role, Scope, UserId,
-    VenueCategory, VenueId,
+    DeviceId, DeviceKind, PersonId, PersonName, PhoneNumber, RegionCode, ResidentIdNumber, Role, Scope,
+    UserId, VenueCategory, VenueId,
 };
 
 /// One node of the region tree.

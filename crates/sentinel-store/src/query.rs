@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use sentinel_core::{
-    DeviceId, DeviceKind, PersonId, PersonName, PhoneNumber, RegionCode, ResidentIdNumber, Role, Scope, UserId,
-    VenueCategory, VenueId,
+    DeviceId, DeviceKind, PersonId, PersonName, PhoneNumber, RegionCode, ResidentIdNumber, Role, Scope,
+    UserId, VenueCategory, VenueId,
 };
 
 use crate::model::*;
@@ -118,11 +118,11 @@ impl Where {
     }
 }
 
-pub const VENUE_COLUMNS: &str =
-    "v.id, v.name, v.category, v.region_code, v.address, v.lat, v.lon, v.capacity, v.created_at, v.updated_at";
+pub const VENUE_COLUMNS: &str = "v.id, v.name, v.category, v.region_code, v.address, v.lat, v.lon, v.capacity, v.created_at, v.updated_at";
 pub const PERSON_COLUMNS: &str =
     "id, region_code, id_number_enc, name_enc, phone_enc, address_enc, created_at";
-pub const USER_COLUMNS: &str = "u.id, u.username, u.password_hash, u.role, u.scope, u.display_name, u.disabled, u.created_at";
+pub const USER_COLUMNS: &str =
+    "u.id, u.username, u.password_hash, u.role, u.scope, u.display_name, u.disabled, u.created_at";
 pub const DEVICE_COLUMNS: &str = "d.id, d.venue_id, d.kind, d.serial, d.name, d.created_at";
 pub const AUDIT_COLUMNS: &str = "id, at, actor, action, subject, purpose, detail, request_id";
 
@@ -222,10 +222,14 @@ impl PersonRow {
         let corrupt = |what: &str| StoreError::Corrupt(format!("person {} {what}", self.id));
         let id_number = cipher.decrypt(field::ID_NUMBER, &self.id_number_enc)?;
         // Stored numbers were validated on the way in; the birth-date bound does not apply again.
-        let id_number = ResidentIdNumber::parse(&id_number, NaiveDate::MAX).map_err(|_| corrupt("id number"))?;
-        let name = PersonName::parse(&cipher.decrypt(field::NAME, &self.name_enc)?).map_err(|_| corrupt("name"))?;
+        let id_number =
+            ResidentIdNumber::parse(&id_number, NaiveDate::MAX).map_err(|_| corrupt("id number"))?;
+        let name =
+            PersonName::parse(&cipher.decrypt(field::NAME, &self.name_enc)?).map_err(|_| corrupt("name"))?;
         let phone = match &self.phone_enc {
-            Some(enc) => Some(PhoneNumber::parse(&cipher.decrypt(field::PHONE, enc)?).map_err(|_| corrupt("phone"))?),
+            Some(enc) => {
+                Some(PhoneNumber::parse(&cipher.decrypt(field::PHONE, enc)?).map_err(|_| corrupt("phone"))?)
+            }
             None => None,
         };
         let address = match &self.address_enc {
@@ -259,8 +263,10 @@ impl UserRow {
     pub fn decode(self) -> Result<User, StoreError> {
         Ok(User {
             id: UserId(self.id),
-            role: Role::from_code(&self.role).ok_or_else(|| StoreError::Corrupt(format!("role {}", self.role)))?,
-            scope: Scope::parse(&self.scope).map_err(|_| StoreError::Corrupt(format!("scope {}", self.scope)))?,
+            role: Role::from_code(&self.role)
+                .ok_or_else(|| StoreError::Corrupt(format!("role {}", self.role)))?,
+            scope: Scope::parse(&self.scope)
+                .map_err(|_| StoreError::Corrupt(format!("scope {}", self.scope)))?,
             username: self.username,
             password_hash: self.password_hash,
             display_name: self.display_name,
@@ -347,7 +353,9 @@ impl AuditRow {
 /// The audit filter; audit pages run newest first, so the cursor bounds ids from above.
 pub fn audit_where(dialect: Dialect, filter: &AuditFilter, page: PageRequest) -> Where {
     let mut w = Where::new(dialect);
-    for (column, value) in [("actor", &filter.actor), ("subject", &filter.subject), ("action", &filter.action)] {
+    for (column, value) in
+        [("actor", &filter.actor), ("subject", &filter.subject), ("action", &filter.action)]
+    {
         if let Some(v) = value {
             let p = w.bind(SqlValue::Text(v.clone()));
             w.push(format!("{column} = {p}"));

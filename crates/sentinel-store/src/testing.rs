@@ -32,7 +32,9 @@ pub fn postgres_url_or_skip(test: &str) -> Option<String> {
             if std::env::var(REQUIRE_POSTGRES_VAR).is_ok_and(|v| v == "1") {
                 panic!("{test}: {REQUIRE_POSTGRES_VAR}=1 but {POSTGRES_URL_VAR} is not set");
             }
-            eprintln!("SKIPPED {test}: PostgreSQL tests need {POSTGRES_URL_VAR} (e.g. postgres://postgres@127.0.0.1/test)");
+            eprintln!(
+                "SKIPPED {test}: PostgreSQL tests need {POSTGRES_URL_VAR} (e.g. postgres://postgres@127.0.0.1/test)"
+            );
             None
         }
     }
@@ -68,12 +70,18 @@ impl TestDatabase {
     pub async fn create(admin_url: &str) -> Result<Self, StoreError> {
         let client = admin_client(admin_url).await?;
         let pid = std::process::id();
-        for row in client.query("SELECT datname FROM pg_database WHERE datname LIKE $1", &[&format!("{PREFIX}%")]).await? {
+        for row in client
+            .query("SELECT datname FROM pg_database WHERE datname LIKE $1", &[&format!("{PREFIX}%")])
+            .await?
+        {
             let name: String = row.get(0);
-            let owner_pid = name.trim_start_matches(PREFIX).split('_').next().and_then(|p| p.parse::<u32>().ok());
-            let alive = owner_pid.is_some_and(|p| p == pid || std::path::Path::new(&format!("/proc/{p}")).exists());
+            let owner_pid =
+                name.trim_start_matches(PREFIX).split('_').next().and_then(|p| p.parse::<u32>().ok());
+            let alive =
+                owner_pid.is_some_and(|p| p == pid || std::path::Path::new(&format!("/proc/{p}")).exists());
             if !alive {
-                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                let _ =
+                    client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
             }
         }
         let name = format!("{PREFIX}{pid}_{}", COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -93,7 +101,10 @@ mod tests {
     #[test]
     fn database_names_replace_the_path() {
         assert_eq!(super::with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
-        assert_eq!(super::with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            super::with_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(super::with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

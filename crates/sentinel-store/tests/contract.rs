@@ -63,10 +63,8 @@ async fn seed_regions(s: &dyn Store) {
         ("320506001", "长桥街道"),
         ("320506001001", "龙桥社区"),
     ];
-    let regions: Vec<Region> = regions
-        .iter()
-        .map(|(c, n)| Region { code: rc(c), name_zh: (*n).into(), name_en: None })
-        .collect();
+    let regions: Vec<Region> =
+        regions.iter().map(|(c, n)| Region { code: rc(c), name_zh: (*n).into(), name_en: None }).collect();
     s.upsert_regions(&regions).await.unwrap();
 }
 
@@ -93,7 +91,10 @@ fn person(id: &str, name: &str, phone: Option<&str>, region: &str) -> NewPerson 
 }
 
 fn id_number(area: &str, y: i32, seq: u16) -> String {
-    ResidentIdNumber::from_parts(area, NaiveDate::from_ymd_opt(y, 3, 7).unwrap(), seq, today()).unwrap().as_str().to_owned()
+    ResidentIdNumber::from_parts(area, NaiveDate::from_ymd_opt(y, 3, 7).unwrap(), seq, today())
+        .unwrap()
+        .as_str()
+        .to_owned()
 }
 
 mod cases {
@@ -105,18 +106,31 @@ mod cases {
         assert_eq!(top.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(), ["320000"]);
         let districts = s.list_regions(Some(&rc("320500"))).await.unwrap();
         assert_eq!(districts.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(), ["320506", "320508"]);
-        s.upsert_regions(&[Region { code: rc("320508"), name_zh: "姑苏区".into(), name_en: Some("Gusu".into()) }])
-            .await
-            .unwrap();
+        s.upsert_regions(&[Region {
+            code: rc("320508"),
+            name_zh: "姑苏区".into(),
+            name_en: Some("Gusu".into()),
+        }])
+        .await
+        .unwrap();
         assert_eq!(s.get_region(&rc("320508")).await.unwrap().name_en.as_deref(), Some("Gusu"));
         assert!(matches!(s.get_region(&rc("320509")).await, Err(StoreError::NotFound)));
     }
 
     pub async fn venues_filter_paginate_update_delete(s: &dyn Store) {
         seed_regions(s).await;
-        let a = s.create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now()).await.unwrap();
-        let b = s.create_venue(&venue("观前超市", VenueCategory::Supermarket, "320508001002"), now()).await.unwrap();
-        let c = s.create_venue(&venue("长桥菜市场", VenueCategory::WetMarket, "320506001001"), now()).await.unwrap();
+        let a = s
+            .create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now())
+            .await
+            .unwrap();
+        let b = s
+            .create_venue(&venue("观前超市", VenueCategory::Supermarket, "320508001002"), now())
+            .await
+            .unwrap();
+        let c = s
+            .create_venue(&venue("长桥菜市场", VenueCategory::WetMarket, "320506001001"), now())
+            .await
+            .unwrap();
         assert_eq!(a.name, "平江菜市场");
         assert_eq!(a.created_at, now());
         let all = VenueFilter::default();
@@ -127,35 +141,73 @@ mod cases {
         assert_eq!(page2.next, None);
 
         let ids = |f: VenueFilter| async move {
-            s.list_venues(&f, PageRequest::first(50)).await.unwrap().items.into_iter().map(|v| v.id).collect::<Vec<_>>()
+            s.list_venues(&f, PageRequest::first(50))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|v| v.id)
+                .collect::<Vec<_>>()
         };
         assert_eq!(ids(VenueFilter { region: Some(rc("320508")), ..Default::default() }).await, [a.id, b.id]);
-        assert_eq!(ids(VenueFilter { category: Some(VenueCategory::WetMarket), ..Default::default() }).await, [a.id, c.id]);
-        assert_eq!(ids(VenueFilter { text: Some("菜市场".into()), ..Default::default() }).await, [a.id, c.id]);
-        assert_eq!(ids(VenueFilter { text: Some("观前超市路".into()), ..Default::default() }).await, [b.id]);
-        assert_eq!(ids(VenueFilter { text: Some("%".into()), ..Default::default() }).await, Vec::<VenueId>::new());
-        assert_eq!(ids(VenueFilter { scope: Some(Scope::Venue(b.id)), ..Default::default() }).await, [b.id]);
-        assert_eq!(ids(VenueFilter { scope: Some(Scope::Region(rc("320506"))), ..Default::default() }).await, [c.id]);
         assert_eq!(
-            ids(VenueFilter { scope: Some(Scope::Category(VenueCategory::Supermarket)), ..Default::default() }).await,
+            ids(VenueFilter { category: Some(VenueCategory::WetMarket), ..Default::default() }).await,
+            [a.id, c.id]
+        );
+        assert_eq!(
+            ids(VenueFilter { text: Some("菜市场".into()), ..Default::default() }).await,
+            [a.id, c.id]
+        );
+        assert_eq!(ids(VenueFilter { text: Some("观前超市路".into()), ..Default::default() }).await, [b.id]);
+        assert_eq!(
+            ids(VenueFilter { text: Some("%".into()), ..Default::default() }).await,
+            Vec::<VenueId>::new()
+        );
+        assert_eq!(ids(VenueFilter { scope: Some(Scope::Venue(b.id)), ..Default::default() }).await, [b.id]);
+        assert_eq!(
+            ids(VenueFilter { scope: Some(Scope::Region(rc("320506"))), ..Default::default() }).await,
+            [c.id]
+        );
+        assert_eq!(
+            ids(VenueFilter {
+                scope: Some(Scope::Category(VenueCategory::Supermarket)),
+                ..Default::default()
+            })
+            .await,
             [b.id]
         );
 
         let later = now() + chrono::Duration::minutes(5);
         let updated = s
-            .update_venue(a.id, &VenueUpdate { name: Some("平江农贸市场".into()), capacity: Some(300), ..Default::default() }, later)
+            .update_venue(
+                a.id,
+                &VenueUpdate {
+                    name: Some("平江农贸市场".into()), capacity: Some(300), ..Default::default()
+                },
+                later,
+            )
             .await
             .unwrap();
-        assert_eq!((updated.name.as_str(), updated.capacity, updated.address.as_str()), ("平江农贸市场", Some(300), "平江菜市场路1号"));
+        assert_eq!(
+            (updated.name.as_str(), updated.capacity, updated.address.as_str()),
+            ("平江农贸市场", Some(300), "平江菜市场路1号")
+        );
         assert_eq!(updated.updated_at, later);
         s.delete_venue(a.id, later).await.unwrap();
         assert!(matches!(s.get_venue(a.id).await, Err(StoreError::NotFound)));
         assert!(matches!(s.delete_venue(a.id, later).await, Err(StoreError::NotFound)));
-        assert!(matches!(s.update_venue(a.id, &VenueUpdate::default(), later).await, Err(StoreError::NotFound)));
+        assert!(matches!(
+            s.update_venue(a.id, &VenueUpdate::default(), later).await,
+            Err(StoreError::NotFound)
+        ));
         assert_eq!(ids(VenueFilter::default()).await, [b.id, c.id]);
-        let unknown_region = s.create_venue(&venue("无名店", VenueCategory::Restaurant, "320508009"), now()).await;
+        let unknown_region =
+            s.create_venue(&venue("无名店", VenueCategory::Restaurant, "320508009"), now()).await;
         assert!(matches!(unknown_region, Err(StoreError::Reference(_))), "{unknown_region:?}");
-        assert_eq!(s.create_venues(&[venue("店1", VenueCategory::FruitShop, "320508001")], now()).await.unwrap(), 1);
+        assert_eq!(
+            s.create_venues(&[venue("店1", VenueCategory::FruitShop, "320508001")], now()).await.unwrap(),
+            1
+        );
     }
 
     pub async fn persons_are_found_by_blind_index(s: &dyn Store) {
@@ -163,14 +215,19 @@ mod cases {
         let id1 = id_number("320508", 1980, 11);
         let id2 = id_number("320506", 2015, 12);
         let id3 = id_number("320506", 1950, 13);
-        let p1 = s.create_person(&person(&id1, "张三", Some("13812345678"), "320508001001"), now()).await.unwrap();
-        let p2 = s.create_person(&person(&id2, "欧阳娜娜", Some("13812345678"), "320508001002"), now()).await.unwrap();
+        let p1 =
+            s.create_person(&person(&id1, "张三", Some("13812345678"), "320508001001"), now()).await.unwrap();
+        let p2 = s
+            .create_person(&person(&id2, "欧阳娜娜", Some("13812345678"), "320508001002"), now())
+            .await
+            .unwrap();
         let p3 = s.create_person(&person(&id3, "李四", None, "320506001001"), now()).await.unwrap();
         assert_eq!(p1.name.as_str(), "张三");
         assert_eq!(p1.id_number.as_str(), id1);
         assert_eq!(p3.phone, None);
 
-        let by_id = s.find_person_by_id_number(&ResidentIdNumber::parse(&id2, today()).unwrap()).await.unwrap();
+        let by_id =
+            s.find_person_by_id_number(&ResidentIdNumber::parse(&id2, today()).unwrap()).await.unwrap();
         assert_eq!(by_id.map(|p| p.id), Some(p2.id));
         let unknown = ResidentIdNumber::parse(&id_number("320508", 1990, 99), today()).unwrap();
         assert_eq!(s.find_person_by_id_number(&unknown).await.unwrap(), None);
@@ -183,7 +240,8 @@ mod cases {
 
         let gusu = s.list_persons(Some(&rc("320508")), PageRequest::first(1)).await.unwrap();
         assert_eq!(gusu.items.iter().map(|p| p.id).collect::<Vec<_>>(), [p1.id]);
-        let gusu2 = s.list_persons(Some(&rc("320508")), PageRequest { after: gusu.next, limit: 1 }).await.unwrap();
+        let gusu2 =
+            s.list_persons(Some(&rc("320508")), PageRequest { after: gusu.next, limit: 1 }).await.unwrap();
         assert_eq!(gusu2.items.iter().map(|p| p.id).collect::<Vec<_>>(), [p2.id]);
         assert_eq!(s.list_persons(None, PageRequest::first(10)).await.unwrap().items.len(), 3);
 
@@ -195,8 +253,14 @@ mod cases {
 
     pub async fn devices_belong_to_live_venues(s: &dyn Store) {
         seed_regions(s).await;
-        let v1 = s.create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now()).await.unwrap();
-        let v2 = s.create_venue(&venue("长桥超市", VenueCategory::Supermarket, "320506001001"), now()).await.unwrap();
+        let v1 = s
+            .create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now())
+            .await
+            .unwrap();
+        let v2 = s
+            .create_venue(&venue("长桥超市", VenueCategory::Supermarket, "320506001001"), now())
+            .await
+            .unwrap();
         let new = |venue_id, serial: &str| NewDevice {
             venue_id,
             kind: DeviceKind::Sentinel,
@@ -207,13 +271,25 @@ mod cases {
         let d2 = s.create_device(&new(v2.id, "SN-2"), now()).await.unwrap();
         assert_eq!((d1.venue_id, d1.kind, d1.serial.as_str()), (v1.id, DeviceKind::Sentinel, "SN-1"));
         assert!(matches!(s.create_device(&new(v1.id, "SN-1"), now()).await, Err(StoreError::Conflict(_))));
-        assert!(matches!(s.create_device(&new(VenueId(999), "SN-3"), now()).await, Err(StoreError::Reference(_))));
+        assert!(matches!(
+            s.create_device(&new(VenueId(999), "SN-3"), now()).await,
+            Err(StoreError::Reference(_))
+        ));
         let list = |f: VenueFilter, v| async move {
-            s.list_devices(&f, v, PageRequest::first(10)).await.unwrap().items.into_iter().map(|d| d.id).collect::<Vec<_>>()
+            s.list_devices(&f, v, PageRequest::first(10))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|d| d.id)
+                .collect::<Vec<_>>()
         };
         assert_eq!(list(VenueFilter::default(), None).await, [d1.id, d2.id]);
         assert_eq!(list(VenueFilter::default(), Some(v2.id)).await, [d2.id]);
-        assert_eq!(list(VenueFilter { scope: Some(Scope::Region(rc("320508"))), ..Default::default() }, None).await, [d1.id]);
+        assert_eq!(
+            list(VenueFilter { scope: Some(Scope::Region(rc("320508"))), ..Default::default() }, None).await,
+            [d1.id]
+        );
         s.delete_venue(v2.id, now()).await.unwrap();
         assert!(matches!(s.create_device(&new(v2.id, "SN-4"), now()).await, Err(StoreError::Reference(_))));
     }
@@ -229,9 +305,15 @@ mod cases {
             display_name: Some("测试".into()),
         };
         let admin = s.create_user(&new("admin", Role::Admin, Scope::All), now()).await.unwrap();
-        let grid = s.create_user(&new("grid1", Role::GridWorker, Scope::Region(rc("320508001001"))), now()).await.unwrap();
+        let grid = s
+            .create_user(&new("grid1", Role::GridWorker, Scope::Region(rc("320508001001"))), now())
+            .await
+            .unwrap();
         assert_eq!(grid.scope, Scope::Region(rc("320508001001")));
-        assert!(matches!(s.create_user(&new("admin", Role::Auditor, Scope::All), now()).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            s.create_user(&new("admin", Role::Auditor, Scope::All), now()).await,
+            Err(StoreError::Conflict(_))
+        ));
         assert_eq!(s.get_user_by_username("grid1").await.unwrap().map(|u| u.id), Some(grid.id));
         assert_eq!(s.get_user_by_username("nobody").await.unwrap(), None);
         assert_eq!(s.get_user(admin.id).await.unwrap().role, Role::Admin);
@@ -270,8 +352,12 @@ mod cases {
             .unwrap();
         }
         let page = s.list_audit(&AuditFilter::default(), PageRequest::first(2)).await.unwrap();
-        assert_eq!(page.items.iter().map(|a| a.request_id.clone().unwrap()).collect::<Vec<_>>(), ["req-2", "req-1"]);
-        let rest = s.list_audit(&AuditFilter::default(), PageRequest { after: page.next, limit: 2 }).await.unwrap();
+        assert_eq!(
+            page.items.iter().map(|a| a.request_id.clone().unwrap()).collect::<Vec<_>>(),
+            ["req-2", "req-1"]
+        );
+        let rest =
+            s.list_audit(&AuditFilter::default(), PageRequest { after: page.next, limit: 2 }).await.unwrap();
         assert_eq!(rest.items.iter().map(|a| a.request_id.clone().unwrap()).collect::<Vec<_>>(), ["req-0"]);
         assert_eq!(rest.next, None);
         let only = AuditFilter { subject: Some("person:1".into()), ..Default::default() };
@@ -378,7 +464,10 @@ async fn a_wrong_key_cannot_read_persons() {
     let f = Fixture::sqlite();
     let s = open(&f.url).await;
     seed_regions(&*s).await;
-    let p = s.create_person(&person(&id_number("320508", 1961, 21), "张三", None, "320508001001"), now()).await.unwrap();
+    let p = s
+        .create_person(&person(&id_number("320508", 1961, 21), "张三", None, "320508001001"), now())
+        .await
+        .unwrap();
     drop(s);
     let other = sentinel_store::open(&f.url, PersonalDataCipher::new(&DataKey::generate())).await.unwrap();
     assert!(matches!(other.get_person(p.id).await, Err(StoreError::Crypto)));

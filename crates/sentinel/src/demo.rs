@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use rand::RngCore;
-use sentinel_core::{DeviceKind, Role, Scope};
 use sentinel_core::venue::EntryMode;
+use sentinel_core::{DeviceKind, Role, Scope};
 use sentinel_server::Config;
 use sentinel_sim::{DemoCity, DemoOptions};
 use sentinel_store::{NewDevice, NewUser, PageRequest, Store, VenueFilter};
@@ -20,7 +20,9 @@ pub async fn seed(store: &dyn Store, config: &Config, seed: u64, persons: usize)
     match store.get_meta(SEED_KEY).await? {
         Some(existing) => {
             if existing != seed.to_string() {
-                eprintln!("注意 / note: this data set was seeded with seed {existing}; --seed {seed} ignored");
+                eprintln!(
+                    "注意 / note: this data set was seeded with seed {existing}; --seed {seed} ignored"
+                );
             }
         }
         None => fill(store, seed, persons, &password).await?,
@@ -60,16 +62,34 @@ fn demo_password(config: &Config) -> anyhow::Result<String> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(&path).and_then(|mut f| f.write_all(password.as_bytes())).with_context(|| format!("writing {}", path.display()))?;
+    options
+        .open(&path)
+        .and_then(|mut f| f.write_all(password.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(password)
 }
 
-async fn ensure_user(store: &dyn Store, name: &str, password: &str, role: Role, scope: Scope, display: &str) -> anyhow::Result<()> {
+async fn ensure_user(
+    store: &dyn Store,
+    name: &str,
+    password: &str,
+    role: Role,
+    scope: Scope,
+    display: &str,
+) -> anyhow::Result<()> {
     if store.get_user_by_username(name).await?.is_some() {
         return Ok(());
     }
-    let hash = sentinel_server::auth::hash_password(password.to_owned()).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let user = NewUser { username: name.to_owned(), password_hash: hash, role, scope, display_name: Some(display.to_owned()) };
+    let hash = sentinel_server::auth::hash_password(password.to_owned())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let user = NewUser {
+        username: name.to_owned(),
+        password_hash: hash,
+        role,
+        scope,
+        display_name: Some(display.to_owned()),
+    };
     store.create_user(&user, chrono_now()).await?;
     Ok(())
 }

@@ -9,7 +9,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "sentinel", version, about = "Sentinel 数字哨兵: venue check-in, health-pass verification and exposure tracing")]
+#[command(
+    name = "sentinel",
+    version,
+    about = "Sentinel 数字哨兵: venue check-in, health-pass verification and exposure tracing"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -154,7 +158,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(KeysCommand::Init(common)) => {
             let config = common.config()?;
-            anyhow::ensure!(config.data_key.is_none(), "SENTINEL_DATA_KEY is set: the key comes from configuration");
+            anyhow::ensure!(
+                config.data_key.is_none(),
+                "SENTINEL_DATA_KEY is set: the key comes from configuration"
+            );
             sentinel_server::data_key(&config)?;
             println!("{}", config.data_dir.join("data.key").display());
             Ok(())

@@ -34,7 +34,10 @@ pub struct LoginResponse {
 /// Signs in with a password; answers a token and sets the HttpOnly session cookie.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()), request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::Problem)))]
-pub async fn login(State(state): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Response> {
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
     let user = state.store.get_user_by_username(req.username.trim()).await?;
     let verified = match &user {
         Some(u) if !u.disabled => verify_password(u.password_hash.clone(), req.password).await,
@@ -60,7 +63,9 @@ pub async fn login(State(state): State<AppState>, ApiJson(req): ApiJson<LoginReq
         user: UserView::new(&state, user),
     };
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal())?);
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal())?);
     Ok(response)
 }
 

@@ -61,11 +61,18 @@ pub async fn create_device(
     ApiJson(input): ApiJson<DeviceInput>,
 ) -> ApiResult<(StatusCode, Json<DeviceView>)> {
     caller.require(Permission::ManageDevices)?;
-    let kind = DeviceKind::from_code(input.kind.trim())
-        .ok_or_else(|| ApiError::invalid("kind", "设备类型应为 sentinel、handheld 或 wall_scanner / unknown device kind"))?;
+    let kind = DeviceKind::from_code(input.kind.trim()).ok_or_else(|| {
+        ApiError::invalid("kind", "设备类型应为 sentinel、handheld 或 wall_scanner / unknown device kind")
+    })?;
     let serial = input.serial.trim();
-    if serial.is_empty() || serial.len() > 64 || !serial.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ApiError::invalid("serial", "序列号应为1–64位字母、数字或-_. / serial must be 1–64 of A-Z a-z 0-9 - _ ."));
+    if serial.is_empty()
+        || serial.len() > 64
+        || !serial.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(ApiError::invalid(
+            "serial",
+            "序列号应为1–64位字母、数字或-_. / serial must be 1–64 of A-Z a-z 0-9 - _ .",
+        ));
     }
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 100 {

@@ -8,8 +8,8 @@ pub mod regions;
 pub mod users;
 pub mod venues;
 
-use serde::Serialize;
 use sentinel_store::{Page, PageRequest};
+use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -41,10 +41,15 @@ impl<T> List<T> {
 pub fn page_request(cursor: Option<&str>, limit: Option<u32>) -> ApiResult<PageRequest> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=PageRequest::MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid("limit", format!("每页条数应为1–{0} / limit must be 1–{0}", PageRequest::MAX_LIMIT)));
+        return Err(ApiError::invalid(
+            "limit",
+            format!("每页条数应为1–{0} / limit must be 1–{0}", PageRequest::MAX_LIMIT),
+        ));
     }
     let after = match cursor.filter(|c| !c.is_empty()) {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::invalid("cursor", "游标无效 / invalid cursor"))?),
+        Some(c) => {
+            Some(c.parse::<i64>().map_err(|_| ApiError::invalid("cursor", "游标无效 / invalid cursor"))?)
+        }
         None => None,
     };
     Ok(PageRequest { after, limit })

@@ -97,7 +97,10 @@ pub async fn create_person(
     caller.require(Permission::WritePersons)?;
     let address = input.address.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
     if address.as_ref().is_some_and(|a| a.chars().count() > 200 || a.chars().any(char::is_control)) {
-        return Err(ApiError::invalid("address", "地址应不超过200个字符 / address must be at most 200 characters"));
+        return Err(ApiError::invalid(
+            "address",
+            "地址应不超过200个字符 / address must be at most 200 characters",
+        ));
     }
     let person = NewPerson {
         id_number: parse_id_number(&state, "id_number", &input.id_number)?,
@@ -113,11 +116,22 @@ pub async fn create_person(
     };
     caller.require_region(Permission::WritePersons, &person.region_code)?;
     let created = state.store.create_person(&person, state.now()).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ApiError::conflict("id_number").with_detail("该身份证号码已登记 / this ID number is registered already"),
-        StoreError::Reference(_) => ApiError::invalid("region_code", "区划不存在 / the region does not exist"),
+        StoreError::Conflict(_) => ApiError::conflict("id_number")
+            .with_detail("该身份证号码已登记 / this ID number is registered already"),
+        StoreError::Reference(_) => {
+            ApiError::invalid("region_code", "区划不存在 / the region does not exist")
+        }
         other => other.into(),
     })?;
-    super::audit::record(&state, &caller, "person.create", Some(format!("person:{}", created.id)), None, None).await?;
+    super::audit::record(
+        &state,
+        &caller,
+        "person.create",
+        Some(format!("person:{}", created.id)),
+        None,
+        None,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(PersonView::masked(&state, &created))))
 }
 
@@ -149,7 +163,8 @@ pub async fn list_persons(
         let phone = PhoneNumber::parse(raw).map_err(|e| ApiError::invalid("phone", e.to_string()))?;
         state.store.find_persons_by_phone(&phone).await?
     } else {
-        let page = state.store.list_persons(region.as_ref(), page_request(q.cursor.as_deref(), q.limit)?).await?;
+        let page =
+            state.store.list_persons(region.as_ref(), page_request(q.cursor.as_deref(), q.limit)?).await?;
         return Ok(Json(List::from_page(page, |p| PersonView::masked(&state, &p))));
     };
     Ok(Json(List::all(found.iter().filter(|p| in_scope(p)).map(|p| PersonView::masked(&state, p)).collect())))
@@ -182,7 +197,14 @@ pub async fn get_person(
         return Ok(Json(PersonView::masked(&state, &person)));
     };
     caller.require(Permission::UnmaskPersons)?;
-    super::audit::record(&state, &caller, "person.unmask", Some(format!("person:{}", person.id)), Some(purpose), None)
-        .await?;
+    super::audit::record(
+        &state,
+        &caller,
+        "person.unmask",
+        Some(format!("person:{}", person.id)),
+        Some(purpose),
+        None,
+    )
+    .await?;
     Ok(Json(PersonView::unmasked(&state, &person)))
 }

@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use sentinel_core::{Permission, RegionCode, VenueCategory};
 use sentinel_core::venue::EntryMode;
+use sentinel_core::{Permission, RegionCode, VenueCategory};
 use sentinel_store::{Region, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -96,14 +96,18 @@ pub async fn upsert_region(
     if let Some(parent) = code.parent().filter(|_| code.level() > sentinel_core::RegionLevel::Province) {
         match state.store.get_region(&parent).await {
             Err(StoreError::NotFound) => {
-                return Err(ApiError::invalid("code", format!("上级区划 {parent} 不存在 / parent region {parent} does not exist")));
+                return Err(ApiError::invalid(
+                    "code",
+                    format!("上级区划 {parent} 不存在 / parent region {parent} does not exist"),
+                ));
             }
             other => {
                 other?;
             }
         }
     }
-    let region = Region { code, name_zh: name.to_owned(), name_en: input.name_en.filter(|n| !n.trim().is_empty()) };
+    let region =
+        Region { code, name_zh: name.to_owned(), name_en: input.name_en.filter(|n| !n.trim().is_empty()) };
     state.store.upsert_regions(std::slice::from_ref(&region)).await?;
     Ok(Json(region.into()))
 }

@@ -49,10 +49,16 @@ pub fn validate_credentials(username: &str, password: &str) -> ApiResult<()> {
     let ok_name = (3..=64).contains(&username.len())
         && username.chars().all(|c| c.is_ascii_alphanumeric() || "_.-@".contains(c));
     if !ok_name {
-        return Err(ApiError::invalid("username", "用户名应为3–64位字母、数字或_.-@ / username must be 3–64 of A-Z a-z 0-9 _ . - @"));
+        return Err(ApiError::invalid(
+            "username",
+            "用户名应为3–64位字母、数字或_.-@ / username must be 3–64 of A-Z a-z 0-9 _ . - @",
+        ));
     }
     if password.chars().count() < 8 || password.len() > 256 {
-        return Err(ApiError::invalid("password", "密码至少8个字符 / password must have at least 8 characters"));
+        return Err(ApiError::invalid(
+            "password",
+            "密码至少8个字符 / password must have at least 8 characters",
+        ));
     }
     Ok(())
 }
@@ -81,7 +87,8 @@ pub async fn create_user(
     caller.require(Permission::ManageUsers)?;
     let username = input.username.trim();
     validate_credentials(username, &input.password)?;
-    let role = Role::from_code(input.role.trim()).ok_or_else(|| ApiError::invalid("role", "未知角色 / unknown role"))?;
+    let role = Role::from_code(input.role.trim())
+        .ok_or_else(|| ApiError::invalid("role", "未知角色 / unknown role"))?;
     let scope = Scope::parse(&input.scope).map_err(|e| ApiError::invalid("scope", e.to_string()))?;
     if !caller.user.scope.includes(&scope) {
         return Err(ApiError::out_of_scope());
@@ -98,7 +105,15 @@ pub async fn create_user(
         other => other.into(),
     })?;
     let detail = format!("role={} scope={}", created.role.code(), created.scope);
-    super::audit::record(&state, &caller, "user.create", Some(format!("user:{}", created.id)), None, Some(detail)).await?;
+    super::audit::record(
+        &state,
+        &caller,
+        "user.create",
+        Some(format!("user:{}", created.id)),
+        None,
+        Some(detail),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(UserView::new(&state, created))))
 }
 
@@ -129,7 +144,11 @@ async fn load_user(state: &AppState, id: i64) -> ApiResult<User> {
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
     responses((status = 200, body = UserView), (status = 404, body = crate::error::Problem)))]
-pub async fn get_user(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<UserView>> {
+pub async fn get_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<UserView>> {
     if caller.user.id.0 != id {
         caller.require(Permission::ManageUsers)?;
     }
@@ -190,10 +209,22 @@ pub async fn create_api_token(
             expires_at,
         })
         .await?;
-    super::audit::record(&state, &caller, "api_token.create", Some(format!("user:{}", user.id)), None, Some(name.to_owned()))
-        .await?;
+    super::audit::record(
+        &state,
+        &caller,
+        "api_token.create",
+        Some(format!("user:{}", user.id)),
+        None,
+        Some(name.to_owned()),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
-        Json(ApiTokenView { token, name: name.to_owned(), user_id: user.id.0, expires_at: expires_at.map(|e| state.local(e)) }),
+        Json(ApiTokenView {
+            token,
+            name: name.to_owned(),
+            user_id: user.id.0,
+            expires_at: expires_at.map(|e| state.local(e)),
+        }),
     ))
 }

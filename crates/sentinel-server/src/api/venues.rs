@@ -52,14 +52,18 @@ impl VenueView {
 }
 
 pub fn parse_category(field: &str, raw: &str) -> ApiResult<VenueCategory> {
-    VenueCategory::from_code(raw.trim())
-        .ok_or_else(|| ApiError::invalid(field, format!("未知的场所类别 {raw} / unknown venue category {raw}")))
+    VenueCategory::from_code(raw.trim()).ok_or_else(|| {
+        ApiError::invalid(field, format!("未知的场所类别 {raw} / unknown venue category {raw}"))
+    })
 }
 
 fn text(field: &str, raw: &str, max: usize) -> ApiResult<String> {
     let t = raw.trim();
     if t.is_empty() || t.chars().count() > max || t.chars().any(char::is_control) {
-        return Err(ApiError::invalid(field, format!("应为1–{max}个字符 / must be 1–{max} characters without control characters")));
+        return Err(ApiError::invalid(
+            field,
+            format!("应为1–{max}个字符 / must be 1–{max} characters without control characters"),
+        ));
     }
     Ok(t.to_owned())
 }
@@ -75,7 +79,9 @@ fn coordinate(field: &str, value: Option<f64>, limit: f64) -> ApiResult<Option<f
 
 fn capacity(value: Option<i64>) -> ApiResult<Option<i64>> {
     match value {
-        Some(c) if !(0..=10_000_000).contains(&c) => Err(ApiError::invalid("capacity", "容量无效 / capacity must be 0–10000000")),
+        Some(c) if !(0..=10_000_000).contains(&c) => {
+            Err(ApiError::invalid("capacity", "容量无效 / capacity must be 0–10000000"))
+        }
         other => Ok(other),
     }
 }
@@ -160,7 +166,12 @@ pub async fn list_venues(
     Ok(Json(List::from_page(page, |v| VenueView::new(&state, v))))
 }
 
-async fn venue_in_scope(state: &AppState, caller: &Caller, permission: Permission, id: i64) -> ApiResult<Venue> {
+async fn venue_in_scope(
+    state: &AppState,
+    caller: &Caller,
+    permission: Permission,
+    id: i64,
+) -> ApiResult<Venue> {
     let venue = state.store.get_venue(VenueId(id)).await.map_err(|e| match e {
         sentinel_store::StoreError::NotFound => ApiError::not_found("venue"),
         other => other.into(),
@@ -216,7 +227,9 @@ pub async fn update_venue(
         return Err(ApiError::out_of_scope());
     }
     let updated = state.store.update_venue(current.id, &update, state.now()).await.map_err(|e| match e {
-        sentinel_store::StoreError::Reference(_) => ApiError::invalid("region_code", "区划不存在 / the region does not exist"),
+        sentinel_store::StoreError::Reference(_) => {
+            ApiError::invalid("region_code", "区划不存在 / the region does not exist")
+        }
         other => other.into(),
     })?;
     Ok(Json(VenueView::new(&state, updated)))
@@ -232,6 +245,7 @@ pub async fn delete_venue(
 ) -> ApiResult<StatusCode> {
     let venue = venue_in_scope(&state, &caller, Permission::ManageVenues, id).await?;
     state.store.delete_venue(venue.id, state.now()).await?;
-    super::audit::record(&state, &caller, "venue.delete", Some(format!("venue:{}", venue.id)), None, None).await?;
+    super::audit::record(&state, &caller, "venue.delete", Some(format!("venue:{}", venue.id)), None, None)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

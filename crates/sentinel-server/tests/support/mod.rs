@@ -70,7 +70,13 @@ impl TestServer {
         }
     }
 
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -82,11 +88,21 @@ impl TestServer {
     }
 
     /// Sends a request and returns the status and JSON body (Null when empty).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let res = self.request(method, path, token, body).await;
         let status = res.status();
         let text = res.text().await.unwrap();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
@@ -100,7 +116,12 @@ impl TestServer {
 
     pub async fn login(&self, username: &str, password: &str) -> String {
         let (status, body) = self
-            .call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": username, "password": password})))
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["token"].as_str().unwrap().to_owned()
@@ -123,7 +144,8 @@ impl TestServer {
             ("320508001002", "大儒社区"),
             ("320508001002001", "大儒社区第一网格"),
         ] {
-            let (status, body) = self.post("/api/v1/regions", token, json!({"code": code, "name_zh": name})).await;
+            let (status, body) =
+                self.post("/api/v1/regions", token, json!({"code": code, "name_zh": name})).await;
             assert_eq!(status, StatusCode::OK, "{body}");
         }
     }

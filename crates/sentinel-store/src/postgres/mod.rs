@@ -13,13 +13,13 @@ use tokio_postgres::types::ToSql;
 
 use crate::model::*;
 use crate::query::{self, Dialect, EncryptedPerson, SqlValue, Where};
-use crate::{PersonalDataCipher, Store, StoreError};
 use crate::query::{AuditRow, DeviceRow, RegionRow, UserRow, VenueRow};
+use crate::{PersonalDataCipher, Store, StoreError};
 use rows::*;
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_registry.sql"))];
 /// Key of the advisory lock held while migrating.
-const MIGRATION_LOCK: i64 = 0x5e47_1e1;
+const MIGRATION_LOCK: i64 = 0x05e4_71e1;
 const POOL_SIZE: usize = 16;
 
 pub struct PostgresStore {
@@ -60,7 +60,8 @@ fn decode_all<T, R>(
 }
 
 async fn select_venue(c: &impl GenericClient, id: i64) -> Result<Venue, StoreError> {
-    let sql = format!("SELECT {} FROM venues v WHERE v.id = $1 AND v.deleted_at IS NULL", query::VENUE_COLUMNS);
+    let sql =
+        format!("SELECT {} FROM venues v WHERE v.id = $1 AND v.deleted_at IS NULL", query::VENUE_COLUMNS);
     let row = c.query_opt(&sql, &[&id]).await?.ok_or(StoreError::NotFound)?;
     venue_row(&row)?.decode()
 }
@@ -73,16 +74,19 @@ async fn insert_venue(c: &impl GenericClient, v: &NewVenue, now: i64) -> Result<
         )
         .await?;
     let row = c
-        .query_one(&stmt, &[
-            &v.name,
-            &v.category.code(),
-            &v.region_code.as_str(),
-            &v.address,
-            &v.lat,
-            &v.lon,
-            &v.capacity,
-            &now,
-        ])
+        .query_one(
+            &stmt,
+            &[
+                &v.name,
+                &v.category.code(),
+                &v.region_code.as_str(),
+                &v.address,
+                &v.lat,
+                &v.lon,
+                &v.capacity,
+                &now,
+            ],
+        )
         .await?;
     Ok(row.try_get(0)?)
 }
@@ -102,16 +106,19 @@ async fn insert_person(
         ))
         .await?;
     let row = c
-        .query_opt(&stmt, &[
-            &p.region_code,
-            &p.id_number_enc,
-            &p.id_number_bidx,
-            &p.name_enc,
-            &p.phone_enc,
-            &p.phone_bidx,
-            &p.address_enc,
-            &now,
-        ])
+        .query_opt(
+            &stmt,
+            &[
+                &p.region_code,
+                &p.id_number_enc,
+                &p.id_number_bidx,
+                &p.name_enc,
+                &p.phone_enc,
+                &p.phone_bidx,
+                &p.address_enc,
+                &now,
+            ],
+        )
         .await
         .map_err(|e| match StoreError::from(e) {
             StoreError::Conflict(_) => StoreError::Conflict("person.id_number".into()),
@@ -151,10 +158,11 @@ fn rename_conflict(what: &'static str) -> impl Fn(tokio_postgres::Error) -> Stor
 impl PostgresStore {
     /// Connects a pool to the URL and applies pending migrations.
     pub async fn connect(url: &str, cipher: Arc<PersonalDataCipher>) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL {}: {e}", crate::redact_url(url))))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::Config(format!("invalid PostgreSQL URL {}: {e}", crate::redact_url(url)))
+        })?;
+        let manager =
+            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .build()
@@ -233,7 +241,8 @@ impl Store for PostgresStore {
             .await?;
         for r in regions {
             let parent = r.code.parent().map(|p| p.to_string());
-            tx.execute(&stmt, &[&r.code.as_str(), &parent, &r.code.level().code(), &r.name_zh, &r.name_en]).await?;
+            tx.execute(&stmt, &[&r.code.as_str(), &parent, &r.code.level().code(), &r.name_zh, &r.name_en])
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -295,8 +304,12 @@ impl Store for PostgresStore {
         let mut w = Where::new(Dialect::Postgres);
         w.venue_filter(filter);
         w.after("v.id", page);
-        let sql =
-            format!("SELECT {} FROM venues v {} ORDER BY v.id LIMIT {}", query::VENUE_COLUMNS, w.sql(), page.limit + 1);
+        let sql = format!(
+            "SELECT {} FROM venues v {} ORDER BY v.id LIMIT {}",
+            query::VENUE_COLUMNS,
+            w.sql(),
+            page.limit + 1
+        );
         let params = boxed(w.params);
         let c = self.pool.get().await?;
         let rows = c.query(&sql, &refs(&params)).await?;
@@ -304,7 +317,12 @@ impl Store for PostgresStore {
         Ok(Page::from_rows(venues, page.limit, |v: &Venue| v.id.0))
     }
 
-    async fn update_venue(&self, id: VenueId, u: &VenueUpdate, now: DateTime<Utc>) -> Result<Venue, StoreError> {
+    async fn update_venue(
+        &self,
+        id: VenueId,
+        u: &VenueUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<Venue, StoreError> {
         let c = self.pool.get().await?;
         let changed = c
             .execute(
@@ -346,7 +364,8 @@ impl Store for PostgresStore {
     async fn create_person(&self, person: &NewPerson, now: DateTime<Utc>) -> Result<Person, StoreError> {
         let sealed = EncryptedPerson::seal(&self.cipher, person);
         let c = self.pool.get().await?;
-        let id = insert_person(&c, &sealed, now.timestamp_millis(), false).await?.ok_or(StoreError::NotFound)?;
+        let id =
+            insert_person(&c, &sealed, now.timestamp_millis(), false).await?.ok_or(StoreError::NotFound)?;
         select_persons(&c, &self.cipher, "WHERE id = $1", &[&id]).await?.pop().ok_or(StoreError::NotFound)
     }
 
@@ -356,7 +375,8 @@ impl Store for PostgresStore {
         let mut inserted = 0;
         for p in persons {
             let sealed = EncryptedPerson::seal(&self.cipher, p);
-            inserted += usize::from(insert_person(&tx, &sealed, now.timestamp_millis(), true).await?.is_some());
+            inserted +=
+                usize::from(insert_person(&tx, &sealed, now.timestamp_millis(), true).await?.is_some());
         }
         tx.commit().await?;
         Ok(inserted)
@@ -367,7 +387,10 @@ impl Store for PostgresStore {
         select_persons(&c, &self.cipher, "WHERE id = $1", &[&id.0]).await?.pop().ok_or(StoreError::NotFound)
     }
 
-    async fn find_person_by_id_number(&self, id_number: &ResidentIdNumber) -> Result<Option<Person>, StoreError> {
+    async fn find_person_by_id_number(
+        &self,
+        id_number: &ResidentIdNumber,
+    ) -> Result<Option<Person>, StoreError> {
         let bidx = query::id_number_index(&self.cipher, id_number);
         let c = self.pool.get().await?;
         Ok(select_persons(&c, &self.cipher, "WHERE id_number_bidx = $1", &[&bidx]).await?.pop())
@@ -379,7 +402,11 @@ impl Store for PostgresStore {
         select_persons(&c, &self.cipher, "WHERE phone_bidx = $1 ORDER BY id", &[&bidx]).await
     }
 
-    async fn list_persons(&self, region: Option<&RegionCode>, page: PageRequest) -> Result<Page<Person>, StoreError> {
+    async fn list_persons(
+        &self,
+        region: Option<&RegionCode>,
+        page: PageRequest,
+    ) -> Result<Page<Person>, StoreError> {
         let mut w = Where::new(Dialect::Postgres);
         if let Some(r) = region {
             w.region_subtree("region_code", r);
@@ -442,7 +469,14 @@ impl Store for PostgresStore {
             .query_one(
                 "INSERT INTO users (username, password_hash, role, scope, display_name, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                &[&u.username, &u.password_hash, &u.role.code(), &u.scope.to_string(), &u.display_name, &now.timestamp_millis()],
+                &[
+                    &u.username,
+                    &u.password_hash,
+                    &u.role.code(),
+                    &u.scope.to_string(),
+                    &u.display_name,
+                    &now.timestamp_millis(),
+                ],
             )
             .await
             .map_err(rename_conflict("user.username"))?;
@@ -462,7 +496,11 @@ impl Store for PostgresStore {
 
     async fn list_users(&self, page: PageRequest) -> Result<Page<User>, StoreError> {
         let c = self.pool.get().await?;
-        let sql = format!("SELECT {} FROM users u WHERE u.id > $1 ORDER BY u.id LIMIT {}", query::USER_COLUMNS, page.limit + 1);
+        let sql = format!(
+            "SELECT {} FROM users u WHERE u.id > $1 ORDER BY u.id LIMIT {}",
+            query::USER_COLUMNS,
+            page.limit + 1
+        );
         let rows = c.query(&sql, &[&page.after.unwrap_or(i64::MIN)]).await?;
         let users = decode_all(rows, |r| user_row_at(r, 0), UserRow::decode)?;
         Ok(Page::from_rows(users, page.limit, |u: &User| u.id.0))
@@ -520,12 +558,27 @@ impl Store for PostgresStore {
             )
             .await?;
         let row = c
-            .query_one(&stmt, &[&r.at.timestamp_millis(), &r.actor, &r.action, &r.subject, &r.purpose, &r.detail, &r.request_id])
+            .query_one(
+                &stmt,
+                &[
+                    &r.at.timestamp_millis(),
+                    &r.actor,
+                    &r.action,
+                    &r.subject,
+                    &r.purpose,
+                    &r.detail,
+                    &r.request_id,
+                ],
+            )
             .await?;
         Ok(row.try_get(0)?)
     }
 
-    async fn list_audit(&self, filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditRecord>, StoreError> {
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditRecord>, StoreError> {
         let w = query::audit_where(Dialect::Postgres, filter, page);
         let sql = format!(
             "SELECT {} FROM audit_log {} ORDER BY id DESC LIMIT {}",

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::model::*;
 use crate::query::{self, Dialect, EncryptedPerson, SqlValue, Where};
-use crate::{PersonalDataCipher, Store, StoreError};
 use crate::query::{AuditRow, DeviceRow, RegionRow, UserRow, VenueRow};
+use crate::{PersonalDataCipher, Store, StoreError};
 use rows::*;
 
 /// Embedded migrations, applied in order; each runs once.
@@ -53,9 +53,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let current: i64 = tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let current: i64 =
+        tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-        tx.execute_batch(sql).map_err(|e| StoreError::Migration(format!("sqlite migration {version}: {e}")))?;
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Migration(format!("sqlite migration {version}: {e}")))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
             params![version, Utc::now().timestamp_millis()],
@@ -128,12 +130,18 @@ fn insert_venue(conn: &Connection, v: &NewVenue, now: i64) -> Result<i64, StoreE
 }
 
 fn select_venue(conn: &Connection, id: i64) -> Result<Venue, StoreError> {
-    let sql = format!("SELECT {} FROM venues v WHERE v.id = ?1 AND v.deleted_at IS NULL", query::VENUE_COLUMNS);
+    let sql =
+        format!("SELECT {} FROM venues v WHERE v.id = ?1 AND v.deleted_at IS NULL", query::VENUE_COLUMNS);
     conn.query_row(&sql, [id], venue_row)?.decode()
 }
 
 /// Inserts one person; `Ok(None)` when the ID number exists and `skip_existing` is set.
-fn insert_person(conn: &Connection, p: &EncryptedPerson, now: i64, skip_existing: bool) -> Result<Option<i64>, StoreError> {
+fn insert_person(
+    conn: &Connection,
+    p: &EncryptedPerson,
+    now: i64,
+    skip_existing: bool,
+) -> Result<Option<i64>, StoreError> {
     let verb = if skip_existing { "INSERT OR IGNORE" } else { "INSERT" };
     let changed = conn
         .prepare_cached(&format!(
@@ -240,7 +248,8 @@ impl Store for SqliteStore {
     async fn get_region(&self, code: &RegionCode) -> Result<Region, StoreError> {
         let code = code.to_string();
         self.read(Box::new(move |c, _| {
-            c.query_row("SELECT code, name_zh, name_en FROM regions WHERE code = ?1", [code], region_row)?.decode()
+            c.query_row("SELECT code, name_zh, name_en FROM regions WHERE code = ?1", [code], region_row)?
+                .decode()
         }))
         .await
     }
@@ -249,9 +258,10 @@ impl Store for SqliteStore {
         let parent = parent.map(|p| p.to_string());
         self.read(Box::new(move |c, _| {
             let (sql, params): (&str, Vec<Value>) = match parent {
-                Some(p) => ("SELECT code, name_zh, name_en FROM regions WHERE parent_code = ?1 ORDER BY code", vec![
-                    Value::Text(p),
-                ]),
+                Some(p) => (
+                    "SELECT code, name_zh, name_en FROM regions WHERE parent_code = ?1 ORDER BY code",
+                    vec![Value::Text(p)],
+                ),
                 None => (
                     "SELECT code, name_zh, name_en FROM regions r WHERE parent_code IS NULL
                      OR NOT EXISTS (SELECT 1 FROM regions p WHERE p.code = r.parent_code) ORDER BY code",
@@ -305,13 +315,20 @@ impl Store for SqliteStore {
             );
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(params_from_iter(values(w.params)), venue_row)?;
-            let venues = rows.map(|r| r.map_err(StoreError::from).and_then(VenueRow::decode)).collect::<Result<_, _>>()?;
+            let venues = rows
+                .map(|r| r.map_err(StoreError::from).and_then(VenueRow::decode))
+                .collect::<Result<_, _>>()?;
             Ok(Page::from_rows(venues, page.limit, |v: &Venue| v.id.0))
         }))
         .await
     }
 
-    async fn update_venue(&self, id: VenueId, u: &VenueUpdate, now: DateTime<Utc>) -> Result<Venue, StoreError> {
+    async fn update_venue(
+        &self,
+        id: VenueId,
+        u: &VenueUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<Venue, StoreError> {
         let u = u.clone();
         self.write(Box::new(move |c, _| {
             let changed = c.execute(
@@ -356,7 +373,9 @@ impl Store for SqliteStore {
         self.write(Box::new(move |c, cipher| {
             let sealed = EncryptedPerson::seal(cipher, &person);
             let id = insert_person(c, &sealed, now.timestamp_millis(), false)?.ok_or(StoreError::NotFound)?;
-            select_persons(c, cipher, "WHERE id = ?1", vec![Value::Integer(id)])?.pop().ok_or(StoreError::NotFound)
+            select_persons(c, cipher, "WHERE id = ?1", vec![Value::Integer(id)])?
+                .pop()
+                .ok_or(StoreError::NotFound)
         }))
         .await
     }
@@ -378,12 +397,17 @@ impl Store for SqliteStore {
 
     async fn get_person(&self, id: PersonId) -> Result<Person, StoreError> {
         self.read(Box::new(move |c, cipher| {
-            select_persons(c, cipher, "WHERE id = ?1", vec![Value::Integer(id.0)])?.pop().ok_or(StoreError::NotFound)
+            select_persons(c, cipher, "WHERE id = ?1", vec![Value::Integer(id.0)])?
+                .pop()
+                .ok_or(StoreError::NotFound)
         }))
         .await
     }
 
-    async fn find_person_by_id_number(&self, id_number: &ResidentIdNumber) -> Result<Option<Person>, StoreError> {
+    async fn find_person_by_id_number(
+        &self,
+        id_number: &ResidentIdNumber,
+    ) -> Result<Option<Person>, StoreError> {
         let bidx = query::id_number_index(&self.cipher, id_number);
         self.read(Box::new(move |c, cipher| {
             Ok(select_persons(c, cipher, "WHERE id_number_bidx = ?1", vec![Value::Blob(bidx)])?.pop())
@@ -399,7 +423,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_persons(&self, region: Option<&RegionCode>, page: PageRequest) -> Result<Page<Person>, StoreError> {
+    async fn list_persons(
+        &self,
+        region: Option<&RegionCode>,
+        page: PageRequest,
+    ) -> Result<Page<Person>, StoreError> {
         let region = region.cloned();
         self.read(Box::new(move |c, cipher| {
             let mut w = Where::new(Dialect::Sqlite);
@@ -418,7 +446,9 @@ impl Store for SqliteStore {
         let d = device.clone();
         self.write(Box::new(move |c, _| {
             let live: bool = c
-                .query_row("SELECT deleted_at IS NULL FROM venues WHERE id = ?1", [d.venue_id.0], |r| r.get(0))
+                .query_row("SELECT deleted_at IS NULL FROM venues WHERE id = ?1", [d.venue_id.0], |r| {
+                    r.get(0)
+                })
                 .optional()?
                 .unwrap_or(false);
             if !live {
@@ -461,7 +491,9 @@ impl Store for SqliteStore {
             );
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(params_from_iter(values(w.params)), device_row)?;
-            let devices = rows.map(|r| r.map_err(StoreError::from).and_then(DeviceRow::decode)).collect::<Result<_, _>>()?;
+            let devices = rows
+                .map(|r| r.map_err(StoreError::from).and_then(DeviceRow::decode))
+                .collect::<Result<_, _>>()?;
             Ok(Page::from_rows(devices, page.limit, |d: &Device| d.id.0))
         }))
         .await
@@ -473,7 +505,14 @@ impl Store for SqliteStore {
             c.execute(
                 "INSERT INTO users (username, password_hash, role, scope, display_name, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![u.username, u.password_hash, u.role.code(), u.scope.to_string(), u.display_name, now.timestamp_millis()],
+                params![
+                    u.username,
+                    u.password_hash,
+                    u.role.code(),
+                    u.scope.to_string(),
+                    u.display_name,
+                    now.timestamp_millis()
+                ],
             )
             .map_err(|e| match StoreError::from(e) {
                 StoreError::Conflict(_) => StoreError::Conflict("user.username".into()),
@@ -485,8 +524,10 @@ impl Store for SqliteStore {
     }
 
     async fn get_user(&self, id: UserId) -> Result<User, StoreError> {
-        self.read(Box::new(move |c, _| select_user(c, "u.id = ?1", Value::Integer(id.0))?.ok_or(StoreError::NotFound)))
-            .await
+        self.read(Box::new(move |c, _| {
+            select_user(c, "u.id = ?1", Value::Integer(id.0))?.ok_or(StoreError::NotFound)
+        }))
+        .await
     }
 
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
@@ -503,7 +544,9 @@ impl Store for SqliteStore {
             );
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map([page.after.unwrap_or(i64::MIN)], user_row)?;
-            let users = rows.map(|r| r.map_err(StoreError::from).and_then(UserRow::decode)).collect::<Result<_, _>>()?;
+            let users = rows
+                .map(|r| r.map_err(StoreError::from).and_then(UserRow::decode))
+                .collect::<Result<_, _>>()?;
             Ok(Page::from_rows(users, page.limit, |u: &User| u.id.0))
         }))
         .await
@@ -542,9 +585,7 @@ impl Store for SqliteStore {
                  FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1",
                 query::USER_COLUMNS
             );
-            let found = c
-                .query_row(&sql, [hash], |r| Ok((token_row(r)?, user_row_at(r, 7)?)))
-                .optional()?;
+            let found = c.query_row(&sql, [hash], |r| Ok((token_row(r)?, user_row_at(r, 7)?))).optional()?;
             found.map(|(t, u)| Ok((t.decode()?, u.decode()?))).transpose()
         }))
         .await
@@ -566,13 +607,25 @@ impl Store for SqliteStore {
                 "INSERT INTO audit_log (at, actor, action, subject, purpose, detail, request_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![r.at.timestamp_millis(), r.actor, r.action, r.subject, r.purpose, r.detail, r.request_id])?;
+            .execute(params![
+                r.at.timestamp_millis(),
+                r.actor,
+                r.action,
+                r.subject,
+                r.purpose,
+                r.detail,
+                r.request_id
+            ])?;
             Ok(c.last_insert_rowid())
         }))
         .await
     }
 
-    async fn list_audit(&self, filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditRecord>, StoreError> {
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditRecord>, StoreError> {
         let filter = filter.clone();
         self.read(Box::new(move |c, _| {
             let w = query::audit_where(Dialect::Sqlite, &filter, page);
@@ -584,7 +637,9 @@ impl Store for SqliteStore {
             );
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(params_from_iter(values(w.params)), audit_row)?;
-            let records = rows.map(|r| r.map_err(StoreError::from).and_then(AuditRow::decode)).collect::<Result<_, _>>()?;
+            let records = rows
+                .map(|r| r.map_err(StoreError::from).and_then(AuditRow::decode))
+                .collect::<Result<_, _>>()?;
             Ok(Page::from_rows(records, page.limit, |a: &AuditRecord| a.id))
         }))
         .await

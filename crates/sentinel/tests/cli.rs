@@ -1,0 +1,181 @@
+//! The `sentinel` command as a user runs it: migrate, keys, bad input, and the demo end to end.
+
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sentinel() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentinel"));
+    // The tests' own environment must not leak configuration into the command.
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SENTINEL_")) {
+        cmd.env_remove(k);
+    }
+    cmd
+}
+
+#[test]
+fn migrate_creates_the_embedded_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sentinel().args(["migrate", "--data-dir"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 1"));
+    assert!(dir.path().join("sentinel.sqlite").exists());
+    assert!(dir.path().join("data.key").exists());
+}
+
+#[test]
+fn keys_generate_a_data_key() {
+    let out = sentinel().args(["keys", "generate-data-key"]).output().unwrap();
+    let key = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success());
+    assert_eq!(key.trim().len(), 64);
+    assert!(key.trim().chars().all(|c| c.is_ascii_hexdigit()));
+}
+
+#[test]
+fn bad_configuration_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sentinel()
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--database-url", "mysql://root@localhost/db"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+
+    let out = sentinel().arg("serve").env("SENTINEL_LISTEN", "nowhere").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SENTINEL_LISTEN"));
+
+    let out = sentinel()
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("SENTINEL_DATA_KEY", "abcd")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("64"));
+}
+
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start_demo(dir: &std::path::Path, port: u16) -> Demo {
+    let child = sentinel()
+        .args([
+            "demo",
+            "--seed",
+            "3",
+            "--persons",
+            "300",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let demo = Demo(child);
+    let started = Instant::now();
+    while reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(120), "demo did not come up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    demo
+}
+
+async fn login(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
+    let body = json!({"username": username, "password": password});
+    let res: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    res["token"].as_str().expect("login succeeds").to_owned()
+}
+
+async fn get(client: &reqwest::Client, url: &str, token: &str) -> Value {
+    client.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
+async fn count(client: &reqwest::Client, base: &str, path: &str, token: &str) -> usize {
+    let (mut total, mut cursor) = (0, None::<String>);
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{base}{path}{sep}limit=500&cursor={c}"),
+            None => format!("{base}{path}{sep}limit=500"),
+        };
+        let page = get(client, &url, token).await;
+        total += page["items"].as_array().unwrap().len();
+        match page["next"].as_str() {
+            Some(n) => cursor = Some(n.to_owned()),
+            None => return total,
+        }
+    }
+}
+
+/// The demo seeds a Suzhou once, serves it, and keeps personal data out of the database file in clear.
+#[tokio::test]
+async fn demo_seeds_idempotently_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let password = {
+        let _demo = start_demo(dir.path(), port).await;
+        std::fs::read_to_string(dir.path().join("demo-password.txt")).unwrap()
+    };
+    // Second start on the same data: nothing is seeded twice.
+    let _demo = start_demo(dir.path(), port).await;
+    let admin = login(&client, &base, "admin", &password).await;
+    let token = admin.as_str();
+    assert_eq!(count(&client, &base, "/api/v1/persons", token).await, 300);
+    let venues = count(&client, &base, "/api/v1/venues", token).await;
+    assert!(venues >= 300, "{venues} venues");
+    let districts = get(&client, &format!("{base}/api/v1/regions?parent=320500"), token).await;
+    let names: Vec<&str> =
+        districts["items"].as_array().unwrap().iter().map(|d| d["name_zh"].as_str().unwrap()).collect();
+    assert!(names.contains(&"姑苏区") && names.contains(&"昆山市"), "{names:?}");
+
+    let grid = login(&client, &base, "grid1", &password).await;
+    let grid_persons = count(&client, &base, "/api/v1/persons", &grid).await;
+    assert!(grid_persons < 300, "a grid worker sees only their community");
+
+    let mut secrets = Vec::new();
+    for id in 1..=20 {
+        let p = get(&client, &format!("{base}/api/v1/persons/{id}?purpose=strings-check"), token).await;
+        secrets.push(p["id_number"].as_str().unwrap().to_owned());
+        secrets.push(p["name"].as_str().unwrap().to_owned());
+        if let Some(phone) = p["phone"].as_str() {
+            secrets.push(phone.to_owned());
+        }
+    }
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("sentinel.sqlite") {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    for secret in &secrets {
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} stored in clear");
+    }
+}
