@@ -90,6 +90,15 @@ impl ApiError {
         )
     }
 
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "请求内容过大",
+            "Request body too large",
+        )
+    }
+
     pub fn unauthenticated() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,

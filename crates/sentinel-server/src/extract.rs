@@ -43,6 +43,9 @@ impl From<JsonRejection> for ApiError {
             }
             JsonRejection::JsonSyntaxError(e) => ApiError::malformed(e.body_text()),
             JsonRejection::MissingJsonContentType(_) => ApiError::unsupported_media_type(),
+            JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::payload_too_large()
+            }
             other => ApiError::malformed(other.body_text()),
         }
     }

@@ -13,11 +13,13 @@ pub mod state;
 use axum::Router;
 use axum::http::Request;
 use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use sentinel_store::{DataKey, PersonalDataCipher, Store, StoreError};
 use std::future::Future;
 use std::sync::Arc;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -104,6 +106,11 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                // A bug must cost one request a 500 problem, never the connection or the process.
+                .layer(CatchPanicLayer::custom(|_| {
+                    tracing::error!("handler panicked");
+                    ApiError::internal().into_response()
+                }))
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(request_span)

@@ -240,6 +240,9 @@ async fn venues_crud_filters_and_pages(s: &TestServer) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let huge = json!({"name": "x".repeat(3 << 20), "category": "restaurant", "region_code": "320508", "address": "a"});
+    let (status, e) = s.post("/api/v1/venues", &admin, huge).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
     let (_, all) = s.get("/api/v1/venues", &admin).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 2);
     let (status, e) = s.get("/api/v1/venues?limit=0", &admin).await;
