@@ -1,0 +1,364 @@
+//! The health registry's rules: code colours and how assignments combine, NAT results, vaccinations,
+//! 14-day itineraries against risk areas, and the live status the gate decides on. Pure: `now` and the
+//! city's offset are parameters.
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
+
+use crate::RegionCode;
+
+/// Health-code colour. The order is strength: red > yellow > green.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Colour {
+    Green,
+    Yellow,
+    Red,
+}
+
+impl Colour {
+    pub const ALL: [Colour; 3] = [Colour::Green, Colour::Yellow, Colour::Red];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Colour::Green => "green",
+            Colour::Yellow => "yellow",
+            Colour::Red => "red",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Colour::Green => "绿码",
+            Colour::Yellow => "黄码",
+            Colour::Red => "红码",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Colour> {
+        Colour::ALL.into_iter().find(|c| c.code() == s)
+    }
+}
+
+/// Who set a colour: the legal basis differs, and so does who may lift it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AssignmentSource {
+    /// The health authority's feed.
+    Authority,
+    /// A tracing case (the case id is the reason).
+    Tracing,
+    /// Set by hand by authorised staff.
+    Manual,
+}
+
+impl AssignmentSource {
+    pub const ALL: [AssignmentSource; 3] =
+        [AssignmentSource::Authority, AssignmentSource::Tracing, AssignmentSource::Manual];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            AssignmentSource::Authority => "authority",
+            AssignmentSource::Tracing => "tracing",
+            AssignmentSource::Manual => "manual",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.code() == s)
+    }
+}
+
+/// One code assignment (赋码/转码): a colour with its reason, source and period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    pub id: i64,
+    pub colour: Colour,
+    pub reason: String,
+    pub source: AssignmentSource,
+    pub set_by: String,
+    pub valid_from: DateTime<Utc>,
+    /// `None`: until lifted.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Lifted early (an appeal upheld, an authority correction).
+    pub lifted_at: Option<DateTime<Utc>>,
+}
+
+impl Assignment {
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.valid_from <= now
+            && self.valid_until.is_none_or(|u| now < u)
+            && self.lifted_at.is_none_or(|l| now < l)
+    }
+}
+
+/// The strongest active assignment, if any; without one a person is green. When it expires the person
+/// returns to the strongest colour still active beneath it.
+pub fn governing_assignment(assignments: &[Assignment], now: DateTime<Utc>) -> Option<&Assignment> {
+    // Among equal colours the most recent governs: its reason and expiry are the ones to show.
+    assignments.iter().filter(|a| a.is_active(now)).max_by_key(|a| (a.colour, a.valid_from, a.id))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NatOutcome {
+    Negative,
+    Positive,
+}
+
+impl NatOutcome {
+    pub fn code(self) -> &'static str {
+        match self {
+            NatOutcome::Negative => "negative",
+            NatOutcome::Positive => "positive",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        match s {
+            "negative" | "阴性" => Some(NatOutcome::Negative),
+            "positive" | "阳性" => Some(NatOutcome::Positive),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NatKind {
+    Pcr,
+    Antigen,
+}
+
+impl NatKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            NatKind::Pcr => "pcr",
+            NatKind::Antigen => "antigen",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        match s {
+            "pcr" | "核酸" => Some(NatKind::Pcr),
+            "antigen" | "抗原" => Some(NatKind::Antigen),
+            _ => None,
+        }
+    }
+}
+
+/// A nucleic-acid (or antigen) test result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NatResult {
+    pub sampled_at: DateTime<Utc>,
+    pub reported_at: DateTime<Utc>,
+    pub outcome: NatOutcome,
+    pub kind: NatKind,
+    pub lab: Option<String>,
+}
+
+/// The most recent sampled result already reported at `now`.
+pub fn latest_nat(results: &[NatResult], now: DateTime<Utc>) -> Option<&NatResult> {
+    results.iter().filter(|r| r.reported_at <= now).max_by_key(|r| (r.sampled_at, r.reported_at))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vaccination {
+    pub dose: u8,
+    pub date: NaiveDate,
+    pub product: String,
+    pub manufacturer: String,
+}
+
+/// Doses received by `today` (the highest dose number recorded, so a re-sent record counts once).
+pub fn vaccine_doses(vaccinations: &[Vaccination], today: NaiveDate) -> u8 {
+    vaccinations.iter().filter(|v| v.date <= today).map(|v| v.dose).max().unwrap_or(0)
+}
+
+/// A stay in a region on local dates, both inclusive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItineraryStop {
+    pub region: RegionCode,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RiskLevel {
+    Medium,
+    High,
+}
+
+impl RiskLevel {
+    pub fn code(self) -> &'static str {
+        match self {
+            RiskLevel::Medium => "medium",
+            RiskLevel::High => "high",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            RiskLevel::Medium => "中风险",
+            RiskLevel::High => "高风险",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        match s {
+            "medium" | "中" | "中风险" => Some(RiskLevel::Medium),
+            "high" | "高" | "高风险" => Some(RiskLevel::High),
+            _ => None,
+        }
+    }
+}
+
+/// A published medium- or high-risk area (中高风险地区).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskArea {
+    pub id: i64,
+    pub region: RegionCode,
+    pub name: String,
+    pub level: RiskLevel,
+    pub effective_from: DateTime<Utc>,
+    pub effective_to: Option<DateTime<Utc>>,
+}
+
+/// The itinerary window: today and the 13 days before it.
+pub const ITINERARY_DAYS: i64 = 14;
+
+fn local_date(t: DateTime<Utc>, tz: FixedOffset) -> NaiveDate {
+    t.with_timezone(&tz).date_naive()
+}
+
+/// Whether any stop of the last 14 days lies in (or contains) a region that was a risk area on one of
+/// the days of that stop (行程卡带星).
+pub fn itinerary_risk(stops: &[ItineraryStop], areas: &[RiskArea], now: DateTime<Utc>, tz: FixedOffset) -> bool {
+    let today = local_date(now, tz);
+    let window_start = today - Duration::days(ITINERARY_DAYS - 1);
+    stops.iter().any(|stop| {
+        let from = stop.from.max(window_start);
+        let to = stop.to.min(today);
+        from <= to
+            && areas.iter().any(|area| {
+                let overlaps_region = area.region.contains(&stop.region) || stop.region.contains(&area.region);
+                let area_from = local_date(area.effective_from, tz);
+                let area_to = area.effective_to.map(|t| local_date(t, tz)).unwrap_or(NaiveDate::MAX);
+                overlaps_region && area_from <= to && from <= area_to && area.effective_from <= now
+            })
+    })
+}
+
+/// A person's health records, as the registry holds them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealthRecord {
+    pub assignments: Vec<Assignment>,
+    pub nat_results: Vec<NatResult>,
+    pub vaccinations: Vec<Vaccination>,
+    pub itinerary: Vec<ItineraryStop>,
+}
+
+/// What the gate needs to know about a person now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveStatus {
+    pub colour: Colour,
+    /// The governing assignment, if the colour is not the default green.
+    pub assignment: Option<Assignment>,
+    pub last_nat: Option<NatResult>,
+    pub vaccine_doses: u8,
+    pub itinerary_risk: bool,
+}
+
+impl HealthRecord {
+    pub fn status(&self, risk_areas: &[RiskArea], now: DateTime<Utc>, tz: FixedOffset) -> LiveStatus {
+        let governing = governing_assignment(&self.assignments, now);
+        LiveStatus {
+            colour: governing.map_or(Colour::Green, |a| a.colour),
+            assignment: governing.cloned(),
+            last_nat: latest_nat(&self.nat_results, now).cloned(),
+            vaccine_doses: vaccine_doses(&self.vaccinations, local_date(now, tz)),
+            itinerary_risk: itinerary_risk(&self.itinerary, risk_areas, now, tz),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 4, 29, h, 0, 0).unwrap()
+    }
+
+    fn cst() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    fn assignment(id: i64, colour: Colour, from: u32, until: Option<u32>) -> Assignment {
+        Assignment {
+            id,
+            colour,
+            reason: format!("r{id}"),
+            source: AssignmentSource::Authority,
+            set_by: "feed".into(),
+            valid_from: t(from),
+            valid_until: until.map(t),
+            lifted_at: None,
+        }
+    }
+
+    #[test]
+    fn the_strongest_active_colour_wins_and_expiry_falls_back() {
+        let a = [assignment(1, Colour::Yellow, 0, Some(20)), assignment(2, Colour::Red, 2, Some(10))];
+        assert_eq!(governing_assignment(&a, t(1)).map(|a| a.id), Some(1));
+        assert_eq!(governing_assignment(&a, t(5)).map(|a| a.id), Some(2), "red over yellow");
+        assert_eq!(governing_assignment(&a, t(10)).map(|a| a.id), Some(1), "red expired: back to yellow");
+        assert_eq!(governing_assignment(&a, t(20)), None, "all expired: green");
+        let mut lifted = a.clone();
+        lifted[1].lifted_at = Some(t(4));
+        assert_eq!(governing_assignment(&lifted, t(5)).map(|a| a.id), Some(1), "a lifted red no longer counts");
+        let record = HealthRecord { assignments: a.to_vec(), ..Default::default() };
+        assert_eq!(record.status(&[], t(5), cst()).colour, Colour::Red);
+        assert_eq!(record.status(&[], t(21), cst()).colour, Colour::Green);
+    }
+
+    #[test]
+    fn the_latest_reported_nat_counts() {
+        let r = |s: u32, rep: u32, o| NatResult { sampled_at: t(s), reported_at: t(rep), outcome: o, kind: NatKind::Pcr, lab: None };
+        let results = [r(1, 5, NatOutcome::Negative), r(3, 9, NatOutcome::Positive)];
+        assert_eq!(latest_nat(&results, t(6)).map(|n| n.outcome), Some(NatOutcome::Negative), "not reported yet");
+        assert_eq!(latest_nat(&results, t(9)).map(|n| n.outcome), Some(NatOutcome::Positive));
+        assert_eq!(latest_nat(&results, t(0)), None);
+    }
+
+    #[test]
+    fn doses_count_once() {
+        let v = |dose, d| Vaccination { dose, date: NaiveDate::from_ymd_opt(2021, 5, d).unwrap(), product: "x".into(), manufacturer: "y".into() };
+        let today = NaiveDate::from_ymd_opt(2021, 5, 20).unwrap();
+        assert_eq!(vaccine_doses(&[v(1, 1), v(2, 10), v(2, 10), v(3, 25)], today), 2);
+        assert_eq!(vaccine_doses(&[], today), 0);
+    }
+
+    #[test]
+    fn itineraries_of_the_last_14_days_against_risk_areas() {
+        let rc = |s: &str| RegionCode::parse(s).unwrap();
+        let d = |m, day| NaiveDate::from_ymd_opt(2024, m, day).unwrap();
+        let area = RiskArea {
+            id: 1,
+            region: rc("310115"),
+            name: "浦东新区".into(),
+            level: RiskLevel::High,
+            effective_from: Utc.with_ymd_and_hms(2024, 4, 10, 0, 0, 0).unwrap(),
+            effective_to: Some(Utc.with_ymd_and_hms(2024, 4, 20, 0, 0, 0).unwrap()),
+        };
+        let now = t(6); // 2024-04-29 14:00 +08:00
+        let stop = |region: &str, from, to| ItineraryStop { region: rc(region), from, to };
+        // Inside the area, during its period, within 14 days.
+        assert!(itinerary_risk(&[stop("310115001", d(4, 18), d(4, 19))], &[area.clone()], now, cst()));
+        // Same area, but the stay ended before the window (16 April is 13 days back: still inside).
+        assert!(itinerary_risk(&[stop("310115", d(4, 16), d(4, 16))], &[area.clone()], now, cst()));
+        assert!(!itinerary_risk(&[stop("310115", d(4, 12), d(4, 15))], &[area.clone()], now, cst()));
+        // After the area's period ended.
+        assert!(!itinerary_risk(&[stop("310115", d(4, 21), d(4, 22))], &[area.clone()], now, cst()));
+        // Elsewhere.
+        assert!(!itinerary_risk(&[stop("320508", d(4, 18), d(4, 19))], &[area.clone()], now, cst()));
+        // A stay in the whole city containing the area counts.
+        assert!(itinerary_risk(&[stop("310000", d(4, 18), d(4, 19))], &[area], now, cst()));
+    }
+}
