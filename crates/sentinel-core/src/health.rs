@@ -228,7 +228,12 @@ fn local_date(t: DateTime<Utc>, tz: FixedOffset) -> NaiveDate {
 
 /// Whether any stop of the last 14 days lies in (or contains) a region that was a risk area on one of
 /// the days of that stop (行程卡带星).
-pub fn itinerary_risk(stops: &[ItineraryStop], areas: &[RiskArea], now: DateTime<Utc>, tz: FixedOffset) -> bool {
+pub fn itinerary_risk(
+    stops: &[ItineraryStop],
+    areas: &[RiskArea],
+    now: DateTime<Utc>,
+    tz: FixedOffset,
+) -> bool {
     let today = local_date(now, tz);
     let window_start = today - Duration::days(ITINERARY_DAYS - 1);
     stops.iter().any(|stop| {
@@ -236,7 +241,8 @@ pub fn itinerary_risk(stops: &[ItineraryStop], areas: &[RiskArea], now: DateTime
         let to = stop.to.min(today);
         from <= to
             && areas.iter().any(|area| {
-                let overlaps_region = area.region.contains(&stop.region) || stop.region.contains(&area.region);
+                let overlaps_region =
+                    area.region.contains(&stop.region) || stop.region.contains(&area.region);
                 let area_from = local_date(area.effective_from, tz);
                 let area_to = area.effective_to.map(|t| local_date(t, tz)).unwrap_or(NaiveDate::MAX);
                 overlaps_region && area_from <= to && from <= area_to && area.effective_from <= now
@@ -312,7 +318,11 @@ mod tests {
         assert_eq!(governing_assignment(&a, t(20)), None, "all expired: green");
         let mut lifted = a.clone();
         lifted[1].lifted_at = Some(t(4));
-        assert_eq!(governing_assignment(&lifted, t(5)).map(|a| a.id), Some(1), "a lifted red no longer counts");
+        assert_eq!(
+            governing_assignment(&lifted, t(5)).map(|a| a.id),
+            Some(1),
+            "a lifted red no longer counts"
+        );
         let record = HealthRecord { assignments: a.to_vec(), ..Default::default() };
         assert_eq!(record.status(&[], t(5), cst()).colour, Colour::Red);
         assert_eq!(record.status(&[], t(21), cst()).colour, Colour::Green);
@@ -320,16 +330,31 @@ mod tests {
 
     #[test]
     fn the_latest_reported_nat_counts() {
-        let r = |s: u32, rep: u32, o| NatResult { sampled_at: t(s), reported_at: t(rep), outcome: o, kind: NatKind::Pcr, lab: None };
+        let r = |s: u32, rep: u32, o| NatResult {
+            sampled_at: t(s),
+            reported_at: t(rep),
+            outcome: o,
+            kind: NatKind::Pcr,
+            lab: None,
+        };
         let results = [r(1, 5, NatOutcome::Negative), r(3, 9, NatOutcome::Positive)];
-        assert_eq!(latest_nat(&results, t(6)).map(|n| n.outcome), Some(NatOutcome::Negative), "not reported yet");
+        assert_eq!(
+            latest_nat(&results, t(6)).map(|n| n.outcome),
+            Some(NatOutcome::Negative),
+            "not reported yet"
+        );
         assert_eq!(latest_nat(&results, t(9)).map(|n| n.outcome), Some(NatOutcome::Positive));
         assert_eq!(latest_nat(&results, t(0)), None);
     }
 
     #[test]
     fn doses_count_once() {
-        let v = |dose, d| Vaccination { dose, date: NaiveDate::from_ymd_opt(2021, 5, d).unwrap(), product: "x".into(), manufacturer: "y".into() };
+        let v = |dose, d| Vaccination {
+            dose,
+            date: NaiveDate::from_ymd_opt(2021, 5, d).unwrap(),
+            product: "x".into(),
+            manufacturer: "y".into(),
+        };
         let today = NaiveDate::from_ymd_opt(2021, 5, 20).unwrap();
         assert_eq!(vaccine_doses(&[v(1, 1), v(2, 10), v(2, 10), v(3, 25)], today), 2);
         assert_eq!(vaccine_doses(&[], today), 0);

@@ -1,0 +1,228 @@
+//! The claims a health code carries: CWT registered claims plus Sentinel's private claims (kind and a
+//! status snapshot for offline decisions). The subject is a pseudonymous person id, never the ID number.
+
+use chrono::{DateTime, TimeZone, Utc};
+use ciborium::value::{Integer, Value};
+use coset::cwt::{ClaimName, ClaimsSet, ClaimsSetBuilder, Timestamp};
+use sentinel_core::health::{Colour, NatOutcome};
+use std::fmt;
+
+use crate::VerifyError;
+
+/// Private claim keys (negative integers are private in the CWT registry).
+const CLAIM_KIND: i64 = -70_001;
+const CLAIM_STATUS: i64 = -70_002;
+/// Keys inside the status map.
+const S_COLOUR: i64 = 1;
+const S_NAT_SAMPLED: i64 = 2;
+const S_NAT_OUTCOME: i64 = 3;
+const S_DOSES: i64 = 4;
+const S_ITINERARY: i64 = 5;
+
+/// A credential's unique id (CWT `cti`), the handle of revocation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenId(pub [u8; 16]);
+
+impl TokenId {
+    pub fn random() -> Self {
+        let mut id = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+        TokenId(id)
+    }
+
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 32 || !s.is_ascii() {
+            return None;
+        }
+        let mut id = [0u8; 16];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(TokenId(id))
+    }
+
+    pub fn from_slice(b: &[u8]) -> Option<Self> {
+        b.try_into().ok().map(TokenId)
+    }
+}
+
+impl fmt::Debug for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenId({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+    /// Shown on the phone, refreshed every minute, lives at most 120 s.
+    Dynamic,
+    /// 纸质码: printed for people without phones, lives 24 h, revocable.
+    Paper,
+}
+
+impl CredentialKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            CredentialKind::Dynamic => "dynamic",
+            CredentialKind::Paper => "paper",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        match s {
+            "dynamic" => Some(CredentialKind::Dynamic),
+            "paper" => Some(CredentialKind::Paper),
+            _ => None,
+        }
+    }
+
+    fn number(self) -> i64 {
+        match self {
+            CredentialKind::Dynamic => 1,
+            CredentialKind::Paper => 2,
+        }
+    }
+}
+
+/// The status at issue time, so a device can decide while offline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusSnapshot {
+    pub colour: Colour,
+    pub nat_sampled_at: Option<DateTime<Utc>>,
+    pub nat_outcome: Option<NatOutcome>,
+    pub vaccine_doses: u8,
+    pub itinerary_risk: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthClaims {
+    pub issuer: String,
+    /// Pseudonymous person id.
+    pub subject: String,
+    pub token_id: TokenId,
+    /// Whole seconds; also the not-before time.
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub kind: CredentialKind,
+    pub status: StatusSnapshot,
+}
+
+fn int(v: i64) -> Value {
+    Value::Integer(Integer::from(v))
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    v.as_integer().and_then(|i| i64::try_from(i).ok())
+}
+
+fn time(ts: &Option<Timestamp>, what: &str) -> Result<DateTime<Utc>, VerifyError> {
+    match ts {
+        Some(Timestamp::WholeSeconds(s)) => Utc
+            .timestamp_opt(*s, 0)
+            .single()
+            .ok_or_else(|| VerifyError::malformed(format!("{what} out of range"))),
+        _ => Err(VerifyError::malformed(format!("{what} missing"))),
+    }
+}
+
+fn colour_number(c: Colour) -> i64 {
+    match c {
+        Colour::Green => 1,
+        Colour::Yellow => 2,
+        Colour::Red => 3,
+    }
+}
+
+impl HealthClaims {
+    pub fn to_claims_set(&self) -> ClaimsSet {
+        let mut status = vec![
+            (int(S_COLOUR), int(colour_number(self.status.colour))),
+            (int(S_DOSES), int(i64::from(self.status.vaccine_doses))),
+            (int(S_ITINERARY), Value::Bool(self.status.itinerary_risk)),
+        ];
+        if let Some(t) = self.status.nat_sampled_at {
+            status.push((int(S_NAT_SAMPLED), int(t.timestamp())));
+        }
+        if let Some(o) = self.status.nat_outcome {
+            status.push((int(S_NAT_OUTCOME), int(if o == NatOutcome::Positive { 1 } else { 0 })));
+        }
+        ClaimsSetBuilder::new()
+            .issuer(self.issuer.clone())
+            .subject(self.subject.clone())
+            .cwt_id(self.token_id.0.to_vec())
+            .issued_at(Timestamp::WholeSeconds(self.issued_at.timestamp()))
+            .not_before(Timestamp::WholeSeconds(self.issued_at.timestamp()))
+            .expiration_time(Timestamp::WholeSeconds(self.expires_at.timestamp()))
+            .private_claim(CLAIM_KIND, int(self.kind.number()))
+            .private_claim(CLAIM_STATUS, Value::Map(status))
+            .build()
+    }
+
+    pub fn from_claims_set(set: ClaimsSet) -> Result<Self, VerifyError> {
+        let mut kind = None;
+        let mut status = None;
+        for (name, value) in &set.rest {
+            match name {
+                ClaimName::PrivateUse(CLAIM_KIND) => kind = as_i64(value),
+                ClaimName::PrivateUse(CLAIM_STATUS) => status = value.as_map().cloned(),
+                _ => {}
+            }
+        }
+        let kind = match kind {
+            Some(1) => CredentialKind::Dynamic,
+            Some(2) => CredentialKind::Paper,
+            _ => return Err(VerifyError::malformed("kind claim missing or unknown")),
+        };
+        let status = status.ok_or_else(|| VerifyError::malformed("status claim missing"))?;
+        let field = |key: i64| status.iter().find(|(k, _)| as_i64(k) == Some(key)).map(|(_, v)| v);
+        let colour = match field(S_COLOUR).and_then(as_i64) {
+            Some(1) => Colour::Green,
+            Some(2) => Colour::Yellow,
+            Some(3) => Colour::Red,
+            _ => return Err(VerifyError::malformed("colour missing or unknown")),
+        };
+        let nat_sampled_at = match field(S_NAT_SAMPLED).map(as_i64) {
+            None => None,
+            Some(Some(s)) => {
+                Some(Utc.timestamp_opt(s, 0).single().ok_or_else(|| VerifyError::malformed("NAT time"))?)
+            }
+            Some(None) => return Err(VerifyError::malformed("NAT time not an integer")),
+        };
+        let nat_outcome = match field(S_NAT_OUTCOME).map(as_i64) {
+            None => None,
+            Some(Some(0)) => Some(NatOutcome::Negative),
+            Some(Some(1)) => Some(NatOutcome::Positive),
+            Some(_) => return Err(VerifyError::malformed("NAT outcome unknown")),
+        };
+        let vaccine_doses = field(S_DOSES)
+            .and_then(as_i64)
+            .and_then(|d| u8::try_from(d).ok())
+            .ok_or_else(|| VerifyError::malformed("doses missing"))?;
+        let itinerary_risk = field(S_ITINERARY)
+            .and_then(Value::as_bool)
+            .ok_or_else(|| VerifyError::malformed("itinerary flag missing"))?;
+        Ok(HealthClaims {
+            issuer: set.issuer.ok_or_else(|| VerifyError::malformed("issuer missing"))?,
+            subject: set.subject.ok_or_else(|| VerifyError::malformed("subject missing"))?,
+            token_id: set
+                .cwt_id
+                .as_deref()
+                .and_then(TokenId::from_slice)
+                .ok_or_else(|| VerifyError::malformed("token id missing"))?,
+            issued_at: time(&set.issued_at, "iat")?,
+            expires_at: time(&set.expiration_time, "exp")?,
+            kind,
+            status: StatusSnapshot { colour, nat_sampled_at, nat_outcome, vaccine_doses, itinerary_risk },
+        })
+    }
+}

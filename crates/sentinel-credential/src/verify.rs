@@ -1,0 +1,85 @@
+//! Issuing and verifying health codes.
+
+use chrono::{DateTime, Duration, Utc};
+use coset::{CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder};
+use std::collections::HashSet;
+
+use crate::claims::{HealthClaims, TokenId};
+use crate::keys::{KeyId, SigningKey};
+use crate::suite::Algorithm;
+use crate::trust::TrustList;
+use crate::{VerifyError, envelope};
+
+/// Which credentials are revoked.
+pub trait Revocations {
+    fn is_revoked(&self, id: &TokenId) -> bool;
+}
+
+impl Revocations for HashSet<TokenId> {
+    fn is_revoked(&self, id: &TokenId) -> bool {
+        self.contains(id)
+    }
+}
+
+/// Signs the claims and returns the token text.
+pub fn issue(key: &SigningKey, claims: &HealthClaims) -> String {
+    let payload = claims.to_claims_set().to_vec().expect("encoding claims to memory cannot fail");
+    let protected =
+        HeaderBuilder::new().algorithm(key.algorithm().cose()).key_id(key.kid().0.to_vec()).build();
+    let cose = CoseSign1Builder::new()
+        .protected(protected)
+        .payload(payload)
+        .create_signature(b"", |data| key.sign(data))
+        .build()
+        .to_vec()
+        .expect("encoding COSE to memory cannot fail");
+    envelope::seal(&cose)
+}
+
+/// Verifies tokens against a trust list and a revocation set, allowing some clock skew.
+pub struct Verifier<'a, R: Revocations + ?Sized> {
+    pub trust: &'a TrustList,
+    pub revocations: &'a R,
+    /// How far device and server clocks may disagree.
+    pub skew: Duration,
+}
+
+impl<R: Revocations + ?Sized> Verifier<'_, R> {
+    /// Decode (size-capped) → signature by a trusted key valid at issue time → validity window →
+    /// not revoked. The signature is checked before the times, so a forgery is always `bad_signature`.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
+        let cose = envelope::open(token)?;
+        let sign1 = CoseSign1::from_slice(&cose).map_err(|_| VerifyError::malformed("not COSE_Sign1"))?;
+        let header = &sign1.protected.header;
+        let alg = header
+            .alg
+            .as_ref()
+            .and_then(Algorithm::from_cose)
+            .ok_or_else(|| VerifyError::malformed("algorithm"))?;
+        let kid = KeyId::from_slice(&header.key_id).ok_or_else(|| VerifyError::malformed("key id"))?;
+        let trusted = self.trust.get(&kid).ok_or(VerifyError::UnknownKey)?;
+        if trusted.key.algorithm() != alg {
+            return Err(VerifyError::BadSignature);
+        }
+        sign1.verify_signature(b"", |sig, data| {
+            if trusted.key.verify(data, sig) { Ok(()) } else { Err(VerifyError::BadSignature) }
+        })?;
+        let payload = sign1.payload.ok_or_else(|| VerifyError::malformed("no payload"))?;
+        let set =
+            coset::cwt::ClaimsSet::from_slice(&payload).map_err(|_| VerifyError::malformed("claims"))?;
+        let claims = HealthClaims::from_claims_set(set)?;
+        if !trusted.valid_at(claims.issued_at) {
+            return Err(VerifyError::UnknownKey);
+        }
+        if now + self.skew < claims.issued_at {
+            return Err(VerifyError::NotYetValid);
+        }
+        if now - self.skew >= claims.expires_at {
+            return Err(VerifyError::Expired);
+        }
+        if self.revocations.is_revoked(&claims.token_id) {
+            return Err(VerifyError::Revoked);
+        }
+        Ok(claims)
+    }
+}

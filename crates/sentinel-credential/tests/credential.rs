@@ -1,0 +1,240 @@
+//! Health codes: issue → verify, each typed error, the trust list, QR rendering, and properties.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use coset::{CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder};
+use proptest::prelude::*;
+use sentinel_core::health::{Colour, NatOutcome};
+use sentinel_credential::*;
+use std::collections::HashSet;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 4, 29, 6, 0, 0).unwrap()
+}
+
+fn claims(kind: CredentialKind, issued: DateTime<Utc>, lifetime: Duration) -> HealthClaims {
+    HealthClaims {
+        issuer: "sentinel:suzhou".into(),
+        subject: "p:42".into(),
+        token_id: TokenId::random(),
+        issued_at: issued,
+        expires_at: issued + lifetime,
+        kind,
+        status: StatusSnapshot {
+            colour: Colour::Green,
+            nat_sampled_at: Some(issued - Duration::hours(20)),
+            nat_outcome: Some(NatOutcome::Negative),
+            vaccine_doses: 3,
+            itinerary_risk: false,
+        },
+    }
+}
+
+struct Setup {
+    key: SigningKey,
+    trust: TrustList,
+    revoked: HashSet<TokenId>,
+}
+
+fn setup() -> Setup {
+    let key = SigningKey::generate(Algorithm::Ed25519);
+    let trust = TrustList::new([TrustedKey {
+        key: key.public(),
+        not_before: t0() - Duration::days(1),
+        not_after: None,
+    }]);
+    Setup { key, trust, revoked: HashSet::new() }
+}
+
+impl Setup {
+    fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
+        Verifier { trust: &self.trust, revocations: &self.revoked, skew: Duration::seconds(30) }
+            .verify(token, now)
+    }
+}
+
+#[test]
+fn a_dynamic_code_round_trips_and_stays_small() {
+    let s = setup();
+    let c = claims(CredentialKind::Dynamic, t0(), Duration::seconds(120));
+    let token = issue(&s.key, &c);
+    assert!(token.starts_with("SN1:"));
+    assert!(token.len() < 300, "a phone QR stays small: {} characters", token.len());
+    assert_eq!(s.verify(&token, t0() + Duration::seconds(60)).unwrap(), c);
+}
+
+#[test]
+fn each_failure_has_its_own_error() {
+    let mut s = setup();
+    let dynamic = issue(&s.key, &claims(CredentialKind::Dynamic, t0(), Duration::seconds(120)));
+    assert_eq!(s.verify(&dynamic, t0() + Duration::seconds(150)), Err(VerifyError::Expired));
+    assert_eq!(s.verify(&dynamic, t0() + Duration::seconds(120 + 29)).map(|_| ()), Ok(()), "within the skew");
+    assert_eq!(s.verify(&dynamic, t0() - Duration::seconds(60)), Err(VerifyError::NotYetValid));
+
+    let paper = claims(CredentialKind::Paper, t0(), Duration::hours(24));
+    let paper_token = issue(&s.key, &paper);
+    assert!(s.verify(&paper_token, t0() + Duration::hours(23)).is_ok());
+    s.revoked.insert(paper.token_id);
+    assert_eq!(s.verify(&paper_token, t0() + Duration::hours(1)), Err(VerifyError::Revoked));
+
+    let stranger = SigningKey::generate(Algorithm::Ed25519);
+    let foreign = issue(&stranger, &claims(CredentialKind::Dynamic, t0(), Duration::seconds(120)));
+    assert_eq!(s.verify(&foreign, t0()), Err(VerifyError::UnknownKey));
+
+    // A key rotated out at t0: codes it signs afterwards are refused, earlier ones still verify.
+    let old = SigningKey::generate(Algorithm::Ed25519);
+    let rotated = TrustList::new([
+        TrustedKey { key: old.public(), not_before: t0() - Duration::days(30), not_after: Some(t0()) },
+        TrustedKey { key: s.key.public(), not_before: t0(), not_after: None },
+    ]);
+    let v = Verifier { trust: &rotated, revocations: &HashSet::new(), skew: Duration::seconds(30) };
+    let late =
+        issue(&old, &claims(CredentialKind::Dynamic, t0() + Duration::seconds(10), Duration::seconds(120)));
+    assert_eq!(v.verify(&late, t0() + Duration::seconds(20)), Err(VerifyError::UnknownKey));
+    let early = issue(&old, &claims(CredentialKind::Paper, t0() - Duration::hours(1), Duration::hours(24)));
+    assert!(v.verify(&early, t0() + Duration::hours(1)).is_ok());
+
+    // Signed by a stranger under the trusted key's id: a forgery.
+    let c = claims(CredentialKind::Dynamic, t0(), Duration::seconds(120));
+    let protected =
+        HeaderBuilder::new().algorithm(coset::iana::Algorithm::EdDSA).key_id(s.key.kid().0.to_vec()).build();
+    let forged = CoseSign1Builder::new()
+        .protected(protected)
+        .payload(c.to_claims_set().to_vec().unwrap())
+        .create_signature(b"", |d| stranger.sign(d))
+        .build()
+        .to_vec()
+        .unwrap();
+    assert_eq!(s.verify(&envelope::seal(&forged), t0()), Err(VerifyError::BadSignature));
+
+    // A genuine code with its payload changed (a "red" turned "green") after signing.
+    let red =
+        HealthClaims { status: StatusSnapshot { colour: Colour::Red, ..c.status.clone() }, ..c.clone() };
+    let genuine = envelope::open(&issue(&s.key, &red)).unwrap();
+    let mut sign1 = CoseSign1::from_slice(&genuine).unwrap();
+    sign1.payload = Some(c.to_claims_set().to_vec().unwrap());
+    assert_eq!(s.verify(&envelope::seal(&sign1.to_vec().unwrap()), t0()), Err(VerifyError::BadSignature));
+}
+
+#[test]
+fn malformed_input_is_refused_without_panicking() {
+    let s = setup();
+    let token = issue(&s.key, &claims(CredentialKind::Dynamic, t0(), Duration::seconds(120)));
+    let cases = [
+        String::new(),
+        "SN1:".into(),
+        token[..token.len() / 2].to_owned(), // truncated
+        token.to_lowercase(),                // re-encoded
+        format!("SN1:{}", base45::encode(b"plain bytes, no zlib")), // not deflated
+        format!("SN1:{}", base45::encode(miniz_oxide::deflate::compress_to_vec_zlib(b"\x01\x02", 6))), // not COSE
+        format!("SN2:{}", &token[4..]),       // unknown version
+        "x".repeat(100_000),                  // oversized
+        envelope::seal(&vec![0u8; 10 << 20]), // zip bomb
+    ];
+    for case in &cases {
+        match s.verify(case, t0()) {
+            Err(VerifyError::Malformed(_)) => {}
+            other => panic!("{:.40}…: {other:?}", case),
+        }
+    }
+}
+
+#[test]
+fn the_trust_list_is_signed_by_the_anchor() {
+    let anchor = SigningKey::generate(Algorithm::Ed25519);
+    let s = setup();
+    let signed = s.trust.sign(&anchor, 7, t0());
+    let (list, version, at) = TrustList::open_signed(&signed, &anchor.public()).unwrap();
+    assert_eq!((list, version, at), (s.trust.clone(), 7, t0()));
+    let other = SigningKey::generate(Algorithm::Ed25519);
+    assert_eq!(TrustList::open_signed(&signed, &other.public()).map(|_| ()), Err(VerifyError::UnknownKey));
+    let mut tampered = signed.clone();
+    let n = tampered.len();
+    tampered[n - 70] ^= 1; // inside the payload
+    assert!(TrustList::open_signed(&tampered, &anchor.public()).is_err());
+}
+
+#[test]
+fn qr_png_decodes_back_to_the_token() {
+    let s = setup();
+    let token = issue(&s.key, &claims(CredentialKind::Paper, t0(), Duration::hours(24)));
+    let png_bytes = qr::png(&token, 4).unwrap();
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1);
+    let (_, content) = grids[0].decode().unwrap();
+    assert_eq!(content, token);
+    let svg = qr::svg(&token, 256).unwrap();
+    assert!(svg.starts_with("<?xml") && svg.contains("<svg"));
+}
+
+fn arbitrary_claims() -> impl Strategy<Value = HealthClaims> {
+    (
+        0i64..2_000_000_000,
+        1i64..200_000,
+        prop_oneof![Just(CredentialKind::Dynamic), Just(CredentialKind::Paper)],
+        prop_oneof![Just(Colour::Green), Just(Colour::Yellow), Just(Colour::Red)],
+        proptest::option::of(0i64..2_000_000_000),
+        proptest::option::of(prop_oneof![Just(NatOutcome::Negative), Just(NatOutcome::Positive)]),
+        0u8..10,
+        any::<bool>(),
+        "[a-z0-9:]{1,20}",
+        any::<[u8; 16]>(),
+    )
+        .prop_map(|(iat, life, kind, colour, nat, outcome, doses, risk, subject, id)| HealthClaims {
+            issuer: "sentinel:test".into(),
+            subject,
+            token_id: TokenId(id),
+            issued_at: Utc.timestamp_opt(iat, 0).unwrap(),
+            expires_at: Utc.timestamp_opt(iat + life, 0).unwrap(),
+            kind,
+            status: StatusSnapshot {
+                colour,
+                nat_sampled_at: nat.map(|n| Utc.timestamp_opt(n, 0).unwrap()),
+                nat_outcome: outcome,
+                vaccine_doses: doses,
+                itinerary_risk: risk,
+            },
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn issue_then_verify_round_trips(c in arbitrary_claims()) {
+        let key = SigningKey::generate(Algorithm::Ed25519);
+        let trust = TrustList::new([TrustedKey { key: key.public(), not_before: Utc.timestamp_opt(0, 0).unwrap(), not_after: None }]);
+        let v = Verifier { trust: &trust, revocations: &HashSet::new(), skew: Duration::zero() };
+        let token = issue(&key, &c);
+        prop_assert_eq!(v.verify(&token, c.issued_at).unwrap(), c);
+    }
+
+    #[test]
+    fn any_single_byte_change_fails(c in arbitrary_claims(), pos in any::<prop::sample::Index>(), replacement in any::<u8>()) {
+        let key = SigningKey::generate(Algorithm::Ed25519);
+        let trust = TrustList::new([TrustedKey { key: key.public(), not_before: Utc.timestamp_opt(0, 0).unwrap(), not_after: None }]);
+        let v = Verifier { trust: &trust, revocations: &HashSet::new(), skew: Duration::zero() };
+        let token = issue(&key, &c);
+        let mut bytes = token.clone().into_bytes();
+        let i = pos.index(bytes.len());
+        prop_assume!(bytes[i] != replacement);
+        bytes[i] = replacement;
+        let changed = String::from_utf8_lossy(&bytes).into_owned();
+        prop_assert!(v.verify(&changed, c.issued_at).is_err(), "changed byte {} verified", i);
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics(s in ".{0,400}", raw in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let trust = TrustList::default();
+        let v = Verifier { trust: &trust, revocations: &HashSet::new(), skew: Duration::zero() };
+        let _ = v.verify(&s, Utc.timestamp_opt(0, 0).unwrap());
+        let _ = v.verify(&format!("SN1:{}", base45::encode(&raw)), Utc.timestamp_opt(0, 0).unwrap());
+        let deflated = miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6);
+        let _ = v.verify(&envelope::seal(&deflated), Utc.timestamp_opt(0, 0).unwrap());
+    }
+}
