@@ -35,7 +35,7 @@ fn int(v: i64) -> Value {
     Value::Integer(Integer::from(v))
 }
 
-fn get<'a>(map: &'a [(Value, Value)], key: i64) -> Option<&'a Value> {
+fn get(map: &[(Value, Value)], key: i64) -> Option<&Value> {
     map.iter().find(|(k, _)| k.as_integer().and_then(|i| i64::try_from(i).ok()) == Some(key)).map(|(_, v)| v)
 }
 
