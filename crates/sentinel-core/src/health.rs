@@ -373,17 +373,18 @@ mod tests {
             effective_to: Some(Utc.with_ymd_and_hms(2024, 4, 20, 0, 0, 0).unwrap()),
         };
         let now = t(6); // 2024-04-29 14:00 +08:00
+        let areas = std::slice::from_ref(&area);
         let stop = |region: &str, from, to| ItineraryStop { region: rc(region), from, to };
         // Inside the area, during its period, within 14 days.
-        assert!(itinerary_risk(&[stop("310115001", d(4, 18), d(4, 19))], &[area.clone()], now, cst()));
+        assert!(itinerary_risk(&[stop("310115001", d(4, 18), d(4, 19))], areas, now, cst()));
         // Same area, but the stay ended before the window (16 April is 13 days back: still inside).
-        assert!(itinerary_risk(&[stop("310115", d(4, 16), d(4, 16))], &[area.clone()], now, cst()));
-        assert!(!itinerary_risk(&[stop("310115", d(4, 12), d(4, 15))], &[area.clone()], now, cst()));
+        assert!(itinerary_risk(&[stop("310115", d(4, 16), d(4, 16))], areas, now, cst()));
+        assert!(!itinerary_risk(&[stop("310115", d(4, 12), d(4, 15))], areas, now, cst()));
         // After the area's period ended.
-        assert!(!itinerary_risk(&[stop("310115", d(4, 21), d(4, 22))], &[area.clone()], now, cst()));
+        assert!(!itinerary_risk(&[stop("310115", d(4, 21), d(4, 22))], areas, now, cst()));
         // Elsewhere.
-        assert!(!itinerary_risk(&[stop("320508", d(4, 18), d(4, 19))], &[area.clone()], now, cst()));
+        assert!(!itinerary_risk(&[stop("320508", d(4, 18), d(4, 19))], areas, now, cst()));
         // A stay in the whole city containing the area counts.
-        assert!(itinerary_risk(&[stop("310000", d(4, 18), d(4, 19))], &[area], now, cst()));
+        assert!(itinerary_risk(&[stop("310000", d(4, 18), d(4, 19))], areas, now, cst()));
     }
 }

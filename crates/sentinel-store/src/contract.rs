@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use sentinel_core::{PersonId, PhoneNumber, RegionCode, ResidentIdNumber, UserId, VenueId};
 use std::fmt;
 
-use crate::StoreError;
 use crate::model::*;
+use crate::{CredentialStore, HealthStore, StoreError};
 
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait Store: HealthStore + CredentialStore + Send + Sync + fmt::Debug {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Cheap round trip, for readiness checks.

@@ -107,13 +107,18 @@ impl PersonalDataCipher {
         Self { aead: Aes256Gcm::new_from_slice(&enc_key).expect("32-byte key"), index_key }
     }
 
-    /// `[version][12-byte random nonce][ciphertext + tag]`, bound to `field`.
+    /// Text fields (personal data).
     pub fn encrypt(&self, field: &str, plaintext: &str) -> Vec<u8> {
+        self.encrypt_bytes(field, plaintext.as_bytes())
+    }
+
+    /// `[version][12-byte random nonce][ciphertext + tag]`, bound to `field`.
+    pub fn encrypt_bytes(&self, field: &str, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .aead
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: field.as_bytes() })
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: field.as_bytes() })
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(FORMAT_V1);
@@ -122,16 +127,18 @@ impl PersonalDataCipher {
         out
     }
 
-    pub fn decrypt(&self, field: &str, stored: &[u8]) -> Result<String, StoreError> {
+    pub fn decrypt_bytes(&self, field: &str, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
         if stored.len() < 1 + NONCE_LEN || stored[0] != FORMAT_V1 {
             return Err(StoreError::Crypto);
         }
         let (nonce, ct) = stored[1..].split_at(NONCE_LEN);
-        let pt = self
-            .aead
+        self.aead
             .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: field.as_bytes() })
-            .map_err(|_| StoreError::Crypto)?;
-        String::from_utf8(pt).map_err(|_| StoreError::Crypto)
+            .map_err(|_| StoreError::Crypto)
+    }
+
+    pub fn decrypt(&self, field: &str, stored: &[u8]) -> Result<String, StoreError> {
+        String::from_utf8(self.decrypt_bytes(field, stored)?).map_err(|_| StoreError::Crypto)
     }
 
     /// A deterministic keyed index of a normalised value: equal values give equal indexes, and

@@ -5,8 +5,11 @@
 //! found again through keyed blind indexes; see [`crypto`].
 
 pub mod contract;
+pub mod credentials;
 pub mod crypto;
 pub mod error;
+pub mod health;
+pub mod health_rows;
 pub mod model;
 pub mod postgres;
 pub mod query;
@@ -17,8 +20,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use contract::Store;
+pub use credentials::*;
 pub use crypto::{DataKey, PersonalDataCipher};
 pub use error::StoreError;
+pub use health::*;
 pub use model::*;
 
 /// Opens the store a database URL names (`sqlite://PATH`, `sqlite::memory:` or `postgres://…`) and

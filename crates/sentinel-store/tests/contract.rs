@@ -1,101 +1,10 @@
 //! The storage contract: every case runs against SQLite and PostgreSQL alike.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+mod common;
+
+use common::*;
 use sentinel_core::*;
-use sentinel_store::testing::{TestDatabase, postgres_url_or_skip};
 use sentinel_store::*;
-use std::sync::Arc;
-
-const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 4, 29, 6, 0, 0).unwrap()
-}
-
-fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2024, 4, 29).unwrap()
-}
-
-fn rc(s: &str) -> RegionCode {
-    RegionCode::parse(s).unwrap()
-}
-
-async fn open(url: &str) -> Arc<dyn Store> {
-    sentinel_store::open(url, PersonalDataCipher::new(&DataKey::from_hex(KEY).unwrap())).await.unwrap()
-}
-
-/// A fresh store on one backend, reopenable by URL, cleaned up afterwards.
-struct Fixture {
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-    pg: Option<TestDatabase>,
-}
-
-impl Fixture {
-    fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("sentinel.sqlite").display());
-        Self { url, _dir: Some(dir), pg: None }
-    }
-
-    async fn postgres(test: &str) -> Option<Self> {
-        let admin = postgres_url_or_skip(test)?;
-        let db = TestDatabase::create(&admin).await.unwrap();
-        Some(Self { url: db.url.clone(), _dir: None, pg: Some(db) })
-    }
-
-    async fn finish(self) {
-        if let Some(db) = self.pg {
-            db.drop_database().await.unwrap();
-        }
-    }
-}
-
-async fn seed_regions(s: &dyn Store) {
-    let regions = [
-        ("320000", "江苏省"),
-        ("320500", "苏州市"),
-        ("320508", "姑苏区"),
-        ("320506", "吴中区"),
-        ("320508001", "平江街道"),
-        ("320508001001", "平江社区"),
-        ("320508001002", "大儒社区"),
-        ("320506001", "长桥街道"),
-        ("320506001001", "龙桥社区"),
-    ];
-    let regions: Vec<Region> =
-        regions.iter().map(|(c, n)| Region { code: rc(c), name_zh: (*n).into(), name_en: None }).collect();
-    s.upsert_regions(&regions).await.unwrap();
-}
-
-fn venue(name: &str, category: VenueCategory, region: &str) -> NewVenue {
-    NewVenue {
-        name: name.into(),
-        category,
-        region_code: rc(region),
-        address: format!("{name}路1号"),
-        lat: Some(31.3),
-        lon: Some(120.6),
-        capacity: Some(100),
-    }
-}
-
-fn person(id: &str, name: &str, phone: Option<&str>, region: &str) -> NewPerson {
-    NewPerson {
-        id_number: ResidentIdNumber::parse(id, today()).unwrap(),
-        name: PersonName::parse(name).unwrap(),
-        phone: phone.map(|p| PhoneNumber::parse(p).unwrap()),
-        address: Some("苏州市姑苏区平江路100号".into()),
-        region_code: rc(region),
-    }
-}
-
-fn id_number(area: &str, y: i32, seq: u16) -> String {
-    ResidentIdNumber::from_parts(area, NaiveDate::from_ymd_opt(y, 3, 7).unwrap(), seq, today())
-        .unwrap()
-        .as_str()
-        .to_owned()
-}
 
 mod cases {
     use super::*;
@@ -377,33 +286,6 @@ mod cases {
     }
 }
 
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let f = Fixture::sqlite();
-                    cases::$case(&*open(&f.url).await).await;
-                    f.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some(f) = Fixture::postgres(concat!("postgres::", stringify!($case))).await else { return };
-                    cases::$case(&*open(&f.url).await).await;
-                    f.finish().await;
-                }
-            )*
-        }
-    };
-}
-
 contract!(
     regions_form_a_tree,
     venues_filter_paginate_update_delete,
@@ -416,11 +298,11 @@ contract!(
 
 /// Reopening runs no migration twice and keeps the data, on both backends.
 async fn reopen_keeps_schema_and_data(url: &str) {
-    let s = open(url).await;
+    let s = open_store(url).await;
     let version = s.schema_version().await.unwrap();
     s.set_meta("k", "v").await.unwrap();
     drop(s);
-    let again = open(url).await;
+    let again = open_store(url).await;
     assert_eq!(again.schema_version().await.unwrap(), version);
     assert_eq!(again.get_meta("k").await.unwrap().as_deref(), Some("v"));
 }
@@ -442,7 +324,7 @@ async fn postgres_reopen_keeps_schema_and_data() {
 #[tokio::test]
 async fn sqlite_file_holds_no_personal_data_in_clear() {
     let f = Fixture::sqlite();
-    let s = open(&f.url).await;
+    let s = open_store(&f.url).await;
     seed_regions(&*s).await;
     let id = id_number("320508", 1961, 21);
     s.create_person(&person(&id, "诸葛孔明", Some("13912345678"), "320508001001"), now()).await.unwrap();
@@ -462,7 +344,7 @@ async fn sqlite_file_holds_no_personal_data_in_clear() {
 #[tokio::test]
 async fn a_wrong_key_cannot_read_persons() {
     let f = Fixture::sqlite();
-    let s = open(&f.url).await;
+    let s = open_store(&f.url).await;
     seed_regions(&*s).await;
     let p = s
         .create_person(&person(&id_number("320508", 1961, 21), "张三", None, "320508001001"), now())

@@ -1,6 +1,8 @@
 //! The PostgreSQL backend for larger deployments: a connection pool, migrations serialised by an advisory
 //! lock so several `sentinel serve` nodes can start at once.
 
+mod credentials;
+mod health;
 mod rows;
 
 use async_trait::async_trait;
@@ -17,7 +19,8 @@ use crate::query::{AuditRow, DeviceRow, RegionRow, UserRow, VenueRow};
 use crate::{PersonalDataCipher, Store, StoreError};
 use rows::*;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_registry.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("migrations/0001_registry.sql")), (2, include_str!("migrations/0002_health.sql"))];
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x05e4_71e1;
 const POOL_SIZE: usize = 16;

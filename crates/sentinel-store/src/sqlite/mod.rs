@@ -1,6 +1,8 @@
 //! The embedded SQLite backend: one database file in WAL mode, one writer connection and a few readers,
 //! each used on Tokio's blocking pool so the async server never waits on disk.
 
+mod credentials;
+mod health;
 mod rows;
 
 use async_trait::async_trait;
@@ -19,7 +21,8 @@ use crate::{PersonalDataCipher, Store, StoreError};
 use rows::*;
 
 /// Embedded migrations, applied in order; each runs once.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_registry.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("migrations/0001_registry.sql")), (2, include_str!("migrations/0002_health.sql"))];
 const READERS: usize = 4;
 
 type Job<T> = Box<dyn FnOnce(&mut Connection, &PersonalDataCipher) -> Result<T, StoreError> + Send>;
