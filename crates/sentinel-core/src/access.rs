@@ -34,6 +34,15 @@ pub enum Permission {
     UnmaskPersons,
     ManageUsers,
     ReadAudit,
+    /// Code assignments, NAT results, vaccinations, itineraries (authority feeds, investigators).
+    WriteHealth,
+    /// Issue health codes and paper codes for persons (and revoke paper codes).
+    IssueCredentials,
+    /// Publish and end risk areas; decide appeals.
+    ManageRiskAreas,
+    DecideAppeals,
+    /// Rotate and retire signing keys.
+    ManageKeys,
 }
 
 impl Role {
@@ -91,8 +100,11 @@ impl Role {
             ManageDevices => matches!(self, Admin | VenueManager),
             ReadPersons => matches!(self, Admin | CommandCentre | GridWorker | Investigator),
             WritePersons | UnmaskPersons => matches!(self, Admin | GridWorker | Investigator),
-            ManageUsers => matches!(self, Admin),
+            ManageUsers | ManageKeys => matches!(self, Admin),
             ReadAudit => matches!(self, Admin | Auditor),
+            WriteHealth => matches!(self, Admin | CommandCentre | Investigator),
+            IssueCredentials => matches!(self, Admin | GridWorker),
+            ManageRiskAreas | DecideAppeals => matches!(self, Admin | CommandCentre),
         }
     }
 }

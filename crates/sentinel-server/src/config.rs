@@ -57,6 +57,10 @@ pub struct Config {
     /// Lifetime of a login session.
     pub session_hours: u32,
     pub log_format: LogFormat,
+    /// Issuer name in every health code (CWT `iss`).
+    pub issuer: String,
+    /// How far device and server clocks may disagree when a code is verified.
+    pub clock_skew_seconds: u32,
 }
 
 impl Default for Config {
@@ -71,6 +75,8 @@ impl Default for Config {
             timezone: "Asia/Shanghai".into(),
             session_hours: 12,
             log_format: LogFormat::Text,
+            issuer: "sentinel".into(),
+            clock_skew_seconds: 30,
         }
     }
 }
@@ -87,6 +93,8 @@ impl fmt::Debug for Config {
             .field("timezone", &self.timezone)
             .field("session_hours", &self.session_hours)
             .field("log_format", &self.log_format)
+            .field("issuer", &self.issuer)
+            .field("clock_skew_seconds", &self.clock_skew_seconds)
             .finish()
     }
 }
@@ -149,6 +157,8 @@ impl Config {
             "SENTINEL_BOOTSTRAP_ADMIN" => self.bootstrap_admin = Some(Secret(value)),
             "SENTINEL_PUBLIC_BASE_URL" => self.public_base_url = Some(value),
             "SENTINEL_TIMEZONE" => self.timezone = value,
+            "SENTINEL_ISSUER" => self.issuer = value,
+            "SENTINEL_CLOCK_SKEW_SECONDS" => self.clock_skew_seconds = value.parse().map_err(|e| bad(format!("{e}")))?,
             "SENTINEL_SESSION_HOURS" => {
                 self.session_hours = value.parse().map_err(|e| bad(format!("{e}")))?
             }

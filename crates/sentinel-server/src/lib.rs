@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod health;
 pub mod metrics;
 pub mod ops;
 pub mod state;
@@ -76,6 +77,11 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         }
     }
     let public_base_url = config.public_base_url();
+    let now = chrono::Utc::now();
+    let skew = chrono::Duration::seconds(i64::from(config.clock_skew_seconds));
+    let keyring = health::KeyRing::load(&*store, now, skew).await?;
+    let status = health::StatusCache::default();
+    status.set_risk_areas(store.risk_areas(Some(now)).await?);
     Ok(AppState::new(state::Inner {
         store,
         tz: config.utc_offset()?,
@@ -83,6 +89,9 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         secure_cookies: public_base_url.starts_with("https://"),
         public_base_url,
         metrics: metrics::Metrics::default(),
+        keyring,
+        status,
+        issuer: config.issuer.clone(),
     }))
 }
 
@@ -126,7 +135,24 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let refresher = tokio::spawn(refresh_periodically(state.clone()));
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    refresher.abort();
+    served
+}
+
+/// How often a node picks up keys, revocations and risk areas written by other nodes.
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+async fn refresh_periodically(state: AppState) {
+    let mut tick = tokio::time::interval(REFRESH_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.refresh().await {
+            tracing::warn!(error = %e, "refreshing keys, revocations and risk areas failed");
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -5,6 +5,7 @@ use sentinel_store::Store;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::health::{KeyRing, StatusCache};
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -19,6 +20,12 @@ pub struct Inner {
     pub secure_cookies: bool,
     pub public_base_url: String,
     pub metrics: Metrics,
+    /// Signs and verifies health codes; holds the trust list and revocations.
+    pub keyring: KeyRing,
+    /// Live health status per person, for the gate.
+    pub status: StatusCache,
+    /// CWT issuer of the codes this server signs.
+    pub issuer: String,
 }
 
 impl AppState {
@@ -29,6 +36,15 @@ impl AppState {
     /// The one place the server reads the clock; domain code gets time as a parameter.
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    /// Reloads what other nodes may have changed: keys, revocations, risk areas.
+    pub async fn refresh(&self) -> Result<(), sentinel_store::StoreError> {
+        let now = self.now();
+        self.keyring.reload_keys(&*self.store, now).await?;
+        self.keyring.sync_revocations(&*self.store).await?;
+        self.status.set_risk_areas(self.store.risk_areas(Some(now)).await?);
+        Ok(())
     }
 
     /// A stored UTC time in the city's zone, for responses.

@@ -354,3 +354,29 @@ async fn a_wrong_key_cannot_read_persons() {
     let other = sentinel_store::open(&f.url, PersonalDataCipher::new(&DataKey::generate())).await.unwrap();
     assert!(matches!(other.get_person(p.id).await, Err(StoreError::Crypto)));
 }
+
+/// Many persons are located by ID number in one call, in input order.
+async fn locate_persons_in_bulk(s: &dyn Store) {
+    seed_regions(s).await;
+    let a = id_number("320508", 1980, 41);
+    let b = id_number("320506", 1990, 42);
+    let missing = id_number("320506", 1991, 43);
+    let pa = s.create_person(&person(&a, "甲", None, "320508001001"), now()).await.unwrap();
+    let pb = s.create_person(&person(&b, "乙", None, "320506001001"), now()).await.unwrap();
+    let ids: Vec<ResidentIdNumber> = [&b, &missing, &a].iter().map(|x| ResidentIdNumber::parse(x, today()).unwrap()).collect();
+    let found = s.locate_persons(&ids).await.unwrap();
+    assert_eq!(found, [Some((pb.id, rc("320506001001"))), None, Some((pa.id, rc("320508001001")))]);
+}
+
+#[tokio::test]
+async fn sqlite_locate_persons_in_bulk() {
+    let f = Fixture::sqlite();
+    locate_persons_in_bulk(&*open_store(&f.url).await).await;
+}
+
+#[tokio::test]
+async fn postgres_locate_persons_in_bulk() {
+    let Some(f) = Fixture::postgres("postgres_locate_persons_in_bulk").await else { return };
+    locate_persons_in_bulk(&*open_store(&f.url).await).await;
+    f.finish().await;
+}

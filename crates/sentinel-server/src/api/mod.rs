@@ -2,7 +2,10 @@
 
 pub mod audit;
 pub mod auth;
+pub mod credentials;
 pub mod devices;
+pub mod health;
+pub mod imports;
 pub mod persons;
 pub mod regions;
 pub mod users;
@@ -97,6 +100,8 @@ impl Modify for Security {
         (name = "persons", description = "人员（默认脱敏）/ Persons, masked by default"),
         (name = "users", description = "用户与角色 / Users and roles"),
         (name = "audit", description = "审计 / Audit"),
+        (name = "credentials", description = "健康码、纸质码、信任列表与作废 / Health codes, paper codes, trust list, revocation"),
+        (name = "health", description = "健康档案：赋码、核酸、疫苗、行程、风险地区、申诉 / Health registry"),
     ),
     components(schemas(crate::error::Problem))
 )]
@@ -120,4 +125,28 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::get_user))
         .routes(routes!(users::create_api_token))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(credentials::issue_health_code))
+        .routes(routes!(credentials::issue_paper_code))
+        .routes(routes!(credentials::paper_card))
+        .routes(routes!(credentials::revoke))
+        .routes(routes!(credentials::verify))
+        .routes(routes!(credentials::trust_list))
+        .routes(routes!(credentials::revocations))
+        .routes(routes!(credentials::qr))
+        .routes(routes!(health::create_assignment))
+        .routes(routes!(health::lift_assignment))
+        .routes(routes!(health::file_appeal))
+        .routes(routes!(health::decide_appeal))
+        .routes(routes!(health::add_nat))
+        .routes(routes!(health::add_vaccination))
+        .routes(routes!(health::add_itinerary))
+        .routes(routes!(health::create_risk_area, health::list_risk_areas))
+        .routes(routes!(health::end_risk_area))
+        .routes(routes!(health::person_health))
+        // Import files are large (100 000 rows ≈ 8 MB): only this route takes big bodies.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(imports::import))
+                .layer(axum::extract::DefaultBodyLimit::max(imports::MAX_FILE_BYTES)),
+        )
 }

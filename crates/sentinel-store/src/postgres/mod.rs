@@ -399,6 +399,21 @@ impl Store for PostgresStore {
         Ok(select_persons(&c, &self.cipher, "WHERE id_number_bidx = $1", &[&bidx]).await?.pop())
     }
 
+    async fn locate_persons(&self, ids: &[ResidentIdNumber]) -> Result<Vec<Option<(PersonId, RegionCode)>>, StoreError> {
+        let indexes: Vec<Vec<u8>> = ids.iter().map(|id| query::id_number_index(&self.cipher, id)).collect();
+        let c = self.pool.get().await?;
+        let rows = c
+            .query("SELECT id_number_bidx, id, region_code FROM persons WHERE id_number_bidx = ANY($1)", &[&indexes])
+            .await?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let bidx: Vec<u8> = r.try_get(0)?;
+            let region: String = r.try_get(2)?;
+            found.insert(bidx, (PersonId(r.try_get(1)?), query::region_code(&region)?));
+        }
+        Ok(indexes.iter().map(|i| found.get(i).cloned()).collect())
+    }
+
     async fn find_persons_by_phone(&self, phone: &PhoneNumber) -> Result<Vec<Person>, StoreError> {
         let bidx = query::phone_index(&self.cipher, phone);
         let c = self.pool.get().await?;

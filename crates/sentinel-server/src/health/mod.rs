@@ -1,0 +1,9 @@
+//! The health registry's services: the issuer key ring with its trust list and revocations, the live
+//! status cache the gate reads, and bulk imports.
+
+pub mod cache;
+pub mod import;
+pub mod keyring;
+
+pub use cache::StatusCache;
+pub use keyring::KeyRing;
