@@ -158,7 +158,9 @@ impl Config {
             "SENTINEL_PUBLIC_BASE_URL" => self.public_base_url = Some(value),
             "SENTINEL_TIMEZONE" => self.timezone = value,
             "SENTINEL_ISSUER" => self.issuer = value,
-            "SENTINEL_CLOCK_SKEW_SECONDS" => self.clock_skew_seconds = value.parse().map_err(|e| bad(format!("{e}")))?,
+            "SENTINEL_CLOCK_SKEW_SECONDS" => {
+                self.clock_skew_seconds = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
             "SENTINEL_SESSION_HOURS" => {
                 self.session_hours = value.parse().map_err(|e| bad(format!("{e}")))?
             }

@@ -51,7 +51,10 @@ pub trait Store: HealthStore + CredentialStore + Send + Sync + fmt::Debug {
         id_number: &ResidentIdNumber,
     ) -> Result<Option<Person>, StoreError>;
     /// Person ids and home regions for many ID numbers at once (imports), in input order.
-    async fn locate_persons(&self, ids: &[ResidentIdNumber]) -> Result<Vec<Option<(PersonId, RegionCode)>>, StoreError>;
+    async fn locate_persons(
+        &self,
+        ids: &[ResidentIdNumber],
+    ) -> Result<Vec<Option<(PersonId, RegionCode)>>, StoreError>;
     /// Family members may share a phone, so this can be several persons.
     async fn find_persons_by_phone(&self, phone: &PhoneNumber) -> Result<Vec<Person>, StoreError>;
     /// Persons whose home lies in `region`'s subtree (everyone when `None`), by id.

@@ -363,7 +363,8 @@ async fn locate_persons_in_bulk(s: &dyn Store) {
     let missing = id_number("320506", 1991, 43);
     let pa = s.create_person(&person(&a, "甲", None, "320508001001"), now()).await.unwrap();
     let pb = s.create_person(&person(&b, "乙", None, "320506001001"), now()).await.unwrap();
-    let ids: Vec<ResidentIdNumber> = [&b, &missing, &a].iter().map(|x| ResidentIdNumber::parse(x, today()).unwrap()).collect();
+    let ids: Vec<ResidentIdNumber> =
+        [&b, &missing, &a].iter().map(|x| ResidentIdNumber::parse(x, today()).unwrap()).collect();
     let found = s.locate_persons(&ids).await.unwrap();
     assert_eq!(found, [Some((pb.id, rc("320506001001"))), None, Some((pa.id, rc("320508001001")))]);
 }

@@ -39,7 +39,12 @@ pub fn person_of(subject: &str) -> Option<PersonId> {
     subject.strip_prefix("p:")?.parse().ok().map(PersonId)
 }
 
-pub async fn person_in_scope(state: &AppState, caller: &Caller, permission: Permission, id: i64) -> ApiResult<Person> {
+pub async fn person_in_scope(
+    state: &AppState,
+    caller: &Caller,
+    permission: Permission,
+    id: i64,
+) -> ApiResult<Person> {
     caller.require(permission)?;
     let person = state.store.get_person(PersonId(id)).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("person"),
@@ -78,7 +83,12 @@ pub struct IssuedCode {
     pub card_url: Option<String>,
 }
 
-async fn issue(state: &AppState, caller: &Caller, person: &Person, kind: CredentialKind) -> ApiResult<IssuedCode> {
+async fn issue(
+    state: &AppState,
+    caller: &Caller,
+    person: &Person,
+    kind: CredentialKind,
+) -> ApiResult<IssuedCode> {
     let now = state.now();
     let status = state.status.status(&*state.store, person.id, now, state.tz).await?;
     // Whole seconds: the CWT times are integers, and the code must not look issued in the future.
@@ -109,7 +119,15 @@ async fn issue(state: &AppState, caller: &Caller, person: &Person, kind: Credent
             })
             .await?;
         let subject = Some(format!("person:{}", person.id));
-        super::audit::record(state, caller, "credential.paper.issue", subject, None, Some(claims.token_id.to_hex())).await?;
+        super::audit::record(
+            state,
+            caller,
+            "credential.paper.issue",
+            subject,
+            None,
+            Some(claims.token_id.to_hex()),
+        )
+        .await?;
     }
     Ok(IssuedCode {
         token,
@@ -119,14 +137,19 @@ async fn issue(state: &AppState, caller: &Caller, person: &Person, kind: Credent
         expires_at: state.local(claims.expires_at),
         colour: status.colour.code(),
         refresh_after_seconds: (kind == CredentialKind::Dynamic).then_some(DYNAMIC_REFRESH_SECONDS),
-        card_url: (kind == CredentialKind::Paper).then(|| format!("/api/v1/credentials/{}/card.svg", claims.token_id.to_hex())),
+        card_url: (kind == CredentialKind::Paper)
+            .then(|| format!("/api/v1/credentials/{}/card.svg", claims.token_id.to_hex())),
     })
 }
 
 /// Issues a dynamic health code (lives 120 s, refresh every 60 s) carrying the current status.
 #[utoipa::path(post, path = "/api/v1/persons/{id}/health-code", tag = "credentials",
     responses((status = 200, body = IssuedCode), (status = 403, body = crate::error::Problem)))]
-pub async fn issue_health_code(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<IssuedCode>> {
+pub async fn issue_health_code(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<IssuedCode>> {
     let person = person_in_scope(&state, &caller, Permission::IssueCredentials, id).await?;
     Ok(Json(issue(&state, &caller, &person, CredentialKind::Dynamic).await?))
 }
@@ -134,7 +157,11 @@ pub async fn issue_health_code(State(state): State<AppState>, caller: Caller, Ap
 /// Issues a 24-hour paper code (纸质码) for a person without a phone; revocable, printable.
 #[utoipa::path(post, path = "/api/v1/persons/{id}/paper-code", tag = "credentials",
     responses((status = 200, body = IssuedCode), (status = 403, body = crate::error::Problem)))]
-pub async fn issue_paper_code(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<IssuedCode>> {
+pub async fn issue_paper_code(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<IssuedCode>> {
     let person = person_in_scope(&state, &caller, Permission::IssueCredentials, id).await?;
     Ok(Json(issue(&state, &caller, &person, CredentialKind::Paper).await?))
 }
@@ -184,14 +211,31 @@ pub async fn revoke(
         state.keyring.mark_revoked(id);
     }
     let subject = Some(format!("person:{}", record.person_id));
-    super::audit::record(&state, &caller, "credential.revoke", subject, None, Some(format!("{raw}: {reason}"))).await?;
-    Ok(Json(RevocationView { seq: r.seq, token_id: raw.to_lowercase(), revoked_at: state.local(r.revoked_at), reason: r.reason }))
+    super::audit::record(
+        &state,
+        &caller,
+        "credential.revoke",
+        subject,
+        None,
+        Some(format!("{raw}: {reason}")),
+    )
+    .await?;
+    Ok(Json(RevocationView {
+        seq: r.seq,
+        token_id: raw.to_lowercase(),
+        revoked_at: state.local(r.revoked_at),
+        reason: r.reason,
+    }))
 }
 
 /// The printable A6 paper card: QR code, masked name, valid until.
 #[utoipa::path(get, path = "/api/v1/credentials/{token_id}/card.svg", tag = "credentials",
     responses((status = 200, content_type = "image/svg+xml", body = String)))]
-pub async fn paper_card(State(state): State<AppState>, caller: Caller, ApiPath(raw): ApiPath<String>) -> ApiResult<Response> {
+pub async fn paper_card(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(raw): ApiPath<String>,
+) -> ApiResult<Response> {
     let record = paper_record(&state, &caller, &raw).await?;
     if record.revoked_at.is_some() {
         return Err(ApiError::not_found("credential").with_detail("已作废 / revoked"));
@@ -210,7 +254,11 @@ pub async fn paper_card(State(state): State<AppState>, caller: Caller, ApiPath(r
     };
     let token = state.keyring.issue(&claims);
     let qr = sentinel_credential::qr::svg(&token, 300).map_err(|_| ApiError::internal())?;
-    let svg = paper_card_svg(&qr, &person.name.masked(), &state.local(record.expires_at).format("%Y-%m-%d %H:%M").to_string());
+    let svg = paper_card_svg(
+        &qr,
+        &person.name.masked(),
+        &state.local(record.expires_at).format("%Y-%m-%d %H:%M").to_string(),
+    );
     Ok(([(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")], svg).into_response())
 }
 
@@ -306,9 +354,19 @@ pub fn claims_view(state: &AppState, c: &HealthClaims) -> ClaimsView {
 /// Verifies a health or paper code: signature by a trusted key, validity window, revocation.
 #[utoipa::path(post, path = "/api/v1/credentials/verify", tag = "credentials", request_body = VerifyInput,
     responses((status = 200, body = VerifyResult)))]
-pub async fn verify(State(state): State<AppState>, _caller: Caller, ApiJson(input): ApiJson<VerifyInput>) -> Json<VerifyResult> {
+pub async fn verify(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiJson(input): ApiJson<VerifyInput>,
+) -> Json<VerifyResult> {
     Json(match state.keyring.verify(&input.token, state.now()) {
-        Ok(claims) => VerifyResult { valid: true, claims: Some(claims_view(&state, &claims)), error: None, message_zh: None, message_en: None },
+        Ok(claims) => VerifyResult {
+            valid: true,
+            claims: Some(claims_view(&state, &claims)),
+            error: None,
+            message_zh: None,
+            message_en: None,
+        },
         Err(e) => VerifyResult {
             valid: false,
             claims: None,
@@ -361,7 +419,11 @@ pub async fn trust_list(State(state): State<AppState>) -> Json<TrustListView> {
     Json(TrustListView {
         version: t.version,
         issued_at: state.local(t.issued_at),
-        anchor: TrustedKeyAnchor { kid: t.anchor.kid().to_hex(), alg: t.anchor.algorithm().code(), public_key: b64(&t.anchor.to_bytes()) },
+        anchor: TrustedKeyAnchor {
+            kid: t.anchor.kid().to_hex(),
+            alg: t.anchor.algorithm().code(),
+            public_key: b64(&t.anchor.to_bytes()),
+        },
         keys: t
             .keys
             .iter()
@@ -387,7 +449,10 @@ pub struct RevocationQuery {
 /// The revocation log after `since`, for devices' delta sync. Public: it holds token ids only.
 #[utoipa::path(get, path = "/api/v1/revocations", tag = "credentials", security(()), params(RevocationQuery),
     responses((status = 200, body = List<RevocationView>)))]
-pub async fn revocations(State(state): State<AppState>, ApiQuery(q): ApiQuery<RevocationQuery>) -> ApiResult<Json<List<RevocationView>>> {
+pub async fn revocations(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<RevocationQuery>,
+) -> ApiResult<Json<List<RevocationView>>> {
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
     let since = q.since.unwrap_or(0).max(0);
     let items = state.store.revocations_since(since, limit).await?;
@@ -395,7 +460,12 @@ pub async fn revocations(State(state): State<AppState>, ApiQuery(q): ApiQuery<Re
     Ok(Json(List {
         items: items
             .into_iter()
-            .map(|r| RevocationView { seq: r.seq, token_id: hex::encode(&r.token_id), revoked_at: state.local(r.revoked_at), reason: r.reason })
+            .map(|r| RevocationView {
+                seq: r.seq,
+                token_id: hex::encode(&r.token_id),
+                revoked_at: state.local(r.revoked_at),
+                reason: r.reason,
+            })
             .collect(),
         // Devices keep polling with the last sequence number they saw.
         next: Some(next.to_string()),
@@ -423,7 +493,8 @@ pub async fn qr(_caller: Caller, ApiJson(input): ApiJson<QrInput>) -> ApiResult<
             Ok(([(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")], svg).into_response())
         }
         "png" => {
-            let png = sentinel_credential::qr::png(&input.text, input.scale.unwrap_or(8).clamp(1, 40)).map_err(too_long)?;
+            let png = sentinel_credential::qr::png(&input.text, input.scale.unwrap_or(8).clamp(1, 40))
+                .map_err(too_long)?;
             Ok((StatusCode::OK, [(header::CONTENT_TYPE, "image/png")], png).into_response())
         }
         _ => Err(ApiError::invalid("format", "格式应为 svg 或 png / format must be svg or png")),

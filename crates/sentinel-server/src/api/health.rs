@@ -8,7 +8,10 @@ use axum::http::StatusCode;
 use chrono::{DateTime, FixedOffset};
 use sentinel_core::health::{AssignmentSource, Colour, NatKind, NatOutcome, NatResult, RiskArea, RiskLevel};
 use sentinel_core::{Permission, PersonId, RegionCode};
-use sentinel_store::{Appeal, AssignmentRecord, NewAssignment, NewItinerary, NewNatResult, NewRiskArea, NewVaccination, StoreError};
+use sentinel_store::{
+    Appeal, AssignmentRecord, NewAssignment, NewItinerary, NewNatResult, NewRiskArea, NewVaccination,
+    StoreError,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -41,15 +44,28 @@ fn not_future(state: &AppState, field: &str, t: DateTime<chrono::Utc>) -> ApiRes
 }
 
 /// The person a record is for, by `person_id` or `id_number`, checked against the caller's scope.
-async fn target(state: &AppState, caller: &Caller, person_id: Option<i64>, id_number: Option<&str>) -> ApiResult<PersonId> {
+async fn target(
+    state: &AppState,
+    caller: &Caller,
+    person_id: Option<i64>,
+    id_number: Option<&str>,
+) -> ApiResult<PersonId> {
     let id = match (person_id, id_number) {
         (Some(id), _) => id,
         (None, Some(raw)) => {
             let number = parse_id_number(state, "id_number", raw)?;
             let found = state.store.find_person_by_id_number(&number).await?;
-            found.ok_or_else(|| ApiError::invalid("id_number", "人员未登记 / no person with this ID number"))?.id.0
+            found
+                .ok_or_else(|| ApiError::invalid("id_number", "人员未登记 / no person with this ID number"))?
+                .id
+                .0
         }
-        (None, None) => return Err(ApiError::invalid("person_id", "需要 person_id 或 id_number / person_id or id_number is required")),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "person_id",
+                "需要 person_id 或 id_number / person_id or id_number is required",
+            ));
+        }
     };
     Ok(person_in_scope(state, caller, Permission::WriteHealth, id).await?.id)
 }
@@ -117,13 +133,15 @@ pub async fn create_assignment(
     ApiJson(input): ApiJson<AssignmentInput>,
 ) -> ApiResult<(StatusCode, Json<AssignmentView>)> {
     caller.require(Permission::WriteHealth)?;
-    let colour = Colour::from_code(input.colour.trim())
-        .ok_or_else(|| ApiError::invalid("colour", "颜色应为 green、yellow 或 red / colour must be green, yellow or red"))?;
+    let colour = Colour::from_code(input.colour.trim()).ok_or_else(|| {
+        ApiError::invalid("colour", "颜色应为 green、yellow 或 red / colour must be green, yellow or red")
+    })?;
     let reason = text("reason", &input.reason, 200)?;
     let source = match input.source.as_deref() {
         None => AssignmentSource::Authority,
-        Some(s) => AssignmentSource::from_code(s.trim())
-            .ok_or_else(|| ApiError::invalid("source", "来源应为 authority、tracing 或 manual / unknown source"))?,
+        Some(s) => AssignmentSource::from_code(s.trim()).ok_or_else(|| {
+            ApiError::invalid("source", "来源应为 authority、tracing 或 manual / unknown source")
+        })?,
     };
     let now = state.now();
     let valid_from = match input.valid_from.as_deref() {
@@ -135,11 +153,20 @@ pub async fn create_assignment(
         return Err(ApiError::invalid("valid_until", "结束时间应晚于开始时间 / must follow valid_from"));
     }
     let person_id = target(&state, &caller, input.person_id, input.id_number.as_deref()).await?;
-    let new = NewAssignment { person_id, colour, reason, source, set_by: caller.user.username.clone(), valid_from, valid_until };
+    let new = NewAssignment {
+        person_id,
+        colour,
+        reason,
+        source,
+        set_by: caller.user.username.clone(),
+        valid_from,
+        valid_until,
+    };
     let record = state.store.add_assignment(&new, now).await?;
     state.status.invalidate(person_id);
     let detail = Some(format!("{} {}", colour.code(), new.reason));
-    super::audit::record(&state, &caller, "health.assign", Some(format!("person:{person_id}")), None, detail).await?;
+    super::audit::record(&state, &caller, "health.assign", Some(format!("person:{person_id}")), None, detail)
+        .await?;
     Ok((StatusCode::CREATED, Json(assignment_view(&state, record))))
 }
 
@@ -159,16 +186,32 @@ pub async fn lift_assignment(
 ) -> ApiResult<Json<AssignmentView>> {
     let current = assignment_in_scope(&state, &caller, Permission::WriteHealth, id).await?;
     let reason = text("reason", &input.reason, 200)?;
-    let lifted = state.store.lift_assignment(id, state.now(), &caller.user.username, &reason).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::conflict("id").with_detail("已解除 / lifted already"),
-        other => other.into(),
-    })?;
+    let lifted =
+        state.store.lift_assignment(id, state.now(), &caller.user.username, &reason).await.map_err(|e| {
+            match e {
+                StoreError::NotFound => ApiError::conflict("id").with_detail("已解除 / lifted already"),
+                other => other.into(),
+            }
+        })?;
     state.status.invalidate(current.person_id);
-    super::audit::record(&state, &caller, "health.lift", Some(format!("person:{}", current.person_id)), None, Some(reason)).await?;
+    super::audit::record(
+        &state,
+        &caller,
+        "health.lift",
+        Some(format!("person:{}", current.person_id)),
+        None,
+        Some(reason),
+    )
+    .await?;
     Ok(Json(assignment_view(&state, lifted)))
 }
 
-async fn assignment_in_scope(state: &AppState, caller: &Caller, permission: Permission, id: i64) -> ApiResult<AssignmentRecord> {
+async fn assignment_in_scope(
+    state: &AppState,
+    caller: &Caller,
+    permission: Permission,
+    id: i64,
+) -> ApiResult<AssignmentRecord> {
     let record = state.store.get_assignment(id).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("code assignment"),
         other => other.into(),
@@ -228,7 +271,15 @@ pub async fn file_appeal(
     let statement = text("statement", &input.statement, 1000)?;
     let appeal = state.store.file_appeal(id, &caller.user.username, &statement, state.now()).await?;
     let subject = Some(format!("person:{}", assignment.person_id));
-    super::audit::record(&state, &caller, "health.appeal.file", subject, None, Some(format!("assignment {id}"))).await?;
+    super::audit::record(
+        &state,
+        &caller,
+        "health.appeal.file",
+        subject,
+        None,
+        Some(format!("assignment {id}")),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(appeal_view(&state, appeal))))
 }
 
@@ -250,10 +301,14 @@ pub async fn decide_appeal(
 ) -> ApiResult<Json<AppealView>> {
     caller.require(Permission::DecideAppeals)?;
     let note = text("note", &input.note, 1000)?;
-    let appeal = state.store.decide_appeal(id, input.upheld, &caller.user.username, &note, state.now()).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("pending appeal"),
-        other => other.into(),
-    })?;
+    let appeal = state
+        .store
+        .decide_appeal(id, input.upheld, &caller.user.username, &note, state.now())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("pending appeal"),
+            other => other.into(),
+        })?;
     state.status.invalidate(appeal.person_id);
     let subject = Some(format!("person:{}", appeal.person_id));
     let detail = Some(format!("appeal {id} {}", appeal.status.code()));
@@ -286,7 +341,11 @@ pub struct Stored {
 /// Records a NAT (核酸) or antigen result.
 #[utoipa::path(post, path = "/api/v1/health/nat-results", tag = "health", request_body = NatInput,
     responses((status = 201, body = Stored), (status = 422, body = crate::error::Problem)))]
-pub async fn add_nat(State(state): State<AppState>, caller: Caller, ApiJson(input): ApiJson<NatInput>) -> ApiResult<(StatusCode, Json<Stored>)> {
+pub async fn add_nat(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<NatInput>,
+) -> ApiResult<(StatusCode, Json<Stored>)> {
     caller.require(Permission::WriteHealth)?;
     let sampled_at = time(&state, "sampled_at", &input.sampled_at)?;
     let reported_at = time(&state, "reported_at", &input.reported_at)?;
@@ -295,8 +354,10 @@ pub async fn add_nat(State(state): State<AppState>, caller: Caller, ApiJson(inpu
     if reported_at < sampled_at {
         return Err(ApiError::invalid("reported_at", "报告时间早于采样时间 / reported before sampled"));
     }
-    let outcome = NatOutcome::from_code(input.result.trim()).ok_or_else(|| ApiError::invalid("result", "结果应为 negative 或 positive"))?;
-    let kind = NatKind::from_code(input.kind.trim()).ok_or_else(|| ApiError::invalid("kind", "类型应为 pcr 或 antigen"))?;
+    let outcome = NatOutcome::from_code(input.result.trim())
+        .ok_or_else(|| ApiError::invalid("result", "结果应为 negative 或 positive"))?;
+    let kind = NatKind::from_code(input.kind.trim())
+        .ok_or_else(|| ApiError::invalid("kind", "类型应为 pcr 或 antigen"))?;
     let person_id = target(&state, &caller, input.person_id, input.id_number.as_deref()).await?;
     let lab = input.lab.map(|l| text("lab", &l, 100)).transpose()?;
     let source_id = input.source_id.map(|s| text("source_id", &s, 64)).transpose()?;
@@ -363,14 +424,16 @@ pub async fn add_itinerary(
     ApiJson(input): ApiJson<ItineraryInput>,
 ) -> ApiResult<(StatusCode, Json<Stored>)> {
     caller.require(Permission::WriteHealth)?;
-    let region = RegionCode::parse(&input.region_code).map_err(|e| ApiError::invalid("region_code", e.to_string()))?;
+    let region =
+        RegionCode::parse(&input.region_code).map_err(|e| ApiError::invalid("region_code", e.to_string()))?;
     let from = parse_date(&input.from).map_err(|e| ApiError::invalid("from", e))?;
     let to = parse_date(&input.to).map_err(|e| ApiError::invalid("to", e))?;
     if from > to || to > state.local(state.now()).date_naive() {
         return Err(ApiError::invalid("to", "日期区间无效 / to must not precede from nor lie in the future"));
     }
     let person_id = target(&state, &caller, input.person_id, input.id_number.as_deref()).await?;
-    let stored = state.store.add_itineraries(&[NewItinerary { person_id, region, from, to }], state.now()).await? == 1;
+    let stored =
+        state.store.add_itineraries(&[NewItinerary { person_id, region, from, to }], state.now()).await? == 1;
     state.status.invalidate(person_id);
     Ok((StatusCode::CREATED, Json(Stored { stored, person_id: person_id.0 })))
 }
@@ -426,24 +489,49 @@ pub async fn create_risk_area(
     ApiJson(input): ApiJson<RiskAreaInput>,
 ) -> ApiResult<(StatusCode, Json<RiskAreaView>)> {
     caller.require(Permission::ManageRiskAreas)?;
-    let region = RegionCode::parse(&input.region_code).map_err(|e| ApiError::invalid("region_code", e.to_string()))?;
-    let level = RiskLevel::from_code(input.level.trim()).ok_or_else(|| ApiError::invalid("level", "等级应为 medium 或 high"))?;
+    let region =
+        RegionCode::parse(&input.region_code).map_err(|e| ApiError::invalid("region_code", e.to_string()))?;
+    let level = RiskLevel::from_code(input.level.trim())
+        .ok_or_else(|| ApiError::invalid("level", "等级应为 medium 或 high"))?;
     let now = state.now();
-    let effective_from = input.effective_from.as_deref().map(|r| time(&state, "effective_from", r)).transpose()?.unwrap_or(now);
+    let effective_from = input
+        .effective_from
+        .as_deref()
+        .map(|r| time(&state, "effective_from", r))
+        .transpose()?
+        .unwrap_or(now);
     let effective_to = input.effective_to.as_deref().map(|r| time(&state, "effective_to", r)).transpose()?;
     if effective_to.is_some_and(|t| t <= effective_from) {
         return Err(ApiError::invalid("effective_to", "结束时间应晚于开始时间 / must follow effective_from"));
     }
-    let area = NewRiskArea { region, name: text("name", &input.name, 100)?, level, effective_from, effective_to, published_by: caller.user.username.clone() };
+    let area = NewRiskArea {
+        region,
+        name: text("name", &input.name, 100)?,
+        level,
+        effective_from,
+        effective_to,
+        published_by: caller.user.username.clone(),
+    };
     let created = state.store.add_risk_area(&area, now).await?;
     reload_risk_areas(&state).await?;
-    super::audit::record(&state, &caller, "risk_area.publish", None, None, Some(format!("{} {}", area.region, level.code()))).await?;
+    super::audit::record(
+        &state,
+        &caller,
+        "risk_area.publish",
+        None,
+        None,
+        Some(format!("{} {}", area.region, level.code())),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(risk_area_view(&state, created))))
 }
 
 /// Risk areas in force now or announced for later.
 #[utoipa::path(get, path = "/api/v1/risk-areas", tag = "health", responses((status = 200, body = List<RiskAreaView>)))]
-pub async fn list_risk_areas(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<List<RiskAreaView>>> {
+pub async fn list_risk_areas(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<List<RiskAreaView>>> {
     caller.require(Permission::ReadRegistry)?;
     let areas = state.store.risk_areas(Some(state.now())).await?;
     Ok(Json(List::all(areas.into_iter().map(|a| risk_area_view(&state, a)).collect())))
@@ -452,7 +540,11 @@ pub async fn list_risk_areas(State(state): State<AppState>, caller: Caller) -> A
 /// Ends a risk area now (动态调整).
 #[utoipa::path(post, path = "/api/v1/risk-areas/{id}/end", tag = "health",
     responses((status = 200, body = RiskAreaView), (status = 404, body = crate::error::Problem)))]
-pub async fn end_risk_area(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<RiskAreaView>> {
+pub async fn end_risk_area(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<RiskAreaView>> {
     caller.require(Permission::ManageRiskAreas)?;
     let ended = state.store.end_risk_area(id, state.now()).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("current risk area"),
@@ -509,7 +601,11 @@ fn nat_view(state: &AppState, n: NatResult) -> NatView {
 /// A person's live status with the history behind it.
 #[utoipa::path(get, path = "/api/v1/persons/{id}/health", tag = "health",
     responses((status = 200, body = HealthView), (status = 403, body = crate::error::Problem)))]
-pub async fn person_health(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<HealthView>> {
+pub async fn person_health(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<HealthView>> {
     let person = person_in_scope(&state, &caller, Permission::ReadPersons, id).await?;
     let status = state.status.status(&*state.store, person.id, state.now(), state.tz).await?;
     let history = state.store.assignments_of(person.id).await?;

@@ -22,7 +22,12 @@ pub const MAX_FILE_BYTES: usize = 256 << 20;
     params(("kind" = String, Path, description = "nat-results, vaccinations or itineraries")),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReport), (status = 422, body = crate::error::Problem)))]
-pub async fn import(State(state): State<AppState>, caller: Caller, ApiPath(kind): ApiPath<String>, body: Bytes) -> ApiResult<Json<ImportReport>> {
+pub async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(kind): ApiPath<String>,
+    body: Bytes,
+) -> ApiResult<Json<ImportReport>> {
     caller.require(Permission::WriteHealth)?;
     let kind = ImportKind::from_code(&kind).ok_or_else(|| ApiError::not_found("import kind"))?;
     let scope = caller.user.scope.clone();
@@ -35,7 +40,13 @@ pub async fn import(State(state): State<AppState>, caller: Caller, ApiPath(kind)
     for person in &report.touched {
         state.status.invalidate(*person);
     }
-    let detail = format!("{}: {} accepted, {} new, {} rejected", kind.code(), report.accepted, report.inserted, report.rejected.len());
+    let detail = format!(
+        "{}: {} accepted, {} new, {} rejected",
+        kind.code(),
+        report.accepted,
+        report.inserted,
+        report.rejected.len()
+    );
     super::audit::record(&state, &caller, "health.import", None, None, Some(detail)).await?;
     Ok(Json(report))
 }

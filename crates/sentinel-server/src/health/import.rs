@@ -22,7 +22,8 @@ pub enum ImportKind {
 }
 
 impl ImportKind {
-    pub const ALL: [ImportKind; 3] = [ImportKind::NatResults, ImportKind::Vaccinations, ImportKind::Itineraries];
+    pub const ALL: [ImportKind; 3] =
+        [ImportKind::NatResults, ImportKind::Vaccinations, ImportKind::Itineraries];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -130,7 +131,11 @@ fn read_table(bytes: &[u8]) -> Result<Table, ImportError> {
             (decoded.ok_or(ImportError::Encoding)?, "gbk")
         }
     };
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let mut records = reader.records();
     let header = match records.next() {
         Some(h) => h.map_err(|e| ImportError::Csv(e.to_string()))?.iter().map(str::to_owned).collect(),
@@ -152,7 +157,10 @@ fn read_xlsx(bytes: &[u8]) -> Result<Table, ImportError> {
     use calamine::{Data, Reader, Xlsx};
     let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
         .map_err(|e: calamine::XlsxError| ImportError::Xlsx(e.to_string()))?;
-    let range = workbook.worksheet_range_at(0).ok_or(ImportError::Empty)?.map_err(|e| ImportError::Xlsx(e.to_string()))?;
+    let range = workbook
+        .worksheet_range_at(0)
+        .ok_or(ImportError::Empty)?
+        .map_err(|e| ImportError::Xlsx(e.to_string()))?;
     let cell = |d: &Data| match d {
         Data::Empty => String::new(),
         Data::String(s) => s.trim().to_owned(),
@@ -160,7 +168,9 @@ fn read_xlsx(bytes: &[u8]) -> Result<Table, ImportError> {
         Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
         Data::Float(f) => f.to_string(),
         Data::Bool(b) => b.to_string(),
-        Data::DateTime(dt) => dt.as_datetime().map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default(),
+        Data::DateTime(dt) => {
+            dt.as_datetime().map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+        }
         Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
         Data::Error(e) => format!("#ERROR {e}"),
     };
@@ -176,7 +186,9 @@ pub fn parse_time(s: &str, tz: FixedOffset) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%dT%H:%M:%S"] {
+    for format in
+        ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
+    {
         if let Ok(naive) = NaiveDateTime::parse_from_str(s, format) {
             return tz
                 .from_local_datetime(&naive)
@@ -199,9 +211,25 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
 
 /// A validated row waiting for its person id.
 enum Pending {
-    Nat { sampled_at: DateTime<Utc>, reported_at: DateTime<Utc>, outcome: NatOutcome, kind: NatKind, lab: Option<String>, source_id: Option<String> },
-    Vaccination { dose: u8, date: NaiveDate, product: String, manufacturer: String },
-    Itinerary { region: RegionCode, from: NaiveDate, to: NaiveDate },
+    Nat {
+        sampled_at: DateTime<Utc>,
+        reported_at: DateTime<Utc>,
+        outcome: NatOutcome,
+        kind: NatKind,
+        lab: Option<String>,
+        source_id: Option<String>,
+    },
+    Vaccination {
+        dose: u8,
+        date: NaiveDate,
+        product: String,
+        manufacturer: String,
+    },
+    Itinerary {
+        region: RegionCode,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
 }
 
 /// What every row is checked against.
@@ -221,7 +249,12 @@ fn required<'r>(row: &'r [String], cols: &HashMap<&str, usize>, name: &str) -> R
     if v.is_empty() { Err(format!("{name} 为空 / {name} is empty")) } else { Ok(v) }
 }
 
-fn optional(row: &[String], cols: &HashMap<&str, usize>, name: &str, max: usize) -> Result<Option<String>, String> {
+fn optional(
+    row: &[String],
+    cols: &HashMap<&str, usize>,
+    name: &str,
+    max: usize,
+) -> Result<Option<String>, String> {
     let v = text(row, cols.get(name).copied());
     if v.chars().count() > max {
         return Err(format!("{name} 过长 / {name} longer than {max} characters"));
@@ -229,7 +262,12 @@ fn optional(row: &[String], cols: &HashMap<&str, usize>, name: &str, max: usize)
     Ok((!v.is_empty()).then(|| v.to_owned()))
 }
 
-fn parse_row(kind: ImportKind, row: &[String], cols: &HashMap<&str, usize>, ctx: &Context<'_>) -> Result<(ResidentIdNumber, Pending), String> {
+fn parse_row(
+    kind: ImportKind,
+    row: &[String],
+    cols: &HashMap<&str, usize>,
+    ctx: &Context<'_>,
+) -> Result<(ResidentIdNumber, Pending), String> {
     let today = ctx.now.with_timezone(&ctx.tz).date_naive();
     let latest = ctx.now + chrono::Duration::minutes(FUTURE_TOLERANCE_MINUTES);
     let id = ResidentIdNumber::parse(required(row, cols, "id_number")?, today).map_err(|e| e.to_string())?;
@@ -248,23 +286,30 @@ fn parse_row(kind: ImportKind, row: &[String], cols: &HashMap<&str, usize>, ctx:
             Pending::Nat {
                 sampled_at,
                 reported_at,
-                outcome: NatOutcome::from_code(&outcome.to_lowercase())
-                    .ok_or_else(|| format!("结果应为 negative/positive（阴性/阳性）/ unknown result {outcome:?}"))?,
-                kind: NatKind::from_code(&kind_text.to_lowercase())
-                    .ok_or_else(|| format!("类型应为 pcr/antigen（核酸/抗原）/ unknown kind {kind_text:?}"))?,
+                outcome: NatOutcome::from_code(&outcome.to_lowercase()).ok_or_else(|| {
+                    format!("结果应为 negative/positive（阴性/阳性）/ unknown result {outcome:?}")
+                })?,
+                kind: NatKind::from_code(&kind_text.to_lowercase()).ok_or_else(|| {
+                    format!("类型应为 pcr/antigen（核酸/抗原）/ unknown kind {kind_text:?}")
+                })?,
                 lab: optional(row, cols, "lab", 100)?,
                 source_id: optional(row, cols, "source_id", 64)?,
             }
         }
         ImportKind::Vaccinations => {
             let dose_text = required(row, cols, "dose")?;
-            let dose = dose_text.parse::<u8>().ok().filter(|d| (1..=10).contains(d)).ok_or_else(|| format!("剂次应为1–10 / dose must be 1–10, got {dose_text:?}"))?;
+            let dose = dose_text
+                .parse::<u8>()
+                .ok()
+                .filter(|d| (1..=10).contains(d))
+                .ok_or_else(|| format!("剂次应为1–10 / dose must be 1–10, got {dose_text:?}"))?;
             let date = parse_date(required(row, cols, "date")?)?;
             if date > today {
                 return Err("接种日期在未来 / vaccination date lies in the future".into());
             }
             let product = optional(row, cols, "product", 100)?.ok_or("product 为空 / product is empty")?;
-            let manufacturer = optional(row, cols, "manufacturer", 100)?.ok_or("manufacturer 为空 / manufacturer is empty")?;
+            let manufacturer = optional(row, cols, "manufacturer", 100)?
+                .ok_or("manufacturer 为空 / manufacturer is empty")?;
             Pending::Vaccination { dose, date, product, manufacturer }
         }
         ImportKind::Itineraries => {
@@ -272,7 +317,9 @@ fn parse_row(kind: ImportKind, row: &[String], cols: &HashMap<&str, usize>, ctx:
             let from = parse_date(required(row, cols, "from")?)?;
             let to = parse_date(required(row, cols, "to")?)?;
             if from > to || to > today {
-                return Err("日期区间无效 / from must not follow to, and to must not lie in the future".into());
+                return Err(
+                    "日期区间无效 / from must not follow to, and to must not lie in the future".into()
+                );
             }
             Pending::Itinerary { region, from, to }
         }
@@ -280,7 +327,11 @@ fn parse_row(kind: ImportKind, row: &[String], cols: &HashMap<&str, usize>, ctx:
     Ok((id, pending))
 }
 
-async fn store_batch(store: &dyn Store, batch: Vec<(PersonId, Pending)>, now: DateTime<Utc>) -> Result<usize, StoreError> {
+async fn store_batch(
+    store: &dyn Store,
+    batch: Vec<(PersonId, Pending)>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
     let mut nats = Vec::new();
     let mut vaccinations = Vec::new();
     let mut stops = Vec::new();
@@ -292,7 +343,9 @@ async fn store_batch(store: &dyn Store, batch: Vec<(PersonId, Pending)>, now: Da
             Pending::Vaccination { dose, date, product, manufacturer } => {
                 vaccinations.push(NewVaccination { person_id, dose, date, product, manufacturer })
             }
-            Pending::Itinerary { region, from, to } => stops.push(NewItinerary { person_id, region, from, to }),
+            Pending::Itinerary { region, from, to } => {
+                stops.push(NewItinerary { person_id, region, from, to })
+            }
         }
     }
     let mut inserted = 0;
@@ -344,10 +397,14 @@ pub async fn import(
         let mut batch = Vec::with_capacity(parsed.len());
         for ((line, (_, pending)), found) in parsed.into_iter().zip(located) {
             match found {
-                None => rejected.push(RowError { row: line, error: "人员未登记 / no person with this ID number".into() }),
-                Some((_, region)) if !(ctx.in_scope)(&region) => {
-                    rejected.push(RowError { row: line, error: "不在您的管辖范围内 / person outside your scope".into() })
-                }
+                None => rejected
+                    .push(RowError {
+                        row: line, error: "人员未登记 / no person with this ID number".into()
+                    }),
+                Some((_, region)) if !(ctx.in_scope)(&region) => rejected.push(RowError {
+                    row: line,
+                    error: "不在您的管辖范围内 / person outside your scope".into(),
+                }),
                 Some((person, _)) => {
                     touched.insert(person);
                     batch.push((person, pending));

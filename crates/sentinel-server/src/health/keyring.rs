@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sentinel_credential::{
-    Algorithm, HealthClaims, PublicKey, SigningKey, TokenId, TrustList, TrustedKey, Verifier, VerifyError, issue,
+    Algorithm, HealthClaims, PublicKey, SigningKey, TokenId, TrustList, TrustedKey, Verifier, VerifyError,
+    issue,
 };
 use sentinel_store::{KeyPurpose, Store, StoreError, StoredKey};
 use std::collections::HashSet;
@@ -12,6 +13,8 @@ use std::sync::RwLock;
 
 /// Longest credential lifetime (paper codes): how long a rotated-out key stays in the trust list.
 pub const MAX_CREDENTIAL_LIFETIME: Duration = Duration::hours(24);
+/// How long a rotated-out key may still sign: longer than a node's refresh interval.
+pub const ROTATION_GRACE: Duration = Duration::seconds(60);
 
 struct Ring {
     issuer: SigningKey,
@@ -29,8 +32,15 @@ pub struct KeyRing {
 }
 
 fn signing_key(k: &StoredKey) -> Result<SigningKey, StoreError> {
-    let alg = Algorithm::from_code(&k.algorithm).ok_or_else(|| StoreError::Corrupt(format!("algorithm {}", k.algorithm)))?;
+    let alg = Algorithm::from_code(&k.algorithm)
+        .ok_or_else(|| StoreError::Corrupt(format!("algorithm {}", k.algorithm)))?;
     SigningKey::from_secret(alg, &k.secret).map_err(|e| StoreError::Corrupt(format!("key {}: {e}", k.kid)))
+}
+
+/// `t` cut to whole seconds: CWT times are whole seconds, and a code issued in the key's first second
+/// must not look older than the key.
+fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
 fn stored(key: &SigningKey, purpose: KeyPurpose, now: DateTime<Utc>) -> StoredKey {
@@ -40,7 +50,7 @@ fn stored(key: &SigningKey, purpose: KeyPurpose, now: DateTime<Utc>) -> StoredKe
         algorithm: key.algorithm().code().into(),
         public_key: key.public().to_bytes(),
         secret: key.secret_bytes(),
-        not_before: now,
+        not_before: whole_seconds(now),
         not_after: None,
         retired_at: None,
         created_at: now,
@@ -49,7 +59,10 @@ fn stored(key: &SigningKey, purpose: KeyPurpose, now: DateTime<Utc>) -> StoredKe
 
 /// Whether an issuer key may sign at `now`.
 fn active(k: &StoredKey, now: DateTime<Utc>) -> bool {
-    k.purpose == KeyPurpose::Issuer && k.retired_at.is_none() && k.not_before <= now && k.not_after.is_none_or(|e| now < e)
+    k.purpose == KeyPurpose::Issuer
+        && k.retired_at.is_none()
+        && k.not_before <= now
+        && k.not_after.is_none_or(|e| now < e)
 }
 
 async fn build(store: &dyn Store, now: DateTime<Utc>) -> Result<Ring, StoreError> {
@@ -70,15 +83,22 @@ async fn build(store: &dyn Store, now: DateTime<Utc>) -> Result<Ring, StoreError
         .rev()
         .find(|k| k.purpose == KeyPurpose::Anchor && k.retired_at.is_none())
         .ok_or_else(|| StoreError::Corrupt("no trust anchor".into()))?;
-    let issuer = keys.iter().rev().find(|k| active(k, now)).ok_or_else(|| StoreError::Corrupt("no issuer key".into()))?;
+    // The newest key that is not being rotated out signs.
+    let issuer = keys
+        .iter()
+        .filter(|k| active(k, now))
+        .max_by_key(|k| (k.not_after.is_none(), k.not_before, k.created_at))
+        .ok_or_else(|| StoreError::Corrupt("no issuer key".into()))?;
     let mut trusted = Vec::new();
     for k in keys.iter().filter(|k| k.purpose == KeyPurpose::Issuer && k.retired_at.is_none()) {
         // A rotated-out key stays listed while codes it signed can still be valid.
         if k.not_after.is_some_and(|end| end + MAX_CREDENTIAL_LIFETIME < now) {
             continue;
         }
-        let alg = Algorithm::from_code(&k.algorithm).ok_or_else(|| StoreError::Corrupt(k.algorithm.clone()))?;
-        let key = PublicKey::from_bytes(alg, &k.public_key).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let alg =
+            Algorithm::from_code(&k.algorithm).ok_or_else(|| StoreError::Corrupt(k.algorithm.clone()))?;
+        let key =
+            PublicKey::from_bytes(alg, &k.public_key).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         trusted.push(TrustedKey { key, not_before: k.not_before, not_after: k.not_after });
     }
     let version = keys
@@ -129,10 +149,11 @@ impl KeyRing {
         }
     }
 
-    /// Starts a new issuer key now; the old one signs nothing more, and its codes stay valid until they expire.
+    /// Starts a new issuer key now. The old one may sign for a short grace period (other nodes switch
+    /// at their next refresh), and its codes stay valid until they expire.
     pub async fn rotate(store: &dyn Store, now: DateTime<Utc>) -> Result<String, StoreError> {
         for k in store.keys().await?.iter().filter(|k| active(k, now)) {
-            store.set_key_validity(&k.kid, Some(now), None).await?;
+            store.set_key_validity(&k.kid, Some(whole_seconds(now) + ROTATION_GRACE), None).await?;
         }
         let issuer = SigningKey::generate(Algorithm::Ed25519);
         store.create_key(&stored(&issuer, KeyPurpose::Issuer, now)).await?;

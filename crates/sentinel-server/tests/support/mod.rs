@@ -18,6 +18,8 @@ pub enum Backend {
 
 pub struct TestServer {
     pub base: String,
+    /// The server's own state, for tests that need its key ring or store directly.
+    pub state: sentinel_server::AppState,
     pub http: reqwest::Client,
     dir: tempfile::TempDir,
     pg: Option<TestDatabase>,
@@ -46,11 +48,19 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(sentinel_server::serve(listener, state, async {
+        let task = tokio::spawn(sentinel_server::serve(listener, state.clone(), async {
             let _ = rx.await;
         }));
         let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
-        Some(Self { base: format!("http://{addr}"), http, dir, pg, shutdown: Some(tx), task: Some(task) })
+        Some(Self {
+            base: format!("http://{addr}"),
+            state,
+            http,
+            dir,
+            pg,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
@@ -125,6 +135,15 @@ impl TestServer {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a user with a role and scope and returns its session token.
+    pub async fn user(&self, admin: &str, username: &str, role: &str, scope: &str) -> String {
+        let password = format!("{username}-password");
+        let body = json!({"username": username, "password": password, "role": role, "scope": scope});
+        let (status, created) = self.post("/api/v1/users", admin, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        self.login(username, &password).await
     }
 
     pub async fn admin(&self) -> String {

@@ -399,11 +399,17 @@ impl Store for PostgresStore {
         Ok(select_persons(&c, &self.cipher, "WHERE id_number_bidx = $1", &[&bidx]).await?.pop())
     }
 
-    async fn locate_persons(&self, ids: &[ResidentIdNumber]) -> Result<Vec<Option<(PersonId, RegionCode)>>, StoreError> {
+    async fn locate_persons(
+        &self,
+        ids: &[ResidentIdNumber],
+    ) -> Result<Vec<Option<(PersonId, RegionCode)>>, StoreError> {
         let indexes: Vec<Vec<u8>> = ids.iter().map(|id| query::id_number_index(&self.cipher, id)).collect();
         let c = self.pool.get().await?;
         let rows = c
-            .query("SELECT id_number_bidx, id, region_code FROM persons WHERE id_number_bidx = ANY($1)", &[&indexes])
+            .query(
+                "SELECT id_number_bidx, id, region_code FROM persons WHERE id_number_bidx = ANY($1)",
+                &[&indexes],
+            )
             .await?;
         let mut found = std::collections::HashMap::with_capacity(rows.len());
         for r in &rows {

@@ -418,14 +418,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn locate_persons(&self, ids: &[ResidentIdNumber]) -> Result<Vec<Option<(PersonId, RegionCode)>>, StoreError> {
+    async fn locate_persons(
+        &self,
+        ids: &[ResidentIdNumber],
+    ) -> Result<Vec<Option<(PersonId, RegionCode)>>, StoreError> {
         let indexes: Vec<Vec<u8>> = ids.iter().map(|id| query::id_number_index(&self.cipher, id)).collect();
         self.read(Box::new(move |c, _| {
-            let mut stmt = c.prepare_cached("SELECT id, region_code FROM persons WHERE id_number_bidx = ?1")?;
+            let mut stmt =
+                c.prepare_cached("SELECT id, region_code FROM persons WHERE id_number_bidx = ?1")?;
             indexes
                 .iter()
                 .map(|bidx| {
-                    let row = stmt.query_row([bidx], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).optional()?;
+                    let row = stmt
+                        .query_row([bidx], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                        .optional()?;
                     row.map(|(id, region)| Ok((PersonId(id), query::region_code(&region)?))).transpose()
                 })
                 .collect()
