@@ -18,8 +18,12 @@ fn migrate_creates_the_embedded_database() {
     let dir = tempfile::tempdir().unwrap();
     let out = sentinel().args(["migrate", "--data-dir"]).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 1"));
+    let first = String::from_utf8_lossy(&out.stdout).into_owned();
+    let version: u32 = first.rsplit("schema version ").next().unwrap().trim().parse().unwrap();
+    assert!(version >= 2, "{first}");
     assert!(dir.path().join("sentinel.sqlite").exists());
+    let again = sentinel().args(["migrate", "--data-dir"]).arg(dir.path()).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&again.stdout), first, "migrating twice changes nothing");
     assert!(dir.path().join("data.key").exists());
 }
 
