@@ -82,6 +82,7 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
     let keyring = health::KeyRing::load(&*store, now, skew).await?;
     let status = health::StatusCache::default();
     status.set_risk_areas(store.risk_areas(Some(now)).await?);
+    status.follow_changes_from_now(&*store).await?;
     Ok(AppState::new(state::Inner {
         store,
         tz: config.utc_offset()?,

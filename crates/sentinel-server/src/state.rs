@@ -44,6 +44,7 @@ impl AppState {
         self.keyring.reload_keys(&*self.store, now).await?;
         self.keyring.sync_revocations(&*self.store).await?;
         self.status.set_risk_areas(self.store.risk_areas(Some(now)).await?);
+        self.status.sync_changes(&*self.store).await?;
         Ok(())
     }
 

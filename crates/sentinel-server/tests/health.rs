@@ -434,3 +434,29 @@ async fn qr_codes_render() {
     assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("format")));
     s.stop().await;
 }
+
+/// A change written by another node (or a command-line import) reaches this node's cache at the next refresh.
+#[tokio::test]
+async fn other_writers_invalidate_the_cache() {
+    let s = TestServer::start(support::Backend::Sqlite, "").await.unwrap();
+    let (admin, pid, _) = setup(&s).await;
+    assert_eq!(s.get(&format!("/api/v1/persons/{pid}/health"), &admin).await.1["colour"], "green");
+    let assignment = sentinel_store::NewAssignment {
+        person_id: sentinel_core::PersonId(pid),
+        colour: Colour::Yellow,
+        reason: "另一节点写入 / written elsewhere".into(),
+        source: sentinel_core::health::AssignmentSource::Manual,
+        set_by: "other-node".into(),
+        valid_from: Utc::now(),
+        valid_until: None,
+    };
+    s.state.store.add_assignment(&assignment, Utc::now()).await.unwrap();
+    assert_eq!(
+        s.get(&format!("/api/v1/persons/{pid}/health"), &admin).await.1["colour"],
+        "green",
+        "cached until the refresh"
+    );
+    s.state.refresh().await.unwrap();
+    assert_eq!(s.get(&format!("/api/v1/persons/{pid}/health"), &admin).await.1["colour"], "yellow");
+    s.stop().await;
+}

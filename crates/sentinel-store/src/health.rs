@@ -169,4 +169,9 @@ pub trait HealthStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<Appeal, StoreError>;
     async fn appeals_of(&self, person: PersonId) -> Result<Vec<Appeal>, StoreError>;
+
+    /// Persons whose records changed after `since` (every write above logs them), with the log position.
+    async fn health_changes_since(&self, since: i64, limit: u32) -> Result<Vec<(i64, PersonId)>, StoreError>;
+    /// The newest position in the change log (0 when empty).
+    async fn latest_health_change(&self) -> Result<i64, StoreError>;
 }

@@ -224,3 +224,40 @@ async fn key_secrets_are_not_stored_in_clear() {
     }
     assert!(!bytes.windows(32).any(|w| w == secret.as_slice()));
 }
+
+/// Every health write logs the person, so other nodes' caches learn of it.
+async fn changes_are_logged(s: &dyn Store) {
+    let p = one_person(s).await;
+    let start = s.latest_health_change().await.unwrap();
+    let a = s.add_assignment(&assignment(p, Colour::Yellow, None), now()).await.unwrap();
+    let nat = NewNatResult {
+        person_id: p,
+        sampled_at: now() - Duration::hours(3),
+        reported_at: now() - Duration::hours(1),
+        outcome: NatOutcome::Negative,
+        kind: NatKind::Antigen,
+        lab: None,
+        source_id: None,
+    };
+    s.add_nat_results(&[nat.clone()], now()).await.unwrap();
+    s.add_nat_results(&[nat], now()).await.unwrap();
+    s.lift_assignment(a.assignment.id, now(), "x", "y").await.unwrap();
+    let changes = s.health_changes_since(start, 10).await.unwrap();
+    assert_eq!(changes.len(), 3, "the duplicate NAT changed nothing: {changes:?}");
+    assert!(changes.iter().all(|(_, person)| *person == p));
+    assert_eq!(s.latest_health_change().await.unwrap(), changes[2].0);
+    assert_eq!(s.health_changes_since(changes[2].0, 10).await.unwrap(), []);
+}
+
+#[tokio::test]
+async fn sqlite_changes_are_logged() {
+    let f = Fixture::sqlite();
+    changes_are_logged(&*open_store(&f.url).await).await;
+}
+
+#[tokio::test]
+async fn postgres_changes_are_logged() {
+    let Some(f) = Fixture::postgres("postgres_changes_are_logged").await else { return };
+    changes_are_logged(&*open_store(&f.url).await).await;
+    f.finish().await;
+}

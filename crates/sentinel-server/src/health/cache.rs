@@ -7,12 +7,15 @@ use sentinel_core::PersonId;
 use sentinel_core::health::{HealthRecord, LiveStatus, RiskArea};
 use sentinel_store::{Store, StoreError};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 #[derive(Default)]
 pub struct StatusCache {
     records: RwLock<HashMap<PersonId, Arc<HealthRecord>>>,
     risk_areas: RwLock<Arc<Vec<RiskArea>>>,
+    /// Position in the store's health change log up to which this cache is current.
+    change_seq: AtomicI64,
 }
 
 impl StatusCache {
@@ -56,6 +59,29 @@ impl StatusCache {
     /// Replaces the risk areas every itinerary is checked against.
     pub fn set_risk_areas(&self, areas: Vec<RiskArea>) {
         *self.risk_areas.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(areas);
+    }
+
+    /// Starts following the change log from the store's current end (the cache starts empty).
+    pub async fn follow_changes_from_now(&self, store: &dyn Store) -> Result<(), StoreError> {
+        self.change_seq.store(store.latest_health_change().await?, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Forgets persons changed by other nodes or by command-line imports since the last call.
+    pub async fn sync_changes(&self, store: &dyn Store) -> Result<usize, StoreError> {
+        let mut forgotten = 0;
+        loop {
+            let since = self.change_seq.load(Ordering::SeqCst);
+            let changes = store.health_changes_since(since, 10_000).await?;
+            let Some(&(last, _)) = changes.last() else { return Ok(forgotten) };
+            {
+                let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+                for (_, person) in &changes {
+                    forgotten += usize::from(records.remove(person).is_some());
+                }
+            }
+            self.change_seq.fetch_max(last, Ordering::SeqCst);
+        }
     }
 
     pub fn len(&self) -> usize {

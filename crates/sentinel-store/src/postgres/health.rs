@@ -84,6 +84,25 @@ async fn lift(c: &impl GenericClient, id: i64, at: i64, by: &str, reason: &str) 
     if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
+/// Logs that a person's records changed (same transaction as the change).
+async fn log_change(c: &impl GenericClient, person: i64, at: i64) -> Result<(), StoreError> {
+    let stmt = c.prepare_cached("INSERT INTO health_changes (person_id, at) VALUES ($1, $2)").await?;
+    c.execute(&stmt, &[&person, &at]).await?;
+    Ok(())
+}
+
+/// Logs each changed person once.
+async fn log_changes(
+    c: &impl GenericClient,
+    persons: std::collections::BTreeSet<i64>,
+    at: i64,
+) -> Result<(), StoreError> {
+    for p in persons {
+        log_change(c, p, at).await?;
+    }
+    Ok(())
+}
+
 async fn select_risk_area(c: &impl GenericClient, id: i64) -> Result<RiskArea, StoreError> {
     let sql = format!("SELECT {RISK_AREA_COLUMNS} FROM risk_areas WHERE id = $1");
     let row = c.query_opt(&sql, &[&id]).await?.ok_or(StoreError::NotFound)?;
@@ -97,8 +116,9 @@ impl HealthStore for PostgresStore {
         a: &NewAssignment,
         now: DateTime<Utc>,
     ) -> Result<AssignmentRecord, StoreError> {
-        let c = self.pool.get().await?;
-        let row = c
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let row = tx
             .query_one(
                 "INSERT INTO code_assignments (person_id, colour, reason, source, set_by, valid_from, valid_until, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -114,7 +134,10 @@ impl HealthStore for PostgresStore {
                 ],
             )
             .await?;
-        select_assignment(&c, row.try_get(0)?).await
+        log_change(&tx, a.person_id.0, now.timestamp_millis()).await?;
+        let record = select_assignment(&tx, row.try_get(0)?).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     async fn get_assignment(&self, id: i64) -> Result<AssignmentRecord, StoreError> {
@@ -129,9 +152,13 @@ impl HealthStore for PostgresStore {
         by: &str,
         reason: &str,
     ) -> Result<AssignmentRecord, StoreError> {
-        let c = self.pool.get().await?;
-        lift(&c, id, at.timestamp_millis(), by, reason).await?;
-        select_assignment(&c, id).await
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        lift(&tx, id, at.timestamp_millis(), by, reason).await?;
+        let record = select_assignment(&tx, id).await?;
+        log_change(&tx, record.person_id.0, at.timestamp_millis()).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     async fn assignments_of(&self, person: PersonId) -> Result<Vec<AssignmentRecord>, StoreError> {
@@ -155,9 +182,9 @@ impl HealthStore for PostgresStore {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             )
             .await?;
-        let mut inserted = 0;
+        let (mut inserted, mut changed) = (0, std::collections::BTreeSet::<i64>::new());
         for r in results {
-            inserted += tx
+            let n = tx
                 .execute(
                     &stmt,
                     &[
@@ -172,7 +199,12 @@ impl HealthStore for PostgresStore {
                     ],
                 )
                 .await? as usize;
+            if n > 0 {
+                changed.insert(r.person_id.0);
+            }
+            inserted += n;
         }
+        log_changes(&tx, changed, now.timestamp_millis()).await?;
         tx.commit().await?;
         Ok(inserted)
     }
@@ -186,10 +218,10 @@ impl HealthStore for PostgresStore {
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             )
             .await?;
-        let mut inserted = 0;
+        let (mut inserted, mut changed) = (0, std::collections::BTreeSet::<i64>::new());
         for x in v {
             let dose = i64::from(x.dose);
-            inserted += tx
+            let n = tx
                 .execute(
                     &stmt,
                     &[
@@ -202,7 +234,12 @@ impl HealthStore for PostgresStore {
                     ],
                 )
                 .await? as usize;
+            if n > 0 {
+                changed.insert(x.person_id.0);
+            }
+            inserted += n;
         }
+        log_changes(&tx, changed, now.timestamp_millis()).await?;
         tx.commit().await?;
         Ok(inserted)
     }
@@ -216,9 +253,9 @@ impl HealthStore for PostgresStore {
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             )
             .await?;
-        let mut inserted = 0;
+        let (mut inserted, mut changed) = (0, std::collections::BTreeSet::<i64>::new());
         for x in v {
-            inserted += tx
+            let n = tx
                 .execute(
                     &stmt,
                     &[
@@ -230,7 +267,12 @@ impl HealthStore for PostgresStore {
                     ],
                 )
                 .await? as usize;
+            if n > 0 {
+                changed.insert(x.person_id.0);
+            }
+            inserted += n;
         }
+        log_changes(&tx, changed, now.timestamp_millis()).await?;
         tx.commit().await?;
         Ok(inserted)
     }
@@ -359,12 +401,29 @@ impl HealthStore for PostgresStore {
         if upheld {
             let reason = format!("申诉成立 / appeal {id} upheld: {note}");
             match lift(&tx, appeal.assignment_id, at.timestamp_millis(), by, &reason).await {
-                Ok(()) | Err(StoreError::NotFound) => {}
+                Ok(()) => log_change(&tx, appeal.person_id.0, at.timestamp_millis()).await?,
+                Err(StoreError::NotFound) => {}
                 Err(e) => return Err(e),
             }
         }
         tx.commit().await?;
         Ok(appeal)
+    }
+
+    async fn health_changes_since(&self, since: i64, limit: u32) -> Result<Vec<(i64, PersonId)>, StoreError> {
+        let c = self.pool.get().await?;
+        let rows = c
+            .query(
+                "SELECT seq, person_id FROM health_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&since, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, PersonId(r.try_get(1)?)))).collect()
+    }
+
+    async fn latest_health_change(&self) -> Result<i64, StoreError> {
+        let c = self.pool.get().await?;
+        Ok(c.query_one("SELECT COALESCE(MAX(seq), 0)::BIGINT FROM health_changes", &[]).await?.try_get(0)?)
     }
 
     async fn appeals_of(&self, person: PersonId) -> Result<Vec<Appeal>, StoreError> {

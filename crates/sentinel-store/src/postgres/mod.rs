@@ -19,8 +19,11 @@ use crate::query::{AuditRow, DeviceRow, RegionRow, UserRow, VenueRow};
 use crate::{PersonalDataCipher, Store, StoreError};
 use rows::*;
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/0001_registry.sql")), (2, include_str!("migrations/0002_health.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_registry.sql")),
+    (2, include_str!("migrations/0002_health.sql")),
+    (3, include_str!("migrations/0003_health_changes.sql")),
+];
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x05e4_71e1;
 const POOL_SIZE: usize = 16;

@@ -77,25 +77,43 @@ fn lift(c: &Connection, id: i64, at: i64, by: &str, reason: &str) -> Result<(), 
     if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
+/// Logs that a person's records changed (same transaction as the change).
+fn log_change(c: &Connection, person: i64, at: i64) -> Result<(), StoreError> {
+    c.prepare_cached("INSERT INTO health_changes (person_id, at) VALUES (?1, ?2)")?
+        .execute(params![person, at])?;
+    Ok(())
+}
+
 fn select_risk_area(c: &Connection, id: i64) -> Result<RiskArea, StoreError> {
     let sql = format!("SELECT {RISK_AREA_COLUMNS} FROM risk_areas WHERE id = ?1");
     c.query_row(&sql, [id], risk_area_row)?.decode()
 }
 
-/// Runs one prepared insert per item inside a transaction; returns how many rows were new.
+/// Runs one prepared insert per item inside a transaction, logging each changed person once; returns
+/// how many rows were new.
 fn insert_all<T>(
     c: &mut Connection,
     sql: &str,
     items: &[T],
+    person: impl Fn(&T) -> i64,
     bind: impl Fn(&mut rusqlite::CachedStatement<'_>, &T) -> rusqlite::Result<usize>,
+    now: i64,
 ) -> Result<usize, StoreError> {
     let tx = c.transaction()?;
     let mut inserted = 0;
+    let mut changed = std::collections::BTreeSet::new();
     {
         let mut stmt = tx.prepare_cached(sql)?;
         for item in items {
-            inserted += bind(&mut stmt, item)?;
+            let n = bind(&mut stmt, item)?;
+            if n > 0 {
+                changed.insert(person(item));
+            }
+            inserted += n;
         }
+    }
+    for p in changed {
+        log_change(&tx, p, now)?;
     }
     tx.commit()?;
     Ok(inserted)
@@ -124,7 +142,9 @@ impl HealthStore for SqliteStore {
                     now.timestamp_millis()
                 ],
             )?;
-            select_assignment(c, c.last_insert_rowid())
+            let id = c.last_insert_rowid();
+            log_change(c, a.person_id.0, now.timestamp_millis())?;
+            select_assignment(c, id)
         }))
         .await
     }
@@ -142,8 +162,12 @@ impl HealthStore for SqliteStore {
     ) -> Result<AssignmentRecord, StoreError> {
         let (by, reason) = (by.to_owned(), reason.to_owned());
         self.write(Box::new(move |c, _| {
-            lift(c, id, at.timestamp_millis(), &by, &reason)?;
-            select_assignment(c, id)
+            let tx = c.transaction()?;
+            lift(&tx, id, at.timestamp_millis(), &by, &reason)?;
+            let record = select_assignment(&tx, id)?;
+            log_change(&tx, record.person_id.0, at.timestamp_millis())?;
+            tx.commit()?;
+            Ok(record)
         }))
         .await
     }
@@ -171,6 +195,7 @@ impl HealthStore for SqliteStore {
                 "INSERT INTO nat_results (person_id, sampled_at, reported_at, outcome, kind, lab, source_id, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
                 &results,
+                |r| r.person_id.0,
                 |stmt, r| {
                     stmt.execute(params![
                         r.person_id.0,
@@ -183,6 +208,7 @@ impl HealthStore for SqliteStore {
                         now.timestamp_millis()
                     ])
                 },
+                now.timestamp_millis(),
             )
         }))
         .await
@@ -196,6 +222,7 @@ impl HealthStore for SqliteStore {
                 "INSERT INTO vaccinations (person_id, dose, date, product, manufacturer, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
                 &v,
+                |x| x.person_id.0,
                 |stmt, x| {
                     stmt.execute(params![
                         x.person_id.0,
@@ -206,6 +233,7 @@ impl HealthStore for SqliteStore {
                         now.timestamp_millis()
                     ])
                 },
+                now.timestamp_millis(),
             )
         }))
         .await
@@ -219,6 +247,7 @@ impl HealthStore for SqliteStore {
                 "INSERT INTO itineraries (person_id, region_code, date_from, date_to, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                 &v,
+                |x| x.person_id.0,
                 |stmt, x| {
                     stmt.execute(params![
                         x.person_id.0,
@@ -228,6 +257,7 @@ impl HealthStore for SqliteStore {
                         now.timestamp_millis()
                     ])
                 },
+                now.timestamp_millis(),
             )
         }))
         .await
@@ -355,12 +385,31 @@ impl HealthStore for SqliteStore {
                 // An assignment that expired or was lifted meanwhile needs no lifting.
                 let reason = format!("申诉成立 / appeal {id} upheld: {note}");
                 match lift(&tx, appeal.assignment_id, at.timestamp_millis(), &by, &reason) {
-                    Ok(()) | Err(StoreError::NotFound) => {}
+                    Ok(()) => log_change(&tx, appeal.person_id.0, at.timestamp_millis())?,
+                    Err(StoreError::NotFound) => {}
                     Err(e) => return Err(e),
                 }
             }
             tx.commit()?;
             Ok(appeal)
+        }))
+        .await
+    }
+
+    async fn health_changes_since(&self, since: i64, limit: u32) -> Result<Vec<(i64, PersonId)>, StoreError> {
+        self.read(Box::new(move |c, _| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, person_id FROM health_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![since, limit], |r| Ok((r.get(0)?, PersonId(r.get(1)?))))?;
+            rows.map(|r| r.map_err(StoreError::from)).collect()
+        }))
+        .await
+    }
+
+    async fn latest_health_change(&self) -> Result<i64, StoreError> {
+        self.read(Box::new(|c, _| {
+            Ok(c.query_row("SELECT COALESCE(MAX(seq), 0) FROM health_changes", [], |r| r.get(0))?)
         }))
         .await
     }

@@ -21,8 +21,11 @@ use crate::{PersonalDataCipher, Store, StoreError};
 use rows::*;
 
 /// Embedded migrations, applied in order; each runs once.
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/0001_registry.sql")), (2, include_str!("migrations/0002_health.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_registry.sql")),
+    (2, include_str!("migrations/0002_health.sql")),
+    (3, include_str!("migrations/0003_health_changes.sql")),
+];
 const READERS: usize = 4;
 
 type Job<T> = Box<dyn FnOnce(&mut Connection, &PersonalDataCipher) -> Result<T, StoreError> + Send>;
