@@ -239,7 +239,7 @@ async fn changes_are_logged(s: &dyn Store) {
         lab: None,
         source_id: None,
     };
-    s.add_nat_results(&[nat.clone()], now()).await.unwrap();
+    s.add_nat_results(std::slice::from_ref(&nat), now()).await.unwrap();
     s.add_nat_results(&[nat], now()).await.unwrap();
     s.lift_assignment(a.assignment.id, now(), "x", "y").await.unwrap();
     let changes = s.health_changes_since(start, 10).await.unwrap();
