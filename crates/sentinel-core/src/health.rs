@@ -270,7 +270,48 @@ pub struct LiveStatus {
     pub itinerary_risk: bool,
 }
 
+/// The start (UTC) of the local day after `now`.
+fn next_local_midnight(now: DateTime<Utc>, tz: FixedOffset) -> DateTime<Utc> {
+    let tomorrow = local_date(now, tz) + Duration::days(1);
+    let midnight = tomorrow.and_hms_opt(0, 0, 0).unwrap_or_default();
+    (midnight - Duration::seconds(i64::from(tz.local_minus_utc()))).and_utc()
+}
+
 impl HealthRecord {
+    /// The earliest moment after `now` at which [`HealthRecord::status`] can give another answer with
+    /// these records and areas: an assignment starting, ending or lifted, a result being reported, a
+    /// vaccination date arriving, a risk area's period changing, or the 14-day window moving at midnight.
+    /// A cache may serve the status computed at `now` until then.
+    pub fn status_valid_until(
+        &self,
+        risk_areas: &[RiskArea],
+        now: DateTime<Utc>,
+        tz: FixedOffset,
+    ) -> DateTime<Utc> {
+        let later = |t: DateTime<Utc>| (t > now).then_some(t);
+        let assignments = self
+            .assignments
+            .iter()
+            .flat_map(|a| [later(a.valid_from), a.valid_until.and_then(later), a.lifted_at.and_then(later)]);
+        let reports = self.nat_results.iter().map(|n| later(n.reported_at));
+        let today = local_date(now, tz);
+        let midnight = next_local_midnight(now, tz);
+        let doses = self.vaccinations.iter().map(|v| (v.date > today).then_some(midnight));
+        let window = (!self.itinerary.is_empty()).then_some(midnight);
+        let areas = risk_areas
+            .iter()
+            .filter(|_| !self.itinerary.is_empty())
+            .flat_map(|a| [later(a.effective_from), a.effective_to.and_then(later)]);
+        assignments
+            .chain(reports)
+            .chain(doses)
+            .chain([window])
+            .chain(areas)
+            .flatten()
+            .min()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
     pub fn status(&self, risk_areas: &[RiskArea], now: DateTime<Utc>, tz: FixedOffset) -> LiveStatus {
         let governing = governing_assignment(&self.assignments, now);
         LiveStatus {
@@ -326,6 +367,44 @@ mod tests {
         let record = HealthRecord { assignments: a.to_vec(), ..Default::default() };
         assert_eq!(record.status(&[], t(5), cst()).colour, Colour::Red);
         assert_eq!(record.status(&[], t(21), cst()).colour, Colour::Green);
+    }
+
+    #[test]
+    fn a_status_holds_until_its_next_change() {
+        let a = [assignment(1, Colour::Red, 2, Some(10))];
+        let r = |s: u32, rep: u32| NatResult {
+            sampled_at: t(s),
+            reported_at: t(rep),
+            outcome: NatOutcome::Negative,
+            kind: NatKind::Pcr,
+            lab: None,
+        };
+        let record =
+            HealthRecord { assignments: a.to_vec(), nat_results: vec![r(1, 7)], ..Default::default() };
+        assert_eq!(record.status_valid_until(&[], t(1), cst()), t(2), "the red starts");
+        assert_eq!(record.status_valid_until(&[], t(3), cst()), t(7), "the result is reported");
+        assert_eq!(record.status_valid_until(&[], t(8), cst()), t(10), "the red ends");
+        assert_eq!(
+            record.status_valid_until(&[], t(11), cst()),
+            DateTime::<Utc>::MAX_UTC,
+            "nothing changes any more"
+        );
+        // Check the promise: the status is the same at every hour before the bound.
+        for h in 0..23 {
+            let until = record.status_valid_until(&[], t(h), cst());
+            let next = (h + 1..24).map(t).take_while(|x| *x < until).last();
+            if let Some(x) = next {
+                assert_eq!(record.status(&[], t(h), cst()), record.status(&[], x, cst()), "hour {h}");
+            }
+        }
+        let stop = ItineraryStop {
+            region: RegionCode::parse("320508").unwrap(),
+            from: NaiveDate::from_ymd_opt(2024, 4, 28).unwrap(),
+            to: NaiveDate::from_ymd_opt(2024, 4, 28).unwrap(),
+        };
+        let travelled = HealthRecord { itinerary: vec![stop], ..Default::default() };
+        // 2024-04-29 06:00 UTC is 14:00 in Suzhou: the window moves at 16:00 UTC.
+        assert_eq!(travelled.status_valid_until(&[], t(6), cst()), t(16));
     }
 
     #[test]

@@ -1,23 +1,21 @@
 //! The claims a health code carries: CWT registered claims plus Sentinel's private claims (kind and a
 //! status snapshot for offline decisions). The subject is a pseudonymous person id, never the ID number.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use ciborium::value::{Integer, Value};
-use coset::cwt::{ClaimName, ClaimsSet, ClaimsSetBuilder, Timestamp};
+use coset::cwt::{ClaimsSet, ClaimsSetBuilder, Timestamp};
 use sentinel_core::health::{Colour, NatOutcome};
 use std::fmt;
 
-use crate::VerifyError;
-
 /// Private claim keys (negative integers are private in the CWT registry).
-const CLAIM_KIND: i64 = -70_001;
-const CLAIM_STATUS: i64 = -70_002;
+pub(crate) const CLAIM_KIND: i64 = -70_001;
+pub(crate) const CLAIM_STATUS: i64 = -70_002;
 /// Keys inside the status map.
-const S_COLOUR: i64 = 1;
-const S_NAT_SAMPLED: i64 = 2;
-const S_NAT_OUTCOME: i64 = 3;
-const S_DOSES: i64 = 4;
-const S_ITINERARY: i64 = 5;
+pub(crate) const S_COLOUR: i64 = 1;
+pub(crate) const S_NAT_SAMPLED: i64 = 2;
+pub(crate) const S_NAT_OUTCOME: i64 = 3;
+pub(crate) const S_DOSES: i64 = 4;
+pub(crate) const S_ITINERARY: i64 = 5;
 
 /// A credential's unique id (CWT `cti`), the handle of revocation.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -121,20 +119,6 @@ fn int(v: i64) -> Value {
     Value::Integer(Integer::from(v))
 }
 
-fn as_i64(v: &Value) -> Option<i64> {
-    v.as_integer().and_then(|i| i64::try_from(i).ok())
-}
-
-fn time(ts: &Option<Timestamp>, what: &str) -> Result<DateTime<Utc>, VerifyError> {
-    match ts {
-        Some(Timestamp::WholeSeconds(s)) => Utc
-            .timestamp_opt(*s, 0)
-            .single()
-            .ok_or_else(|| VerifyError::malformed(format!("{what} out of range"))),
-        _ => Err(VerifyError::malformed(format!("{what} missing"))),
-    }
-}
-
 fn colour_number(c: Colour) -> i64 {
     match c {
         Colour::Green => 1,
@@ -166,63 +150,5 @@ impl HealthClaims {
             .private_claim(CLAIM_KIND, int(self.kind.number()))
             .private_claim(CLAIM_STATUS, Value::Map(status))
             .build()
-    }
-
-    pub fn from_claims_set(set: ClaimsSet) -> Result<Self, VerifyError> {
-        let mut kind = None;
-        let mut status = None;
-        for (name, value) in &set.rest {
-            match name {
-                ClaimName::PrivateUse(CLAIM_KIND) => kind = as_i64(value),
-                ClaimName::PrivateUse(CLAIM_STATUS) => status = value.as_map().cloned(),
-                _ => {}
-            }
-        }
-        let kind = match kind {
-            Some(1) => CredentialKind::Dynamic,
-            Some(2) => CredentialKind::Paper,
-            _ => return Err(VerifyError::malformed("kind claim missing or unknown")),
-        };
-        let status = status.ok_or_else(|| VerifyError::malformed("status claim missing"))?;
-        let field = |key: i64| status.iter().find(|(k, _)| as_i64(k) == Some(key)).map(|(_, v)| v);
-        let colour = match field(S_COLOUR).and_then(as_i64) {
-            Some(1) => Colour::Green,
-            Some(2) => Colour::Yellow,
-            Some(3) => Colour::Red,
-            _ => return Err(VerifyError::malformed("colour missing or unknown")),
-        };
-        let nat_sampled_at = match field(S_NAT_SAMPLED).map(as_i64) {
-            None => None,
-            Some(Some(s)) => {
-                Some(Utc.timestamp_opt(s, 0).single().ok_or_else(|| VerifyError::malformed("NAT time"))?)
-            }
-            Some(None) => return Err(VerifyError::malformed("NAT time not an integer")),
-        };
-        let nat_outcome = match field(S_NAT_OUTCOME).map(as_i64) {
-            None => None,
-            Some(Some(0)) => Some(NatOutcome::Negative),
-            Some(Some(1)) => Some(NatOutcome::Positive),
-            Some(_) => return Err(VerifyError::malformed("NAT outcome unknown")),
-        };
-        let vaccine_doses = field(S_DOSES)
-            .and_then(as_i64)
-            .and_then(|d| u8::try_from(d).ok())
-            .ok_or_else(|| VerifyError::malformed("doses missing"))?;
-        let itinerary_risk = field(S_ITINERARY)
-            .and_then(Value::as_bool)
-            .ok_or_else(|| VerifyError::malformed("itinerary flag missing"))?;
-        Ok(HealthClaims {
-            issuer: set.issuer.ok_or_else(|| VerifyError::malformed("issuer missing"))?,
-            subject: set.subject.ok_or_else(|| VerifyError::malformed("subject missing"))?,
-            token_id: set
-                .cwt_id
-                .as_deref()
-                .and_then(TokenId::from_slice)
-                .ok_or_else(|| VerifyError::malformed("token id missing"))?,
-            issued_at: time(&set.issued_at, "iat")?,
-            expires_at: time(&set.expiration_time, "exp")?,
-            kind,
-            status: StatusSnapshot { colour, nat_sampled_at, nat_outcome, vaccine_doses, itinerary_risk },
-        })
     }
 }

@@ -155,12 +155,15 @@ impl PublicKey {
         self.inner.as_bytes().to_vec()
     }
 
-    /// Strict verification (no malleable or small-order signatures).
+    /// RFC 8032 verification (canonical `s` required). Weak keys are refused when the key is loaded;
+    /// the strict variant's per-signature check of `R` would cost a point decompression on every scan
+    /// and guards only against signature malleability, which a code's security does not rest on
+    /// (revocation and expiry are inside the signed claims).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
             return false;
         };
-        self.inner.verify_strict(message, &sig).is_ok()
+        ed25519_dalek::Verifier::verify(&self.inner, message, &sig).is_ok()
     }
 }
 

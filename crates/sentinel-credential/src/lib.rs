@@ -5,6 +5,7 @@
 //! The algorithm suite sits behind one seam ([`suite::Algorithm`]): Ed25519 today, SM2/SM3 (国密) next
 //! to it when a deployment requires them.
 
+mod cbor;
 pub mod claims;
 pub mod envelope;
 pub mod error;

@@ -1,14 +1,15 @@
 //! Issuing and verifying health codes.
 
 use chrono::{DateTime, Duration, Utc};
-use coset::{CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder};
+use coset::iana::EnumI64;
+use coset::{CborSerializable, CoseSign1Builder, HeaderBuilder};
 use std::collections::HashSet;
 
 use crate::claims::{HealthClaims, TokenId};
 use crate::keys::{KeyId, SigningKey};
 use crate::suite::Algorithm;
 use crate::trust::TrustList;
-use crate::{VerifyError, envelope};
+use crate::{VerifyError, cbor, envelope};
 
 /// Which credentials are revoked.
 pub trait Revocations {
@@ -49,25 +50,24 @@ impl<R: Revocations + ?Sized> Verifier<'_, R> {
     /// not revoked. The signature is checked before the times, so a forgery is always `bad_signature`.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
         let cose = envelope::open(token)?;
-        let sign1 = CoseSign1::from_slice(&cose).map_err(|_| VerifyError::malformed("not COSE_Sign1"))?;
-        let header = &sign1.protected.header;
-        let alg = header
+        let sign1 = cbor::Sign1::parse(&cose)?;
+        let alg = sign1
             .alg
-            .as_ref()
-            .and_then(Algorithm::from_cose)
+            .and_then(|a| {
+                Algorithm::from_cose(&coset::RegisteredLabelWithPrivate::Assigned(
+                    coset::iana::Algorithm::from_i64(a)?,
+                ))
+            })
             .ok_or_else(|| VerifyError::malformed("algorithm"))?;
-        let kid = KeyId::from_slice(&header.key_id).ok_or_else(|| VerifyError::malformed("key id"))?;
+        let kid = sign1.kid.and_then(KeyId::from_slice).ok_or_else(|| VerifyError::malformed("key id"))?;
         let trusted = self.trust.get(&kid).ok_or(VerifyError::UnknownKey)?;
         if trusted.key.algorithm() != alg {
             return Err(VerifyError::BadSignature);
         }
-        sign1.verify_signature(b"", |sig, data| {
-            if trusted.key.verify(data, sig) { Ok(()) } else { Err(VerifyError::BadSignature) }
-        })?;
-        let payload = sign1.payload.ok_or_else(|| VerifyError::malformed("no payload"))?;
-        let set =
-            coset::cwt::ClaimsSet::from_slice(&payload).map_err(|_| VerifyError::malformed("claims"))?;
-        let claims = HealthClaims::from_claims_set(set)?;
+        if !trusted.key.verify(&sign1.to_be_signed(), sign1.signature) {
+            return Err(VerifyError::BadSignature);
+        }
+        let claims = cbor::parse_claims(sign1.payload)?;
         if !trusted.valid_at(claims.issued_at) {
             return Err(VerifyError::UnknownKey);
         }

@@ -1,6 +1,8 @@
 //! `sentinel`: the one command of the platform: `serve`, `demo`, `migrate`, `keys`.
 
 mod demo;
+mod import;
+mod keys;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -36,6 +38,18 @@ enum Command {
     },
     /// Apply pending database migrations and print the schema version.
     Migrate(Common),
+    /// Import health records from a CSV or XLSX file: nat-results, vaccinations or itineraries.
+    Import {
+        #[command(flatten)]
+        common: Common,
+        /// nat-results, vaccinations or itineraries
+        kind: String,
+        /// The CSV (UTF-8 or GBK) or XLSX file.
+        file: PathBuf,
+        /// Write the rejected rows to this CSV file (UTF-8 with BOM, opens in Excel).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// Key management.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -47,6 +61,17 @@ enum KeysCommand {
     GenerateDataKey,
     /// Create the data directory's key file if it does not exist, and print its path.
     Init(Common),
+    /// List the signing keys (trust anchor and issuer keys) with their periods.
+    List(Common),
+    /// Start a new issuer key; the old one stops signing after a short grace and its codes stay valid.
+    Rotate(Common),
+    /// Withdraw a key at once (compromise): every code it signed stops verifying.
+    Retire {
+        #[command(flatten)]
+        common: Common,
+        /// The key id (hex) from `keys list`.
+        kid: String,
+    },
 }
 
 /// Options every server-side command shares; flags override the file and the environment.
@@ -152,6 +177,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Import { common, kind, file, report } => {
+            let config = common.config()?;
+            init_logging(config.log_format);
+            import::run(&config, &kind, &file, report.as_deref()).await
+        }
+        Command::Keys(KeysCommand::List(common)) => keys::list(&common.config()?).await,
+        Command::Keys(KeysCommand::Rotate(common)) => keys::rotate(&common.config()?).await,
+        Command::Keys(KeysCommand::Retire { common, kid }) => keys::retire(&common.config()?, &kid).await,
         Command::Keys(KeysCommand::GenerateDataKey) => {
             println!("{}", sentinel_store::DataKey::generate().to_hex());
             Ok(())

@@ -617,7 +617,7 @@ pub async fn person_health(
         reason: status.assignment.as_ref().map(|a| a.reason.clone()),
         source: status.assignment.as_ref().map(|a| a.source.code()),
         valid_until: status.assignment.as_ref().and_then(|a| a.valid_until).map(|t| state.local(t)),
-        last_nat: status.last_nat.map(|n| nat_view(&state, n)),
+        last_nat: status.last_nat.clone().map(|n| nat_view(&state, n)),
         vaccine_doses: status.vaccine_doses,
         itinerary_risk: status.itinerary_risk,
         history: history.into_iter().map(|r| assignment_view(&state, r)).collect(),

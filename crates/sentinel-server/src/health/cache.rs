@@ -1,29 +1,85 @@
-//! The live status cache: each person's health record in memory, evaluated at lookup time (colours
-//! expire, NAT results age), so a lookup is a hash probe plus a few comparisons. Every write through
-//! the server invalidates the person's entry; a miss loads the record from the store.
+//! The live status cache the gate reads. Each person's health record is kept in memory together with
+//! the status computed from it and the moment until which that status holds (the next expiry, report,
+//! midnight or risk-area change, see `HealthRecord::status_valid_until`), so a lookup is a hash probe,
+//! a comparison and a reference-count increment. Every write through this server forgets the person at
+//! once; writes elsewhere arrive through the store's change log at the next refresh.
 
 use chrono::{DateTime, FixedOffset, Utc};
 use sentinel_core::PersonId;
 use sentinel_core::health::{HealthRecord, LiveStatus, RiskArea};
 use sentinel_store::{Store, StoreError};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+
+struct Entry {
+    record: Arc<HealthRecord>,
+    status: Option<Arc<LiveStatus>>,
+    /// The status holds for [computed_at, valid_until).
+    computed_at: DateTime<Utc>,
+    valid_until: DateTime<Utc>,
+    areas_version: u64,
+}
 
 #[derive(Default)]
 pub struct StatusCache {
-    records: RwLock<HashMap<PersonId, Arc<HealthRecord>>>,
+    records: RwLock<HashMap<PersonId, Entry>>,
     risk_areas: RwLock<Arc<Vec<RiskArea>>>,
+    /// Bumped whenever the risk areas change: every cached status then counts as stale.
+    areas_version: AtomicU64,
     /// Position in the store's health change log up to which this cache is current.
     change_seq: AtomicI64,
 }
 
 impl StatusCache {
     /// The status from the cache alone, if the person is loaded.
-    pub fn cached_status(&self, person: PersonId, now: DateTime<Utc>, tz: FixedOffset) -> Option<LiveStatus> {
-        let record = self.records.read().unwrap_or_else(|p| p.into_inner()).get(&person).cloned()?;
+    pub fn cached_status(
+        &self,
+        person: PersonId,
+        now: DateTime<Utc>,
+        tz: FixedOffset,
+    ) -> Option<Arc<LiveStatus>> {
+        let version = self.areas_version.load(Ordering::Acquire);
+        let record = {
+            let records = self.records.read().unwrap_or_else(|p| p.into_inner());
+            let entry = records.get(&person)?;
+            match &entry.status {
+                Some(status)
+                    if entry.areas_version == version
+                        && entry.computed_at <= now
+                        && now < entry.valid_until =>
+                {
+                    return Some(status.clone());
+                }
+                _ => entry.record.clone(),
+            }
+        };
+        Some(self.recompute(person, record, now, tz, version))
+    }
+
+    fn recompute(
+        &self,
+        person: PersonId,
+        record: Arc<HealthRecord>,
+        now: DateTime<Utc>,
+        tz: FixedOffset,
+        version: u64,
+    ) -> Arc<LiveStatus> {
         let areas = self.risk_areas.read().unwrap_or_else(|p| p.into_inner()).clone();
-        Some(record.status(&areas, now, tz))
+        let status = Arc::new(record.status(&areas, now, tz));
+        let valid_until = record.status_valid_until(&areas, now, tz);
+        let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+        // Only if nobody replaced or forgot the record meanwhile.
+        if let Some(entry) = records.get_mut(&person).filter(|e| Arc::ptr_eq(&e.record, &record)) {
+            *entry = Entry {
+                record,
+                status: Some(status.clone()),
+                computed_at: now,
+                valid_until,
+                areas_version: version,
+            };
+        }
+        status
     }
 
     /// The status, loading the person's record on a miss.
@@ -33,18 +89,25 @@ impl StatusCache {
         person: PersonId,
         now: DateTime<Utc>,
         tz: FixedOffset,
-    ) -> Result<LiveStatus, StoreError> {
+    ) -> Result<Arc<LiveStatus>, StoreError> {
         if let Some(status) = self.cached_status(person, now, tz) {
             return Ok(status);
         }
         let record = Arc::new(store.health_record(person).await?);
         self.insert(person, record.clone());
-        let areas = self.risk_areas.read().unwrap_or_else(|p| p.into_inner()).clone();
-        Ok(record.status(&areas, now, tz))
+        let version = self.areas_version.load(Ordering::Acquire);
+        Ok(self.recompute(person, record, now, tz, version))
     }
 
     pub fn insert(&self, person: PersonId, record: Arc<HealthRecord>) {
-        self.records.write().unwrap_or_else(|p| p.into_inner()).insert(person, record);
+        let entry = Entry {
+            record,
+            status: None,
+            computed_at: DateTime::<Utc>::MIN_UTC,
+            valid_until: DateTime::<Utc>::MIN_UTC,
+            areas_version: 0,
+        };
+        self.records.write().unwrap_or_else(|p| p.into_inner()).insert(person, entry);
     }
 
     /// Forgets a person's record after any change to it; the next lookup reloads.
@@ -58,7 +121,11 @@ impl StatusCache {
 
     /// Replaces the risk areas every itinerary is checked against.
     pub fn set_risk_areas(&self, areas: Vec<RiskArea>) {
-        *self.risk_areas.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(areas);
+        let mut current = self.risk_areas.write().unwrap_or_else(|p| p.into_inner());
+        if **current != areas {
+            *current = Arc::new(areas);
+            self.areas_version.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// Starts following the change log from the store's current end (the cache starts empty).
@@ -90,5 +157,45 @@ impl StatusCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+    use sentinel_core::health::{Assignment, AssignmentSource, Colour};
+
+    #[test]
+    fn a_cached_status_expires_with_its_assignment() {
+        let tz = FixedOffset::east_opt(8 * 3600).unwrap();
+        let t0 = Utc.with_ymd_and_hms(2024, 4, 29, 6, 0, 0).unwrap();
+        let red = Assignment {
+            id: 1,
+            colour: Colour::Red,
+            reason: "x".into(),
+            source: AssignmentSource::Manual,
+            set_by: "a".into(),
+            valid_from: t0,
+            valid_until: Some(t0 + Duration::hours(1)),
+            lifted_at: None,
+        };
+        let cache = StatusCache::default();
+        cache.insert(PersonId(1), Arc::new(HealthRecord { assignments: vec![red], ..Default::default() }));
+        assert_eq!(cache.cached_status(PersonId(1), t0, tz).unwrap().colour, Colour::Red);
+        assert_eq!(
+            cache.cached_status(PersonId(1), t0 + Duration::minutes(59), tz).unwrap().colour,
+            Colour::Red
+        );
+        assert_eq!(
+            cache.cached_status(PersonId(1), t0 + Duration::hours(1), tz).unwrap().colour,
+            Colour::Green
+        );
+        assert_eq!(
+            cache.cached_status(PersonId(1), t0, tz).unwrap().colour,
+            Colour::Red,
+            "an earlier time recomputes"
+        );
+        assert!(cache.cached_status(PersonId(2), t0, tz).is_none());
     }
 }

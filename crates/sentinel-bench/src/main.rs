@@ -1,0 +1,50 @@
+//! `sentinel-bench`: Sentinel's benchmarks. Every figure is printed with the anchor it is judged
+//! against, both measured in the same run on the same machine.
+
+mod credential;
+mod report;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "sentinel-bench", about = "Sentinel benchmarks (build with --release)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Health-code decode + verify against raw Ed25519, and status lookups from a 1 M-person cache.
+    Credential {
+        /// One JSON line per figure.
+        #[arg(long)]
+        json: bool,
+        /// Persons in the status cache.
+        #[arg(long, default_value_t = 1_000_000)]
+        persons: usize,
+        /// Verifications per side.
+        #[arg(long, default_value_t = 20_000)]
+        iterations: usize,
+    },
+    /// Print a NAT-results CSV for the demo city of `--seed` (the same residents as `sentinel demo`),
+    /// with a few deliberately bad rows, for trying `sentinel import`.
+    NatCsv {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 3000)]
+        persons: usize,
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: a debug build measures nothing useful; run with --release");
+    }
+    match Cli::parse().command {
+        Command::Credential { json, persons, iterations } => credential::run(json, persons, iterations),
+        Command::NatCsv { seed, persons, rows } => credential::nat_csv(seed, persons, rows),
+    }
+}

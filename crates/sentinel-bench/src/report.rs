@@ -1,0 +1,34 @@
+//! Printing figures with their anchors, as text or one JSON line each.
+
+use serde_json::json;
+
+pub struct Figure {
+    pub figure: &'static str,
+    pub value: f64,
+    pub unit: &'static str,
+    pub anchor: &'static str,
+    pub anchor_value: f64,
+    /// What the budget says about value / anchor_value, for the text form.
+    pub budget: &'static str,
+}
+
+pub fn print(figures: &[Figure], as_json: bool) {
+    for f in figures {
+        if as_json {
+            println!(
+                "{}",
+                json!({"figure": f.figure, "value": round(f.value), "unit": f.unit, "anchor": f.anchor, "anchor_value": round(f.anchor_value)})
+            );
+        } else {
+            let ratio = if f.anchor_value > 0.0 { f.value / f.anchor_value } else { f64::NAN };
+            println!(
+                "{:<34} {:>12.3} {:<6} | anchor {:<34} {:>12.3} {:<6} | ratio {:>6.2}  ({})",
+                f.figure, f.value, f.unit, f.anchor, f.anchor_value, f.unit, ratio, f.budget
+            );
+        }
+    }
+}
+
+fn round(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
