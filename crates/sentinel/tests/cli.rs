@@ -62,6 +62,36 @@ fn bad_configuration_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("64"));
 }
 
+#[test]
+fn signing_keys_rotate_and_retire() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = sentinel().args(args).arg("--data-dir").arg(dir.path()).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, list, _) = run(&["keys", "list"]);
+    assert!(ok && list.contains("anchor") && list.matches("issuer").count() == 1, "{list}");
+    let (ok, rotated, _) = run(&["keys", "rotate"]);
+    assert!(ok, "{rotated}");
+    let new_kid = rotated
+        .split_whitespace()
+        .map(|w| w.trim_end_matches(';'))
+        .find(|w| w.len() == 16 && w.chars().all(|c| c.is_ascii_hexdigit()))
+        .unwrap()
+        .to_owned();
+    let (_, list, _) = run(&["keys", "list"]);
+    assert_eq!(list.matches("issuer").count(), 2, "{list}");
+    assert!(list.contains(&new_kid));
+    let (ok, _, err) = run(&["keys", "retire", "0000000000000000"]);
+    assert!(!ok && err.contains("no key"), "{err}");
+    let (ok, retired, _) = run(&["keys", "retire", &new_kid]);
+    assert!(ok, "{retired}");
+}
+
 struct Demo(Child);
 
 impl Drop for Demo {
@@ -172,6 +202,46 @@ async fn demo_seeds_idempotently_and_serves() {
             secrets.push(phone.to_owned());
         }
     }
+    // While the demo serves, the command line imports NAT results for these residents.
+    let ids: Vec<String> = secrets.iter().filter(|s| s.len() == 18 && s.is_ascii()).cloned().collect();
+    let mut csv = String::from("id_number,sampled_at,reported_at,result,kind\n");
+    for id in &ids {
+        csv.push_str(&format!("{id},2024-04-28 09:00:00,2024-04-28 15:00:00,negative,pcr\n"));
+    }
+    csv.push_str("110105194912310021,2024-04-28 09:00:00,2024-04-28 15:00:00,negative,pcr\n");
+    let file = dir.path().join("nat.csv");
+    std::fs::write(&file, csv).unwrap();
+    let report = dir.path().join("rejected.csv");
+    let out = sentinel()
+        .args(["import", "nat-results"])
+        .arg(&file)
+        .arg("--report")
+        .arg(&report)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("{} accepted ({} new", ids.len(), ids.len())), "{stdout}");
+    assert!(stdout.contains("1 rejected"), "{stdout}");
+    let rejected = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        rejected.starts_with('\u{feff}') && rejected.contains(&format!("{},", ids.len() + 2)),
+        "{rejected}"
+    );
+    let again = sentinel()
+        .args(["import", "nat-results"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("(0 new"), "re-importing changes nothing");
+    let bad =
+        sentinel().args(["import", "x-rays"]).arg(&file).arg("--data-dir").arg(dir.path()).output().unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("unknown import kind"));
+
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
