@@ -2,12 +2,20 @@
 //! demo users, with the administrator's password kept in the data directory.
 
 use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sentinel_core::health::{AssignmentSource, Colour, NatKind, NatOutcome, RiskLevel};
 use sentinel_core::venue::EntryMode;
 use sentinel_core::{DeviceKind, Role, Scope};
+use sentinel_core::{PersonId, RegionCode};
 use sentinel_server::Config;
 use sentinel_sim::{DemoCity, DemoOptions};
-use sentinel_store::{NewDevice, NewUser, PageRequest, Store, VenueFilter};
+use sentinel_store::{
+    NewAssignment, NewDevice, NewItinerary, NewNatResult, NewRiskArea, NewUser, NewVaccination, PageRequest,
+    Store, VenueFilter,
+};
 use std::io::Write;
 
 const SEED_KEY: &str = "demo.seed";
@@ -137,9 +145,105 @@ async fn fill(store: &dyn Store, seed: u64, persons: usize, password: &str) -> a
         store.create_persons(chunk, now).await?;
         progress("居民 / residents", (i * BATCH + chunk.len()).min(city.persons.len()), city.persons.len());
     }
+    let ids: Vec<_> = city.persons.iter().map(|p| p.id_number.clone()).collect();
+    let located = store.locate_persons(&ids).await?;
+    let persons: Vec<PersonId> = located.into_iter().flatten().map(|(id, _)| id).collect();
+    seed_health(store, &persons, seed, now).await?;
     for u in &city.users {
         ensure_user(store, u.username, password, u.role, u.scope.clone(), u.display_name).await?;
     }
     store.set_meta(SEED_KEY, &seed.to_string()).await?;
+    Ok(())
+}
+
+/// Health records that make the demo city look like one mid-outbreak: most residents tested within three
+/// days, most vaccinated, a few yellow and red codes, two risk areas and some travellers.
+async fn seed_health(
+    store: &dyn Store,
+    persons: &[PersonId],
+    seed: u64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4845_414c_5448);
+    let (mut nats, mut vaccinations, mut stops, mut codes) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let today = now.date_naive();
+    for &person_id in persons {
+        if rng.gen_ratio(9, 10) {
+            let sampled_at = now - Duration::minutes(rng.gen_range(60..72 * 60));
+            let reported_at = (sampled_at + Duration::minutes(rng.gen_range(240..720))).min(now);
+            let kind = if rng.gen_ratio(1, 5) { NatKind::Antigen } else { NatKind::Pcr };
+            let lab = Some("苏州市疾病预防控制中心".to_owned());
+            nats.push(NewNatResult {
+                person_id,
+                sampled_at,
+                reported_at,
+                outcome: NatOutcome::Negative,
+                kind,
+                lab,
+                source_id: None,
+            });
+        }
+        let doses = *[0u8, 1, 2, 2, 3, 3, 3, 3].get(rng.gen_range(0..8)).unwrap_or(&0);
+        for dose in 1..=doses {
+            let date = today - Duration::days(900 - i64::from(dose) * 60);
+            let (product, manufacturer) = ("新冠病毒灭活疫苗（Vero细胞）", "北京科兴中维生物技术有限公司");
+            vaccinations.push(NewVaccination {
+                person_id,
+                dose,
+                date,
+                product: product.into(),
+                manufacturer: manufacturer.into(),
+            });
+        }
+        if rng.gen_ratio(3, 100) {
+            let from = today - Duration::days(rng.gen_range(2..12));
+            stops.push(NewItinerary {
+                person_id,
+                region: RegionCode::parse("310115").expect("valid"),
+                from,
+                to: from + Duration::days(1),
+            });
+        }
+        let colour = match rng.gen_range(0..1000) {
+            0..=2 => Some((Colour::Red, "确诊病例密切接触者（演示数据）")),
+            3..=12 => Some((Colour::Yellow, "时空伴随者（演示数据）")),
+            _ => None,
+        };
+        if let Some((colour, reason)) = colour {
+            let assignment = NewAssignment {
+                person_id,
+                colour,
+                reason: reason.into(),
+                source: AssignmentSource::Authority,
+                set_by: "demo".into(),
+                valid_from: now - Duration::days(1),
+                valid_until: Some(now + Duration::days(6)),
+            };
+            store.add_assignment(&assignment, now).await?;
+            codes += 1;
+        }
+    }
+    store.add_nat_results(&nats, now).await?;
+    store.add_vaccinations(&vaccinations, now).await?;
+    store.add_itineraries(&stops, now).await?;
+    for (region, name, level) in [
+        ("310115", "上海市浦东新区", RiskLevel::High),
+        ("320583008", "昆山市周庄镇（演示）", RiskLevel::Medium),
+    ] {
+        let area = NewRiskArea {
+            region: RegionCode::parse(region).expect("valid"),
+            name: name.into(),
+            level,
+            effective_from: now - Duration::days(10),
+            effective_to: None,
+            published_by: "demo".into(),
+        };
+        store.add_risk_area(&area, now).await?;
+    }
+    progress(
+        "健康档案 / health records",
+        nats.len() + vaccinations.len() + stops.len() + codes,
+        nats.len() + vaccinations.len() + stops.len() + codes,
+    );
     Ok(())
 }
