@@ -4,6 +4,7 @@
 //! boundary into these types, so an invalid resident ID number or region code cannot exist past it.
 
 pub mod access;
+pub mod entry;
 pub mod health;
 pub mod id_number;
 pub mod ids;
