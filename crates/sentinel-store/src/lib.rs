@@ -7,6 +7,8 @@
 pub mod contract;
 pub mod credentials;
 pub mod crypto;
+pub mod entry;
+pub mod entry_rows;
 pub mod error;
 pub mod health;
 pub mod health_rows;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 pub use contract::Store;
 pub use credentials::*;
 pub use crypto::{DataKey, PersonalDataCipher};
+pub use entry::*;
 pub use error::StoreError;
 pub use health::*;
 pub use model::*;

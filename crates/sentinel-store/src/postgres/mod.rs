@@ -2,6 +2,7 @@
 //! lock so several `sentinel serve` nodes can start at once.
 
 mod credentials;
+mod entry;
 mod health;
 mod rows;
 
@@ -23,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_registry.sql")),
     (2, include_str!("migrations/0002_health.sql")),
     (3, include_str!("migrations/0003_health_changes.sql")),
+    (4, include_str!("migrations/0004_entry.sql")),
 ];
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x05e4_71e1;

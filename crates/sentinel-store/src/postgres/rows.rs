@@ -11,17 +11,22 @@ pub fn region_row(r: &Row) -> R<RegionRow> {
 }
 
 pub fn venue_row(r: &Row) -> R<VenueRow> {
+    venue_row_at(r, 0)
+}
+
+/// A venue's columns starting at column `at` (after a join).
+pub fn venue_row_at(r: &Row, at: usize) -> R<VenueRow> {
     Ok(VenueRow {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        category: r.try_get(2)?,
-        region_code: r.try_get(3)?,
-        address: r.try_get(4)?,
-        lat: r.try_get(5)?,
-        lon: r.try_get(6)?,
-        capacity: r.try_get(7)?,
-        created_at: r.try_get(8)?,
-        updated_at: r.try_get(9)?,
+        id: r.try_get(at)?,
+        name: r.try_get(at + 1)?,
+        category: r.try_get(at + 2)?,
+        region_code: r.try_get(at + 3)?,
+        address: r.try_get(at + 4)?,
+        lat: r.try_get(at + 5)?,
+        lon: r.try_get(at + 6)?,
+        capacity: r.try_get(at + 7)?,
+        created_at: r.try_get(at + 8)?,
+        updated_at: r.try_get(at + 9)?,
     })
 }
 

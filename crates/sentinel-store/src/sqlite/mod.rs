@@ -2,6 +2,7 @@
 //! each used on Tokio's blocking pool so the async server never waits on disk.
 
 mod credentials;
+mod entry;
 mod health;
 mod rows;
 
@@ -25,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_registry.sql")),
     (2, include_str!("migrations/0002_health.sql")),
     (3, include_str!("migrations/0003_health_changes.sql")),
+    (4, include_str!("migrations/0004_entry.sql")),
 ];
 const READERS: usize = 4;
 

@@ -9,17 +9,22 @@ pub fn region_row(r: &Row<'_>) -> rusqlite::Result<RegionRow> {
 }
 
 pub fn venue_row(r: &Row<'_>) -> rusqlite::Result<VenueRow> {
+    venue_row_at(r, 0)
+}
+
+/// A venue's columns starting at column `at` (after a join).
+pub fn venue_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<VenueRow> {
     Ok(VenueRow {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        category: r.get(2)?,
-        region_code: r.get(3)?,
-        address: r.get(4)?,
-        lat: r.get(5)?,
-        lon: r.get(6)?,
-        capacity: r.get(7)?,
-        created_at: r.get(8)?,
-        updated_at: r.get(9)?,
+        id: r.get(at)?,
+        name: r.get(at + 1)?,
+        category: r.get(at + 2)?,
+        region_code: r.get(at + 3)?,
+        address: r.get(at + 4)?,
+        lat: r.get(at + 5)?,
+        lon: r.get(at + 6)?,
+        capacity: r.get(at + 7)?,
+        created_at: r.get(at + 8)?,
+        updated_at: r.get(at + 9)?,
     })
 }
 

@@ -1,0 +1,236 @@
+//! The entry check's storage contract: versioned policies, device tokens, visits written in batches
+//! (group commit) together with the alerts they raise, and the alerts' lifecycle.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sentinel_core::{DeviceId, PersonId, RegionCode, Scope, VenueCategory, VenueId};
+
+use crate::StoreError;
+use crate::model::{Device, Page, PageRequest, Venue};
+
+/// Where a policy applies: the city default, a venue category, or one venue.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PolicyScope {
+    City,
+    Category(VenueCategory),
+    Venue(VenueId),
+}
+
+impl PolicyScope {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PolicyScope::City => "city",
+            PolicyScope::Category(_) => "category",
+            PolicyScope::Venue(_) => "venue",
+        }
+    }
+
+    pub fn value(&self) -> String {
+        match self {
+            PolicyScope::City => String::new(),
+            PolicyScope::Category(c) => c.code().to_owned(),
+            PolicyScope::Venue(v) => v.to_string(),
+        }
+    }
+
+    pub fn from_parts(kind: &str, value: &str) -> Option<Self> {
+        match kind {
+            "city" => Some(PolicyScope::City),
+            "category" => VenueCategory::from_code(value).map(PolicyScope::Category),
+            "venue" => value.parse().ok().map(|v| PolicyScope::Venue(VenueId(v))),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyStatus {
+    Draft,
+    Published,
+}
+
+impl PolicyStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            PolicyStatus::Draft => "draft",
+            PolicyStatus::Published => "published",
+        }
+    }
+}
+
+/// A policy version. The body is the policy's JSON, which the server reads and checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRecord {
+    pub id: i64,
+    pub scope: PolicyScope,
+    /// Counts up per scope.
+    pub version: i64,
+    pub body: String,
+    pub status: PolicyStatus,
+    pub effective_from: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub published_by: Option<String>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+/// An alert a visit raises, routed to the grid of the venue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAlert {
+    /// The reason code, e.g. `code_red`, `fever`.
+    pub kind: String,
+    pub region_code: RegionCode,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewVisit {
+    /// `None` when the credential could not be read: the scan is recorded all the same.
+    pub person_id: Option<PersonId>,
+    pub venue_id: VenueId,
+    pub device_id: Option<DeviceId>,
+    pub channel: String,
+    pub entered_at: DateTime<Utc>,
+    pub outcome: String,
+    pub reasons: Vec<String>,
+    pub policy_id: Option<i64>,
+    pub temperature_c: Option<f32>,
+    pub mask: Option<bool>,
+    /// With the device, makes a retried scan the same visit.
+    pub idempotency_key: Option<String>,
+    /// The staff member who registered by hand, or the guardian of a proxy check-in.
+    pub registrar: Option<String>,
+    pub alerts: Vec<NewAlert>,
+}
+
+/// What storing a visit gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedVisit {
+    pub visit_id: i64,
+    /// The idempotency key was seen before: this is the earlier visit, and nothing new was stored.
+    pub duplicate: bool,
+    pub alert_ids: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Visit {
+    pub id: i64,
+    pub person_id: Option<PersonId>,
+    pub venue_id: VenueId,
+    pub device_id: Option<DeviceId>,
+    pub channel: String,
+    pub entered_at: DateTime<Utc>,
+    pub left_at: Option<DateTime<Utc>>,
+    pub outcome: String,
+    pub reasons: Vec<String>,
+    pub policy_id: Option<i64>,
+    pub temperature_c: Option<f32>,
+    pub mask: Option<bool>,
+    pub registrar: Option<String>,
+    /// The venue's category, for inferring a missing check-out.
+    pub category: VenueCategory,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VisitFilter {
+    /// Only visits at venues this scope covers.
+    pub scope: Option<Scope>,
+    pub venue: Option<VenueId>,
+    pub person: Option<PersonId>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "open",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(AlertStatus::Open),
+            "acknowledged" => Some(AlertStatus::Acknowledged),
+            "resolved" => Some(AlertStatus::Resolved),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub id: i64,
+    pub kind: String,
+    pub visit_id: Option<i64>,
+    pub venue_id: VenueId,
+    pub person_id: Option<PersonId>,
+    /// The venue's grid: whose grid workers hear of it.
+    pub region_code: RegionCode,
+    pub status: AlertStatus,
+    pub created_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// Only alerts in this region subtree (the caller's), or at venues of this category.
+    pub scope: Option<Scope>,
+    pub status: Option<AlertStatus>,
+    pub venue: Option<VenueId>,
+}
+
+#[async_trait]
+pub trait EntryStore: Send + Sync {
+    /// A new draft version for the scope.
+    async fn create_policy(
+        &self,
+        scope: &PolicyScope,
+        body: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyRecord, StoreError>;
+    /// Publishes a draft from `effective_from` on; `NotFound` unless it is a draft.
+    async fn publish_policy(
+        &self,
+        id: i64,
+        effective_from: DateTime<Utc>,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyRecord, StoreError>;
+    /// Every version, newest first.
+    async fn policies(&self) -> Result<Vec<PolicyRecord>, StoreError>;
+
+    /// Sets a device's bearer token (its hash); the previous token stops working.
+    async fn set_device_token(&self, device: DeviceId, token_hash: &[u8]) -> Result<(), StoreError>;
+    async fn device_by_token(&self, token_hash: &[u8]) -> Result<Option<(Device, Venue)>, StoreError>;
+
+    /// Stores the visits and their alerts in one transaction (group commit), in order.
+    async fn record_visits(&self, visits: &[NewVisit]) -> Result<Vec<RecordedVisit>, StoreError>;
+    async fn list_visits(&self, filter: &VisitFilter, page: PageRequest) -> Result<Page<Visit>, StoreError>;
+
+    /// Newest first.
+    async fn list_alerts(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<Alert>, StoreError>;
+    async fn get_alert(&self, id: i64) -> Result<Alert, StoreError>;
+    /// Moves an alert forward (open → acknowledged → resolved); `NotFound` if it is not in a state to.
+    async fn advance_alert(
+        &self,
+        id: i64,
+        to: AlertStatus,
+        by: &str,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Alert, StoreError>;
+}

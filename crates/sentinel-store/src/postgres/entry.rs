@@ -1,0 +1,322 @@
+//! PostgreSQL implementation of the entry contract.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use sentinel_core::DeviceId;
+use tokio_postgres::Row;
+
+use super::rows::{device_row, venue_row_at};
+use super::{PostgresStore, boxed, refs};
+use crate::entry_rows::*;
+use crate::model::{Device, Page, PageRequest, Venue};
+use crate::query::{self, Dialect, Where};
+use crate::{
+    Alert, AlertFilter, AlertStatus, EntryStore, NewVisit, PolicyRecord, PolicyScope, PolicyStatus,
+    RecordedVisit, StoreError, Visit, VisitFilter,
+};
+
+type R<T> = Result<T, tokio_postgres::Error>;
+
+fn policy_row(r: &Row) -> R<PolicyRow> {
+    Ok(PolicyRow {
+        id: r.try_get(0)?,
+        scope_kind: r.try_get(1)?,
+        scope_value: r.try_get(2)?,
+        version: r.try_get(3)?,
+        body: r.try_get(4)?,
+        status: r.try_get(5)?,
+        effective_from: r.try_get(6)?,
+        created_by: r.try_get(7)?,
+        created_at: r.try_get(8)?,
+        published_by: r.try_get(9)?,
+        published_at: r.try_get(10)?,
+    })
+}
+
+fn visit_row(r: &Row) -> R<VisitRow> {
+    Ok(VisitRow {
+        id: r.try_get(0)?,
+        person_id: r.try_get(1)?,
+        venue_id: r.try_get(2)?,
+        device_id: r.try_get(3)?,
+        channel: r.try_get(4)?,
+        entered_at: r.try_get(5)?,
+        left_at: r.try_get(6)?,
+        outcome: r.try_get(7)?,
+        reasons: r.try_get(8)?,
+        policy_id: r.try_get(9)?,
+        temperature_c: r.try_get(10)?,
+        mask: r.try_get(11)?,
+        registrar: r.try_get(12)?,
+        category: r.try_get(13)?,
+    })
+}
+
+fn alert_row(r: &Row) -> R<AlertRow> {
+    Ok(AlertRow {
+        id: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        visit_id: r.try_get(2)?,
+        venue_id: r.try_get(3)?,
+        person_id: r.try_get(4)?,
+        region_code: r.try_get(5)?,
+        status: r.try_get(6)?,
+        created_at: r.try_get(7)?,
+        acknowledged_at: r.try_get(8)?,
+        acknowledged_by: r.try_get(9)?,
+        resolved_at: r.try_get(10)?,
+        resolved_by: r.try_get(11)?,
+        note: r.try_get(12)?,
+    })
+}
+
+async fn select_policy(c: &impl GenericClient, id: i64) -> Result<PolicyRecord, StoreError> {
+    let row = c
+        .query_opt(&format!("SELECT {POLICY_COLUMNS} FROM policies WHERE id = $1"), &[&id])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    policy_row(&row)?.decode()
+}
+
+async fn select_alert(c: &impl GenericClient, id: i64) -> Result<Alert, StoreError> {
+    let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.id = $1");
+    let row = c.query_opt(&sql, &[&id]).await?.ok_or(StoreError::NotFound)?;
+    alert_row(&row)?.decode()
+}
+
+async fn insert_visit(c: &impl GenericClient, v: &NewVisit) -> Result<RecordedVisit, StoreError> {
+    if let (Some(device), Some(key)) = (v.device_id, &v.idempotency_key) {
+        let stmt =
+            c.prepare_cached("SELECT id FROM visits WHERE device_id = $1 AND idempotency_key = $2").await?;
+        if let Some(row) = c.query_opt(&stmt, &[&device.0, key]).await? {
+            return Ok(RecordedVisit { visit_id: row.try_get(0)?, duplicate: true, alert_ids: Vec::new() });
+        }
+    }
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO visits (person_id, venue_id, device_id, channel, entered_at, outcome, reasons, policy_id,
+                                 temperature_c, mask, idempotency_key, registrar)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+        )
+        .await?;
+    let row = c
+        .query_one(
+            &stmt,
+            &[
+                &v.person_id.map(|p| p.0),
+                &v.venue_id.0,
+                &v.device_id.map(|d| d.0),
+                &v.channel,
+                &v.entered_at.timestamp_millis(),
+                &v.outcome,
+                &join_reasons(&v.reasons),
+                &v.policy_id,
+                &v.temperature_c.map(f64::from),
+                &v.mask,
+                &v.idempotency_key,
+                &v.registrar,
+            ],
+        )
+        .await?;
+    let visit_id: i64 = row.try_get(0)?;
+    let mut alert_ids = Vec::with_capacity(v.alerts.len());
+    for a in &v.alerts {
+        let stmt = c
+            .prepare_cached(
+                "INSERT INTO alerts (kind, visit_id, venue_id, person_id, region_code, status, created_at)
+                 VALUES ($1, $2, $3, $4, $5, 'open', $6) RETURNING id",
+            )
+            .await?;
+        let row = c
+            .query_one(
+                &stmt,
+                &[
+                    &a.kind,
+                    &visit_id,
+                    &v.venue_id.0,
+                    &v.person_id.map(|p| p.0),
+                    &a.region_code.as_str(),
+                    &v.entered_at.timestamp_millis(),
+                ],
+            )
+            .await?;
+        alert_ids.push(row.try_get(0)?);
+    }
+    Ok(RecordedVisit { visit_id, duplicate: false, alert_ids })
+}
+
+#[async_trait]
+impl EntryStore for PostgresStore {
+    async fn create_policy(
+        &self,
+        scope: &PolicyScope,
+        body: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyRecord, StoreError> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        // Serialise version numbering per scope between nodes.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[&format!("policy:{}:{}", scope.kind(), scope.value())],
+        )
+        .await?;
+        let version: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM policies WHERE scope_kind = $1 AND scope_value = $2",
+                &[&scope.kind(), &scope.value()],
+            )
+            .await?
+            .try_get(0)?;
+        let row = tx
+            .query_one(
+                "INSERT INTO policies (scope_kind, scope_value, version, body, status, created_by, created_at)
+                 VALUES ($1, $2, $3, $4, 'draft', $5, $6) RETURNING id",
+                &[&scope.kind(), &scope.value(), &version, &body, &by, &now.timestamp_millis()],
+            )
+            .await?;
+        let policy = select_policy(&tx, row.try_get(0)?).await?;
+        tx.commit().await?;
+        Ok(policy)
+    }
+
+    async fn publish_policy(
+        &self,
+        id: i64,
+        effective_from: DateTime<Utc>,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyRecord, StoreError> {
+        let c = self.pool.get().await?;
+        let changed = c
+            .execute(
+                "UPDATE policies SET status = $2, effective_from = $3, published_by = $4, published_at = $5
+                 WHERE id = $1 AND status = 'draft'",
+                &[
+                    &id,
+                    &PolicyStatus::Published.code(),
+                    &effective_from.timestamp_millis(),
+                    &by,
+                    &now.timestamp_millis(),
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        select_policy(&c, id).await
+    }
+
+    async fn policies(&self) -> Result<Vec<PolicyRecord>, StoreError> {
+        let c = self.pool.get().await?;
+        let rows = c.query(&format!("SELECT {POLICY_COLUMNS} FROM policies ORDER BY id DESC"), &[]).await?;
+        rows.iter().map(|r| policy_row(r)?.decode()).collect()
+    }
+
+    async fn set_device_token(&self, device: DeviceId, token_hash: &[u8]) -> Result<(), StoreError> {
+        let c = self.pool.get().await?;
+        let changed =
+            c.execute("UPDATE devices SET token_hash = $2 WHERE id = $1", &[&device.0, &token_hash]).await?;
+        if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn device_by_token(&self, token_hash: &[u8]) -> Result<Option<(Device, Venue)>, StoreError> {
+        let c = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {}, {} FROM devices d JOIN venues v ON v.id = d.venue_id WHERE d.token_hash = $1 AND v.deleted_at IS NULL",
+            query::DEVICE_COLUMNS,
+            query::VENUE_COLUMNS
+        );
+        let Some(row) = c.query_opt(&sql, &[&token_hash]).await? else { return Ok(None) };
+        Ok(Some((device_row(&row)?.decode()?, venue_row_at(&row, 6)?.decode()?)))
+    }
+
+    async fn record_visits(&self, visits: &[NewVisit]) -> Result<Vec<RecordedVisit>, StoreError> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let mut recorded = Vec::with_capacity(visits.len());
+        for v in visits {
+            recorded.push(insert_visit(&tx, v).await?);
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    async fn list_visits(&self, filter: &VisitFilter, page: PageRequest) -> Result<Page<Visit>, StoreError> {
+        let mut w = Where::new(Dialect::Postgres);
+        visit_where(&mut w, filter);
+        w.after("x.id", page);
+        let sql = format!(
+            "SELECT {VISIT_COLUMNS} FROM visits x JOIN venues v ON v.id = x.venue_id {} ORDER BY x.id LIMIT {}",
+            w.sql(),
+            page.limit + 1
+        );
+        let params = boxed(w.params);
+        let c = self.pool.get().await?;
+        let rows = c.query(&sql, &refs(&params)).await?;
+        let visits = rows.iter().map(|r| visit_row(r)?.decode()).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(visits, page.limit, |v: &Visit| v.id))
+    }
+
+    async fn list_alerts(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<Alert>, StoreError> {
+        let mut w = Where::new(Dialect::Postgres);
+        alert_where(&mut w, filter);
+        if let Some(before) = page.after {
+            let p = w.bind(query::SqlValue::Int(before));
+            w.push(format!("a.id < {p}"));
+        }
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts a JOIN venues v ON v.id = a.venue_id {} ORDER BY a.id DESC LIMIT {}",
+            w.sql(),
+            page.limit + 1
+        );
+        let params = boxed(w.params);
+        let c = self.pool.get().await?;
+        let rows = c.query(&sql, &refs(&params)).await?;
+        let alerts = rows.iter().map(|r| alert_row(r)?.decode()).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(alerts, page.limit, |a: &Alert| a.id))
+    }
+
+    async fn get_alert(&self, id: i64) -> Result<Alert, StoreError> {
+        let c = self.pool.get().await?;
+        select_alert(&c, id).await
+    }
+
+    async fn advance_alert(
+        &self,
+        id: i64,
+        to: AlertStatus,
+        by: &str,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Alert, StoreError> {
+        let c = self.pool.get().await?;
+        let at = at.timestamp_millis();
+        let changed = match to {
+            AlertStatus::Acknowledged => {
+                c.execute(
+                    "UPDATE alerts SET status = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3,
+                            note = COALESCE($4, note) WHERE id = $1 AND status = 'open'",
+                    &[&id, &at, &by, &note],
+                )
+                .await?
+            }
+            AlertStatus::Resolved => {
+                c.execute(
+                    "UPDATE alerts SET status = 'resolved', resolved_at = $2, resolved_by = $3,
+                            acknowledged_at = COALESCE(acknowledged_at, $2), acknowledged_by = COALESCE(acknowledged_by, $3),
+                            note = COALESCE($4, note) WHERE id = $1 AND status <> 'resolved'",
+                    &[&id, &at, &by, &note],
+                )
+                .await?
+            }
+            AlertStatus::Open => 0,
+        };
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        select_alert(&c, id).await
+    }
+}

@@ -1,0 +1,310 @@
+//! SQLite implementation of the entry contract.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use sentinel_core::DeviceId;
+
+use super::rows::{device_row, venue_row_at};
+use super::{SqliteStore, values};
+use crate::entry_rows::*;
+use crate::model::{Device, Page, PageRequest, Venue};
+use crate::query::{self, Dialect, Where};
+use crate::{
+    Alert, AlertFilter, AlertStatus, EntryStore, NewVisit, PolicyRecord, PolicyScope, PolicyStatus,
+    RecordedVisit, StoreError, Visit, VisitFilter,
+};
+
+fn policy_row(r: &Row<'_>) -> rusqlite::Result<PolicyRow> {
+    Ok(PolicyRow {
+        id: r.get(0)?,
+        scope_kind: r.get(1)?,
+        scope_value: r.get(2)?,
+        version: r.get(3)?,
+        body: r.get(4)?,
+        status: r.get(5)?,
+        effective_from: r.get(6)?,
+        created_by: r.get(7)?,
+        created_at: r.get(8)?,
+        published_by: r.get(9)?,
+        published_at: r.get(10)?,
+    })
+}
+
+fn visit_row(r: &Row<'_>) -> rusqlite::Result<VisitRow> {
+    Ok(VisitRow {
+        id: r.get(0)?,
+        person_id: r.get(1)?,
+        venue_id: r.get(2)?,
+        device_id: r.get(3)?,
+        channel: r.get(4)?,
+        entered_at: r.get(5)?,
+        left_at: r.get(6)?,
+        outcome: r.get(7)?,
+        reasons: r.get(8)?,
+        policy_id: r.get(9)?,
+        temperature_c: r.get(10)?,
+        mask: r.get(11)?,
+        registrar: r.get(12)?,
+        category: r.get(13)?,
+    })
+}
+
+fn alert_row(r: &Row<'_>) -> rusqlite::Result<AlertRow> {
+    Ok(AlertRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        visit_id: r.get(2)?,
+        venue_id: r.get(3)?,
+        person_id: r.get(4)?,
+        region_code: r.get(5)?,
+        status: r.get(6)?,
+        created_at: r.get(7)?,
+        acknowledged_at: r.get(8)?,
+        acknowledged_by: r.get(9)?,
+        resolved_at: r.get(10)?,
+        resolved_by: r.get(11)?,
+        note: r.get(12)?,
+    })
+}
+
+fn select_policy(c: &Connection, id: i64) -> Result<PolicyRecord, StoreError> {
+    c.query_row(&format!("SELECT {POLICY_COLUMNS} FROM policies WHERE id = ?1"), [id], policy_row)?.decode()
+}
+
+fn select_alert(c: &Connection, id: i64) -> Result<Alert, StoreError> {
+    let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.id = ?1");
+    c.query_row(&sql, [id], alert_row)?.decode()
+}
+
+/// Inserts one visit and its alerts, or finds the visit its idempotency key names.
+fn insert_visit(c: &Connection, v: &NewVisit) -> Result<RecordedVisit, StoreError> {
+    if let (Some(device), Some(key)) = (v.device_id, &v.idempotency_key) {
+        let existing: Option<i64> = c
+            .prepare_cached("SELECT id FROM visits WHERE device_id = ?1 AND idempotency_key = ?2")?
+            .query_row(params![device.0, key], |r| r.get(0))
+            .optional()?;
+        if let Some(visit_id) = existing {
+            return Ok(RecordedVisit { visit_id, duplicate: true, alert_ids: Vec::new() });
+        }
+    }
+    c.prepare_cached(
+        "INSERT INTO visits (person_id, venue_id, device_id, channel, entered_at, outcome, reasons, policy_id,
+                             temperature_c, mask, idempotency_key, registrar)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        v.person_id.map(|p| p.0),
+        v.venue_id.0,
+        v.device_id.map(|d| d.0),
+        v.channel,
+        v.entered_at.timestamp_millis(),
+        v.outcome,
+        join_reasons(&v.reasons),
+        v.policy_id,
+        v.temperature_c.map(f64::from),
+        v.mask,
+        v.idempotency_key,
+        v.registrar
+    ])?;
+    let visit_id = c.last_insert_rowid();
+    let mut alert_ids = Vec::with_capacity(v.alerts.len());
+    for a in &v.alerts {
+        c.prepare_cached(
+            "INSERT INTO alerts (kind, visit_id, venue_id, person_id, region_code, status, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
+        )?
+        .execute(params![
+            a.kind,
+            visit_id,
+            v.venue_id.0,
+            v.person_id.map(|p| p.0),
+            a.region_code.as_str(),
+            v.entered_at.timestamp_millis()
+        ])?;
+        alert_ids.push(c.last_insert_rowid());
+    }
+    Ok(RecordedVisit { visit_id, duplicate: false, alert_ids })
+}
+
+#[async_trait]
+impl EntryStore for SqliteStore {
+    async fn create_policy(
+        &self,
+        scope: &PolicyScope,
+        body: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyRecord, StoreError> {
+        let (scope, body, by) = (scope.clone(), body.to_owned(), by.to_owned());
+        self.write(Box::new(move |c, _| {
+            let tx = c.transaction()?;
+            let version: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM policies WHERE scope_kind = ?1 AND scope_value = ?2",
+                params![scope.kind(), scope.value()],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO policies (scope_kind, scope_value, version, body, status, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 'draft', ?5, ?6)",
+                params![scope.kind(), scope.value(), version, body, by, now.timestamp_millis()],
+            )?;
+            let policy = select_policy(&tx, tx.last_insert_rowid())?;
+            tx.commit()?;
+            Ok(policy)
+        }))
+        .await
+    }
+
+    async fn publish_policy(
+        &self,
+        id: i64,
+        effective_from: DateTime<Utc>,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyRecord, StoreError> {
+        let by = by.to_owned();
+        self.write(Box::new(move |c, _| {
+            let changed = c.execute(
+                "UPDATE policies SET status = ?2, effective_from = ?3, published_by = ?4, published_at = ?5
+                 WHERE id = ?1 AND status = 'draft'",
+                params![
+                    id,
+                    PolicyStatus::Published.code(),
+                    effective_from.timestamp_millis(),
+                    by,
+                    now.timestamp_millis()
+                ],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            select_policy(c, id)
+        }))
+        .await
+    }
+
+    async fn policies(&self) -> Result<Vec<PolicyRecord>, StoreError> {
+        self.read(Box::new(|c, _| {
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {POLICY_COLUMNS} FROM policies ORDER BY id DESC"))?;
+            let rows = stmt.query_map([], policy_row)?;
+            rows.map(|r| r.map_err(StoreError::from).and_then(PolicyRow::decode)).collect()
+        }))
+        .await
+    }
+
+    async fn set_device_token(&self, device: DeviceId, token_hash: &[u8]) -> Result<(), StoreError> {
+        let hash = token_hash.to_vec();
+        self.write(Box::new(move |c, _| {
+            let changed =
+                c.execute("UPDATE devices SET token_hash = ?2 WHERE id = ?1", params![device.0, hash])?;
+            if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        }))
+        .await
+    }
+
+    async fn device_by_token(&self, token_hash: &[u8]) -> Result<Option<(Device, Venue)>, StoreError> {
+        let hash = token_hash.to_vec();
+        self.read(Box::new(move |c, _| {
+            let sql = format!(
+                "SELECT {}, {} FROM devices d JOIN venues v ON v.id = d.venue_id
+                 WHERE d.token_hash = ?1 AND v.deleted_at IS NULL",
+                query::DEVICE_COLUMNS,
+                query::VENUE_COLUMNS
+            );
+            let found =
+                c.query_row(&sql, [hash], |r| Ok((device_row(r)?, venue_row_at(r, 6)?))).optional()?;
+            found.map(|(d, v)| Ok((d.decode()?, v.decode()?))).transpose()
+        }))
+        .await
+    }
+
+    async fn record_visits(&self, visits: &[NewVisit]) -> Result<Vec<RecordedVisit>, StoreError> {
+        let visits = visits.to_vec();
+        self.write(Box::new(move |c, _| {
+            let tx = c.transaction()?;
+            let recorded = visits.iter().map(|v| insert_visit(&tx, v)).collect::<Result<Vec<_>, _>>()?;
+            tx.commit()?;
+            Ok(recorded)
+        }))
+        .await
+    }
+
+    async fn list_visits(&self, filter: &VisitFilter, page: PageRequest) -> Result<Page<Visit>, StoreError> {
+        let filter = filter.clone();
+        self.read(Box::new(move |c, _| {
+            let mut w = Where::new(Dialect::Sqlite);
+            visit_where(&mut w, &filter);
+            w.after("x.id", page);
+            let sql = format!(
+                "SELECT {VISIT_COLUMNS} FROM visits x JOIN venues v ON v.id = x.venue_id {} ORDER BY x.id LIMIT {}",
+                w.sql(),
+                page.limit + 1
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(values(w.params)), visit_row)?;
+            let visits = rows.map(|r| r.map_err(StoreError::from).and_then(VisitRow::decode)).collect::<Result<_, _>>()?;
+            Ok(Page::from_rows(visits, page.limit, |v: &Visit| v.id))
+        }))
+        .await
+    }
+
+    async fn list_alerts(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<Alert>, StoreError> {
+        let filter = filter.clone();
+        self.read(Box::new(move |c, _| {
+            let mut w = Where::new(Dialect::Sqlite);
+            alert_where(&mut w, &filter);
+            if let Some(before) = page.after {
+                let p = w.bind(query::SqlValue::Int(before));
+                w.push(format!("a.id < {p}"));
+            }
+            let sql = format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts a JOIN venues v ON v.id = a.venue_id {} ORDER BY a.id DESC LIMIT {}",
+                w.sql(),
+                page.limit + 1
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(values(w.params)), alert_row)?;
+            let alerts = rows.map(|r| r.map_err(StoreError::from).and_then(AlertRow::decode)).collect::<Result<_, _>>()?;
+            Ok(Page::from_rows(alerts, page.limit, |a: &Alert| a.id))
+        }))
+        .await
+    }
+
+    async fn get_alert(&self, id: i64) -> Result<Alert, StoreError> {
+        self.read(Box::new(move |c, _| select_alert(c, id))).await
+    }
+
+    async fn advance_alert(
+        &self,
+        id: i64,
+        to: AlertStatus,
+        by: &str,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Alert, StoreError> {
+        let (by, note) = (by.to_owned(), note.map(str::to_owned));
+        self.write(Box::new(move |c, _| {
+            let changed = match to {
+                AlertStatus::Acknowledged => c.execute(
+                    "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?2, acknowledged_by = ?3,
+                            note = COALESCE(?4, note) WHERE id = ?1 AND status = 'open'",
+                    params![id, at.timestamp_millis(), by, note],
+                )?,
+                AlertStatus::Resolved => c.execute(
+                    "UPDATE alerts SET status = 'resolved', resolved_at = ?2, resolved_by = ?3,
+                            acknowledged_at = COALESCE(acknowledged_at, ?2), acknowledged_by = COALESCE(acknowledged_by, ?3),
+                            note = COALESCE(?4, note) WHERE id = ?1 AND status <> 'resolved'",
+                    params![id, at.timestamp_millis(), by, note],
+                )?,
+                AlertStatus::Open => 0,
+            };
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            select_alert(c, id)
+        }))
+        .await
+    }
+}

@@ -1,0 +1,215 @@
+//! The entry contract (policies, device tokens, visits, alerts) on both backends.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use sentinel_core::*;
+use sentinel_store::*;
+
+fn visit(
+    venue: VenueId,
+    person: Option<PersonId>,
+    device: Option<DeviceId>,
+    key: Option<&str>,
+    minutes: i64,
+) -> NewVisit {
+    NewVisit {
+        person_id: person,
+        venue_id: venue,
+        device_id: device,
+        channel: "device_code".into(),
+        entered_at: now() + Duration::minutes(minutes),
+        outcome: "pass".into(),
+        reasons: vec![],
+        policy_id: Some(1),
+        temperature_c: Some(36.6),
+        mask: Some(true),
+        idempotency_key: key.map(str::to_owned),
+        registrar: None,
+        alerts: vec![],
+    }
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn policies_are_versioned_per_scope(s: &dyn Store) {
+        let city1 = s.create_policy(&PolicyScope::City, "{\"a\":1}", "command", now()).await.unwrap();
+        let city2 = s.create_policy(&PolicyScope::City, "{\"a\":2}", "command", now()).await.unwrap();
+        let market = s
+            .create_policy(&PolicyScope::Category(VenueCategory::WetMarket), "{}", "command", now())
+            .await
+            .unwrap();
+        assert_eq!((city1.version, city2.version, market.version), (1, 2, 1));
+        assert_eq!(city1.status, PolicyStatus::Draft);
+        let published =
+            s.publish_policy(city2.id, now() + Duration::hours(8), "command", now()).await.unwrap();
+        assert_eq!(
+            (published.status, published.effective_from),
+            (PolicyStatus::Published, Some(now() + Duration::hours(8)))
+        );
+        assert!(matches!(s.publish_policy(city2.id, now(), "x", now()).await, Err(StoreError::NotFound)));
+        let all: Vec<i64> = s.policies().await.unwrap().iter().map(|p| p.id).collect();
+        assert_eq!(all, [market.id, city2.id, city1.id]);
+        assert_eq!(s.policies().await.unwrap()[1].body, "{\"a\":2}");
+    }
+
+    pub async fn devices_authenticate_by_token(s: &dyn Store) {
+        seed_regions(s).await;
+        let v = s
+            .create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now())
+            .await
+            .unwrap();
+        let d = s
+            .create_device(
+                &NewDevice {
+                    venue_id: v.id,
+                    kind: DeviceKind::Sentinel,
+                    serial: "S1".into(),
+                    name: "东门".into(),
+                },
+                now(),
+            )
+            .await
+            .unwrap();
+        s.set_device_token(d.id, &[5; 32]).await.unwrap();
+        let (found, at) = s.device_by_token(&[5; 32]).await.unwrap().unwrap();
+        assert_eq!((found.id, at.id, at.category), (d.id, v.id, VenueCategory::WetMarket));
+        s.set_device_token(d.id, &[6; 32]).await.unwrap();
+        assert_eq!(s.device_by_token(&[5; 32]).await.unwrap(), None, "the old token is gone");
+        s.delete_venue(v.id, now()).await.unwrap();
+        assert_eq!(s.device_by_token(&[6; 32]).await.unwrap(), None, "a retired venue's devices stop");
+    }
+
+    pub async fn visits_and_alerts(s: &dyn Store) {
+        seed_regions(s).await;
+        let market = s
+            .create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now())
+            .await
+            .unwrap();
+        let mall = s
+            .create_venue(&venue("吴中商场", VenueCategory::CommercialComplex, "320506001001"), now())
+            .await
+            .unwrap();
+        let d = s
+            .create_device(
+                &NewDevice {
+                    venue_id: market.id,
+                    kind: DeviceKind::Sentinel,
+                    serial: "S1".into(),
+                    name: "东门".into(),
+                },
+                now(),
+            )
+            .await
+            .unwrap();
+        let p = s
+            .create_person(&person(&id_number("320508", 1960, 51), "王五", None, "320508001001"), now())
+            .await
+            .unwrap()
+            .id;
+        let mut red = visit(market.id, Some(p), Some(d.id), Some("k1"), 0);
+        red.outcome = "deny".into();
+        red.reasons = vec!["code_red".into(), "fever".into()];
+        red.alerts = vec![
+            NewAlert { kind: "code_red".into(), region_code: rc("320508001001") },
+            NewAlert { kind: "fever".into(), region_code: rc("320508001001") },
+        ];
+        let batch = [
+            red.clone(),
+            visit(market.id, None, Some(d.id), Some("k2"), 1),
+            visit(mall.id, Some(p), None, None, 60),
+        ];
+        let recorded = s.record_visits(&batch).await.unwrap();
+        assert_eq!(recorded.iter().map(|r| r.duplicate).collect::<Vec<_>>(), [false, false, false]);
+        assert_eq!(recorded[0].alert_ids.len(), 2);
+        let again = s.record_visits(&[red]).await.unwrap();
+        assert_eq!(
+            (again[0].visit_id, again[0].duplicate, again[0].alert_ids.len()),
+            (recorded[0].visit_id, true, 0)
+        );
+
+        let ids = |f: VisitFilter| async move {
+            s.list_visits(&f, PageRequest::first(10))
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .map(|v| v.id)
+                .collect::<Vec<_>>()
+        };
+        let all = ids(VisitFilter::default()).await;
+        assert_eq!(all.len(), 3, "the duplicate was not stored");
+        assert_eq!(ids(VisitFilter { venue: Some(market.id), ..Default::default() }).await, all[..2]);
+        assert_eq!(ids(VisitFilter { person: Some(p), ..Default::default() }).await, [all[0], all[2]]);
+        assert_eq!(
+            ids(VisitFilter { from: Some(now() + Duration::minutes(30)), ..Default::default() }).await,
+            [all[2]]
+        );
+        assert_eq!(
+            ids(VisitFilter { to: Some(now() + Duration::minutes(1)), ..Default::default() }).await,
+            [all[0]]
+        );
+        assert_eq!(
+            ids(VisitFilter { scope: Some(Scope::Region(rc("320506"))), ..Default::default() }).await,
+            [all[2]]
+        );
+        assert_eq!(
+            ids(VisitFilter { scope: Some(Scope::Category(VenueCategory::WetMarket)), ..Default::default() })
+                .await,
+            all[..2]
+        );
+        let first = &s.list_visits(&VisitFilter::default(), PageRequest::first(1)).await.unwrap().items[0];
+        assert_eq!(
+            (first.reasons.clone(), first.temperature_c, first.category),
+            (vec!["code_red".to_owned(), "fever".to_owned()], Some(36.6), VenueCategory::WetMarket)
+        );
+
+        let open = s
+            .list_alerts(
+                &AlertFilter { status: Some(AlertStatus::Open), ..Default::default() },
+                PageRequest::first(10),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            open.items.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(),
+            ["fever", "code_red"],
+            "newest first"
+        );
+        let scoped = AlertFilter { scope: Some(Scope::Region(rc("320508001002"))), ..Default::default() };
+        assert!(
+            s.list_alerts(&scoped, PageRequest::first(10)).await.unwrap().items.is_empty(),
+            "another community sees nothing"
+        );
+        let id = open.items[0].id;
+        let acked = s.advance_alert(id, AlertStatus::Acknowledged, "grid1", None, now()).await.unwrap();
+        assert_eq!(
+            (acked.status, acked.acknowledged_by.as_deref()),
+            (AlertStatus::Acknowledged, Some("grid1"))
+        );
+        assert!(matches!(
+            s.advance_alert(id, AlertStatus::Acknowledged, "grid1", None, now()).await,
+            Err(StoreError::NotFound)
+        ));
+        let resolved = s
+            .advance_alert(id, AlertStatus::Resolved, "grid1", Some("已复测，体温正常"), now())
+            .await
+            .unwrap();
+        assert_eq!(
+            (resolved.status, resolved.note.as_deref()),
+            (AlertStatus::Resolved, Some("已复测，体温正常"))
+        );
+        assert!(matches!(
+            s.advance_alert(id, AlertStatus::Resolved, "grid1", None, now()).await,
+            Err(StoreError::NotFound)
+        ));
+        let direct =
+            s.advance_alert(open.items[1].id, AlertStatus::Resolved, "grid2", None, now()).await.unwrap();
+        assert_eq!(direct.acknowledged_by.as_deref(), Some("grid2"), "resolving acknowledges too");
+        assert_eq!(s.get_alert(id).await.unwrap(), resolved);
+    }
+}
+
+contract!(policies_are_versioned_per_scope, devices_authenticate_by_token, visits_and_alerts);
