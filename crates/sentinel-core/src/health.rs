@@ -226,8 +226,8 @@ fn local_date(t: DateTime<Utc>, tz: FixedOffset) -> NaiveDate {
     t.with_timezone(&tz).date_naive()
 }
 
-/// Whether any stop of the last 14 days lies in (or contains) a region that was a risk area on one of
-/// the days of that stop (行程卡带星).
+/// Whether any stop of the last 14 days lies in (or contains) a region that is a risk area now and was
+/// one on a day of that stop (行程卡带星).
 pub fn itinerary_risk(
     stops: &[ItineraryStop],
     areas: &[RiskArea],
@@ -245,7 +245,10 @@ pub fn itinerary_risk(
                     area.region.contains(&stop.region) || stop.region.contains(&area.region);
                 let area_from = local_date(area.effective_from, tz);
                 let area_to = area.effective_to.map(|t| local_date(t, tz)).unwrap_or(NaiveDate::MAX);
-                overlaps_region && area_from <= to && from <= area_to && area.effective_from <= now
+                // Only areas still in force count (动态调整: lifting an area lifts its stars), and the stay must
+                // overlap the area's period.
+                let in_force = area.effective_from <= now && area.effective_to.is_none_or(|end| now < end);
+                overlaps_region && in_force && area_from <= to && from <= area_to
             })
     })
 }
@@ -449,7 +452,7 @@ mod tests {
             name: "浦东新区".into(),
             level: RiskLevel::High,
             effective_from: Utc.with_ymd_and_hms(2024, 4, 10, 0, 0, 0).unwrap(),
-            effective_to: Some(Utc.with_ymd_and_hms(2024, 4, 20, 0, 0, 0).unwrap()),
+            effective_to: None,
         };
         let now = t(6); // 2024-04-29 14:00 +08:00
         let areas = std::slice::from_ref(&area);
@@ -459,8 +462,26 @@ mod tests {
         // Same area, but the stay ended before the window (16 April is 13 days back: still inside).
         assert!(itinerary_risk(&[stop("310115", d(4, 16), d(4, 16))], areas, now, cst()));
         assert!(!itinerary_risk(&[stop("310115", d(4, 12), d(4, 15))], areas, now, cst()));
-        // After the area's period ended.
-        assert!(!itinerary_risk(&[stop("310115", d(4, 21), d(4, 22))], areas, now, cst()));
+        // Before the area's period began.
+        let later_area =
+            RiskArea { effective_from: Utc.with_ymd_and_hms(2024, 4, 25, 0, 0, 0).unwrap(), ..area.clone() };
+        assert!(!itinerary_risk(
+            &[stop("310115", d(4, 21), d(4, 22))],
+            std::slice::from_ref(&later_area),
+            now,
+            cst()
+        ));
+        // An area lifted since: its stars go with it.
+        let lifted = RiskArea {
+            effective_to: Some(Utc.with_ymd_and_hms(2024, 4, 28, 0, 0, 0).unwrap()),
+            ..area.clone()
+        };
+        assert!(!itinerary_risk(
+            &[stop("310115", d(4, 18), d(4, 19))],
+            std::slice::from_ref(&lifted),
+            now,
+            cst()
+        ));
         // Elsewhere.
         assert!(!itinerary_risk(&[stop("320508", d(4, 18), d(4, 19))], areas, now, cst()));
         // A stay in the whole city containing the area counts.

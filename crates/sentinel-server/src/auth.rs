@@ -40,6 +40,12 @@ pub async fn verify_password(hash: String, password: String) -> bool {
     .unwrap_or(false)
 }
 
+/// An Argon2 hash of nothing anyone knows, verified against for unknown users (made once per process).
+pub async fn dummy_hash() -> String {
+    static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DUMMY.get_or_init(|| async { hash_password(new_csrf()).await.unwrap_or_default() }).await.clone()
+}
+
 /// A fresh random token and the hash under which it is stored.
 pub fn new_token() -> (String, Vec<u8>) {
     let mut bytes = [0u8; 32];

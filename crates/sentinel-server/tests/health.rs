@@ -316,6 +316,30 @@ async fn health_permissions_follow_roles_and_scopes(s: &TestServer) {
             .0,
         StatusCode::FORBIDDEN
     );
+
+    // A command centre of another district can neither decide this person's appeal nor learn they exist.
+    let red = json!({"person_id": pid, "colour": "red", "reason": "通报"});
+    let (_, red) = s.post("/api/v1/health/code-assignments", &admin, red).await;
+    let appeal_url = format!("/api/v1/health/code-assignments/{}/appeals", red["id"]);
+    let (_, appeal) = s.post(&appeal_url, &admin, json!({"statement": "误判"})).await;
+    let wuzhong = s.user(&admin, "wuzhong", "command_centre", "320506").await;
+    let decision = json!({"upheld": true, "note": "x"});
+    let (status, e) = s.post(&format!("/api/v1/appeals/{}/decision", appeal["id"]), &wuzhong, decision).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("out_of_scope")));
+    let known =
+        s.state.store.get_person(sentinel_core::PersonId(pid)).await.unwrap().id_number.as_str().to_owned();
+    let nobody = id_number("320506", "19880808", 777);
+    let nat = |id: &str| json!({"id_number": id, "sampled_at": "2024-04-28 08:00:00", "reported_at": "2024-04-28 12:00:00", "result": "negative", "kind": "pcr"});
+    let (status, out_of_scope) = s.post("/api/v1/health/nat-results", &wuzhong, nat(&known)).await;
+    let (_, unknown) = s.post("/api/v1/health/nat-results", &wuzhong, nat(&nobody)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(out_of_scope["detail"], unknown["detail"], "out of scope reads exactly like unknown");
+    let auditor = s.user(&admin, "audit2", "auditor", "320508").await;
+    assert_eq!(
+        s.get("/api/v1/audit", &auditor).await.0,
+        StatusCode::FORBIDDEN,
+        "deployment-wide auditors only"
+    );
 }
 
 /// A CSV of NAT results: good rows stored, bad rows reported by line, re-import changes nothing,

@@ -34,7 +34,7 @@ impl KeyPurpose {
 }
 
 /// A signing key as stored. The secret arrives and leaves plain; the store encrypts it at rest.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct StoredKey {
     /// Hex key id.
     pub kid: String,
@@ -48,6 +48,20 @@ pub struct StoredKey {
     /// Withdrawn from the trust list altogether (compromise).
     pub retired_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("purpose", &self.purpose)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &"***")
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .field("retired_at", &self.retired_at)
+            .finish()
+    }
 }
 
 /// An issued credential worth remembering (paper codes: revocable, listable).

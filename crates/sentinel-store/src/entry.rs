@@ -220,6 +220,7 @@ pub trait EntryStore: Send + Sync {
     /// Stores the visits and their alerts in one transaction (group commit), in order.
     async fn record_visits(&self, visits: &[NewVisit]) -> Result<Vec<RecordedVisit>, StoreError>;
     async fn list_visits(&self, filter: &VisitFilter, page: PageRequest) -> Result<Page<Visit>, StoreError>;
+    async fn get_visit(&self, id: i64) -> Result<Visit, StoreError>;
 
     /// Newest first.
     async fn list_alerts(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<Alert>, StoreError>;

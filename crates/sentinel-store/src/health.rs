@@ -168,6 +168,7 @@ pub trait HealthStore: Send + Sync {
         note: &str,
         at: DateTime<Utc>,
     ) -> Result<Appeal, StoreError>;
+    async fn get_appeal(&self, id: i64) -> Result<Appeal, StoreError>;
     async fn appeals_of(&self, person: PersonId) -> Result<Vec<Appeal>, StoreError>;
 
     /// Persons whose records changed after `since` (every write above logs them), with the log position.

@@ -47,8 +47,29 @@ pub async fn open(url: &str, cipher: PersonalDataCipher) -> Result<Arc<dyn Store
     }
 }
 
-/// A URL with any password replaced by `***`, for logs and error messages.
+/// A URL with any password (`user:pw@` or `?password=`) replaced by `***`, for logs and error messages.
 pub fn redact_url(url: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((base, q)) => (base, Some(q)),
+        None => (url, None),
+    };
+    let base = redact_userinfo(url);
+    match query {
+        None => base,
+        Some(q) => {
+            let q: Vec<String> = q
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", q.join("&"))
+        }
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
@@ -68,5 +89,9 @@ mod tests {
         assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact_url("sqlite:///tmp/x"), "sqlite:///tmp/x");
+        assert_eq!(
+            super::redact_url("postgres://u@h/db?sslmode=disable&password=pw"),
+            "postgres://u@h/db?sslmode=disable&password=***"
+        );
     }
 }

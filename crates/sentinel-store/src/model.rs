@@ -64,8 +64,8 @@ pub struct VenueFilter {
     pub text: Option<String>,
 }
 
-/// A person as the registry knows them, decrypted.
-#[derive(Debug, Clone, PartialEq)]
+/// A person as the registry knows them, decrypted. `Debug` masks every personal field.
+#[derive(Clone, PartialEq)]
 pub struct Person {
     pub id: PersonId,
     pub id_number: ResidentIdNumber,
@@ -77,13 +77,38 @@ pub struct Person {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct NewPerson {
     pub id_number: ResidentIdNumber,
     pub name: PersonName,
     pub phone: Option<PhoneNumber>,
     pub address: Option<String>,
     pub region_code: RegionCode,
+}
+
+impl std::fmt::Debug for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Person")
+            .field("id", &self.id)
+            .field("id_number", &self.id_number)
+            .field("name", &self.name)
+            .field("phone", &self.phone)
+            .field("address", &self.address.as_ref().map(|_| "***"))
+            .field("region_code", &self.region_code)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for NewPerson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPerson")
+            .field("id_number", &self.id_number)
+            .field("name", &self.name)
+            .field("phone", &self.phone)
+            .field("address", &self.address.as_ref().map(|_| "***"))
+            .field("region_code", &self.region_code)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -104,7 +129,7 @@ pub struct NewDevice {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct User {
     pub id: UserId,
     pub username: String,
@@ -117,13 +142,36 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("password_hash", &"***")
+            .field("role", &self.role)
+            .field("scope", &self.scope)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
+#[derive(Clone, PartialEq)]
 pub struct NewUser {
     pub username: String,
     pub password_hash: String,
     pub role: Role,
     pub scope: Scope,
     pub display_name: Option<String>,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// What a bearer token or session cookie is.
@@ -153,7 +201,7 @@ impl TokenKind {
 }
 
 /// A stored token: only its SHA-256 hash is kept.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct AuthToken {
     pub token_hash: Vec<u8>,
     pub user_id: UserId,
@@ -162,6 +210,17 @@ pub struct AuthToken {
     pub csrf_token: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthToken")
+            .field("user_id", &self.user_id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One audit record: who did what to whose data, why and when.

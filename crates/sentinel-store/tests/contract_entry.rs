@@ -161,6 +161,8 @@ mod cases {
             all[..2]
         );
         let first = &s.list_visits(&VisitFilter::default(), PageRequest::first(1)).await.unwrap().items[0];
+        assert_eq!(&s.get_visit(first.id).await.unwrap(), first);
+        assert!(matches!(s.get_visit(9999).await, Err(StoreError::NotFound)));
         assert_eq!(
             (first.reasons.clone(), first.temperature_c, first.category),
             (vec!["code_red".to_owned(), "fever".to_owned()], Some(36.6), VenueCategory::WetMarket)

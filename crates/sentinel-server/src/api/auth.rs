@@ -41,7 +41,11 @@ pub async fn login(
     let user = state.store.get_user_by_username(req.username.trim()).await?;
     let verified = match &user {
         Some(u) if !u.disabled => verify_password(u.password_hash.clone(), req.password).await,
-        _ => false,
+        // The same Argon2 work for unknown users, so the answer's timing does not tell who exists.
+        _ => {
+            let _ = verify_password(crate::auth::dummy_hash().await, req.password).await;
+            false
+        }
     };
     let Some(user) = user.filter(|_| verified) else {
         tracing::warn!(username = %req.username, "login failed");

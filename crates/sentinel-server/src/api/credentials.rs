@@ -243,11 +243,19 @@ pub async fn paper_card(
     let person = state.store.get_person(record.person_id).await?;
     // The token itself is not stored: a card is re-signed with the same id and period.
     let status = state.status.status(&*state.store, person.id, state.now(), state.tz).await?;
+    // Signed again under the same id and expiry; if the key has been rotated since, the card carries the
+    // reprint time as its issue time, so that the current key was valid when it signed.
+    let now = state.now();
+    let issued_at = if record.kid == state.keyring.issuer_kid() {
+        record.issued_at
+    } else {
+        DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now)
+    };
     let claims = HealthClaims {
         issuer: state.issuer.clone(),
         subject: subject_of(person.id),
         token_id: token_id(&raw)?,
-        issued_at: record.issued_at,
+        issued_at,
         expires_at: record.expires_at,
         kind: CredentialKind::Paper,
         status: snapshot(&status),
@@ -486,6 +494,9 @@ pub struct QrInput {
 #[utoipa::path(post, path = "/api/v1/qr", tag = "credentials", request_body = QrInput,
     responses((status = 200, content_type = "image/svg+xml", body = String), (status = 200, content_type = "image/png", body = Vec<u8>)))]
 pub async fn qr(_caller: Caller, ApiJson(input): ApiJson<QrInput>) -> ApiResult<Response> {
+    if input.text.len() > 2048 {
+        return Err(ApiError::invalid("text", "内容过长 / text longer than 2048 bytes"));
+    }
     let too_long = |_| ApiError::invalid("text", "内容过长，无法生成二维码 / too long for a QR code");
     match input.format.as_deref().unwrap_or("svg") {
         "svg" => {
@@ -493,7 +504,8 @@ pub async fn qr(_caller: Caller, ApiJson(input): ApiJson<QrInput>) -> ApiResult<
             Ok(([(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")], svg).into_response())
         }
         "png" => {
-            let png = sentinel_credential::qr::png(&input.text, input.scale.unwrap_or(8).clamp(1, 40))
+            // At most 10 px per module: a version-40 code is then under 2 000 px a side.
+            let png = sentinel_credential::qr::png(&input.text, input.scale.unwrap_or(8).clamp(1, 10))
                 .map_err(too_long)?;
             Ok((StatusCode::OK, [(header::CONTENT_TYPE, "image/png")], png).into_response())
         }

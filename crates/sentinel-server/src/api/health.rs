@@ -54,11 +54,13 @@ async fn target(
         (Some(id), _) => id,
         (None, Some(raw)) => {
             let number = parse_id_number(state, "id_number", raw)?;
-            let found = state.store.find_person_by_id_number(&number).await?;
-            found
-                .ok_or_else(|| ApiError::invalid("id_number", "人员未登记 / no person with this ID number"))?
-                .id
-                .0
+            let unknown = || ApiError::invalid("id_number", "人员未登记 / no person with this ID number");
+            let found = state.store.find_person_by_id_number(&number).await?.ok_or_else(unknown)?;
+            // Outside the caller's scope reads as unknown: an ID number must not be probed.
+            if !caller.user.scope.covers_region(&found.region_code) {
+                return Err(unknown());
+            }
+            found.id.0
         }
         (None, None) => {
             return Err(ApiError::invalid(
@@ -300,6 +302,11 @@ pub async fn decide_appeal(
     ApiJson(input): ApiJson<DecisionInput>,
 ) -> ApiResult<Json<AppealView>> {
     caller.require(Permission::DecideAppeals)?;
+    let pending = state.store.get_appeal(id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("appeal"),
+        other => other.into(),
+    })?;
+    person_in_scope(&state, &caller, Permission::DecideAppeals, pending.person_id.0).await?;
     let note = text("note", &input.note, 1000)?;
     let appeal = state
         .store

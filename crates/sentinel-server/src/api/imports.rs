@@ -34,7 +34,10 @@ pub async fn import(
     let in_scope = move |r: &sentinel_core::RegionCode| scope.covers_region(r);
     let ctx = Context { now: state.now(), tz: state.tz, in_scope: &in_scope };
     let report = run_import(&*state.store, kind, &body, &ctx, &mut |_, _| {}).await.map_err(|e| match e {
-        ImportError::Store(_) => ApiError::unavailable(e.to_string()),
+        ImportError::Store(detail) => {
+            tracing::error!(%detail, "import failed in the store");
+            ApiError::unavailable("数据库暂不可用 / the database is unavailable")
+        }
         other => ApiError::invalid("file", other.to_string()),
     })?;
     for person in &report.touched {

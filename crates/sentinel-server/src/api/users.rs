@@ -132,7 +132,15 @@ pub async fn list_users(
 ) -> ApiResult<Json<List<UserView>>> {
     caller.require(Permission::ManageUsers)?;
     let page = state.store.list_users(page_request(q.cursor.as_deref(), q.limit)?).await?;
-    Ok(Json(List::from_page(page, |u| UserView::new(&state, u))))
+    // Users beyond the caller's scope are left out (the cursor still moves past them).
+    let next = page.next.map(|n| n.to_string());
+    let items = page
+        .items
+        .into_iter()
+        .filter(|u| caller.user.scope.includes(&u.scope))
+        .map(|u| UserView::new(&state, u))
+        .collect();
+    Ok(Json(List { items, next }))
 }
 
 async fn load_user(state: &AppState, id: i64) -> ApiResult<User> {
@@ -152,7 +160,11 @@ pub async fn get_user(
     if caller.user.id.0 != id {
         caller.require(Permission::ManageUsers)?;
     }
-    Ok(Json(UserView::new(&state, load_user(&state, id).await?)))
+    let user = load_user(&state, id).await?;
+    if caller.user.id != user.id && !caller.user.scope.includes(&user.scope) {
+        return Err(ApiError::out_of_scope());
+    }
+    Ok(Json(UserView::new(&state, user)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

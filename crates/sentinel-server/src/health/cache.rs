@@ -21,6 +21,18 @@ struct Entry {
     areas_version: u64,
 }
 
+impl Entry {
+    fn unevaluated(record: Arc<HealthRecord>) -> Self {
+        Entry {
+            record,
+            status: None,
+            computed_at: DateTime::<Utc>::MIN_UTC,
+            valid_until: DateTime::<Utc>::MIN_UTC,
+            areas_version: 0,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct StatusCache {
     records: RwLock<HashMap<PersonId, Entry>>,
@@ -29,6 +41,9 @@ pub struct StatusCache {
     areas_version: AtomicU64,
     /// Position in the store's health change log up to which this cache is current.
     change_seq: AtomicI64,
+    /// Bumped (under the write lock) by every forgetting, so a record loaded before a change is not
+    /// stored after it.
+    generation: AtomicU64,
 }
 
 impl StatusCache {
@@ -93,30 +108,38 @@ impl StatusCache {
         if let Some(status) = self.cached_status(person, now, tz) {
             return Ok(status);
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let record = Arc::new(store.health_record(person).await?);
-        self.insert(person, record.clone());
+        {
+            let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+            if self.generation.load(Ordering::Acquire) != generation {
+                // Something was forgotten while this record loaded: it may be stale, so answer from it
+                // once (it was current when read) without keeping it.
+                drop(records);
+                let areas = self.risk_areas.read().unwrap_or_else(|p| p.into_inner()).clone();
+                return Ok(Arc::new(record.status(&areas, now, tz)));
+            }
+            records.insert(person, Entry::unevaluated(record.clone()));
+        }
         let version = self.areas_version.load(Ordering::Acquire);
         Ok(self.recompute(person, record, now, tz, version))
     }
 
     pub fn insert(&self, person: PersonId, record: Arc<HealthRecord>) {
-        let entry = Entry {
-            record,
-            status: None,
-            computed_at: DateTime::<Utc>::MIN_UTC,
-            valid_until: DateTime::<Utc>::MIN_UTC,
-            areas_version: 0,
-        };
-        self.records.write().unwrap_or_else(|p| p.into_inner()).insert(person, entry);
+        self.records.write().unwrap_or_else(|p| p.into_inner()).insert(person, Entry::unevaluated(record));
     }
 
     /// Forgets a person's record after any change to it; the next lookup reloads.
     pub fn invalidate(&self, person: PersonId) {
-        self.records.write().unwrap_or_else(|p| p.into_inner()).remove(&person);
+        let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        records.remove(&person);
     }
 
     pub fn invalidate_all(&self) {
-        self.records.write().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        records.clear();
     }
 
     /// Replaces the risk areas every itinerary is checked against.
@@ -143,6 +166,7 @@ impl StatusCache {
             let Some(&(last, _)) = changes.last() else { return Ok(forgotten) };
             {
                 let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 for (_, person) in &changes {
                     forgotten += usize::from(records.remove(person).is_some());
                 }

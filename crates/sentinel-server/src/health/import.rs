@@ -9,6 +9,8 @@ use sentinel_store::{NewItinerary, NewNatResult, NewVaccination, Store, StoreErr
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
+const UNKNOWN_PERSON: &str = "人员未登记 / no person with this ID number";
+
 /// Rows per transaction.
 pub const BATCH: usize = 5_000;
 /// How far in the future a timestamp may lie (device clocks drift).
@@ -369,7 +371,11 @@ pub async fn import(
     ctx: &Context<'_>,
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<ImportReport, ImportError> {
-    let table = read_table(bytes)?;
+    // Parsing a large file is CPU work: keep it off the async workers.
+    let owned = bytes.to_vec();
+    let table = tokio::task::spawn_blocking(move || read_table(&owned))
+        .await
+        .map_err(|e| ImportError::Store(format!("import task: {e}")))??;
     let normalise = |h: &str| {
         let h = h.trim().trim_start_matches('\u{feff}').to_lowercase();
         ALIASES.iter().find(|(zh, _)| *zh == h).map_or(h, |(_, en)| (*en).to_owned())
@@ -397,14 +403,11 @@ pub async fn import(
         let mut batch = Vec::with_capacity(parsed.len());
         for ((line, (_, pending)), found) in parsed.into_iter().zip(located) {
             match found {
-                None => rejected
-                    .push(RowError {
-                        row: line, error: "人员未登记 / no person with this ID number".into()
-                    }),
-                Some((_, region)) if !(ctx.in_scope)(&region) => rejected.push(RowError {
-                    row: line,
-                    error: "不在您的管辖范围内 / person outside your scope".into(),
-                }),
+                // Outside the importer's scope reads as unknown: a file must not probe ID numbers.
+                None => rejected.push(RowError { row: line, error: UNKNOWN_PERSON.into() }),
+                Some((_, region)) if !(ctx.in_scope)(&region) => {
+                    rejected.push(RowError { row: line, error: UNKNOWN_PERSON.into() })
+                }
                 Some((person, _)) => {
                     touched.insert(person);
                     batch.push((person, pending));

@@ -153,7 +153,8 @@ impl KeyRing {
     /// at their next refresh), and its codes stay valid until they expire.
     pub async fn rotate(store: &dyn Store, now: DateTime<Utc>) -> Result<String, StoreError> {
         for k in store.keys().await?.iter().filter(|k| active(k, now)) {
-            store.set_key_validity(&k.kid, Some(whole_seconds(now) + ROTATION_GRACE), None).await?;
+            let end = whole_seconds(now) + ROTATION_GRACE;
+            store.set_key_validity(&k.kid, Some(k.not_after.map_or(end, |e| e.min(end))), None).await?;
         }
         let issuer = SigningKey::generate(Algorithm::Ed25519);
         store.create_key(&stored(&issuer, KeyPurpose::Issuer, now)).await?;

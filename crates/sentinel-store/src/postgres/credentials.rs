@@ -140,6 +140,8 @@ impl CredentialStore for PostgresStore {
         if changed == 0 {
             return Err(StoreError::NotFound);
         }
+        // Devices and nodes follow the log by sequence number: commit in sequence order (see health.rs).
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&super::LOG_ORDER_LOCK]).await?;
         tx.execute(
             "INSERT INTO revocations (token_id, revoked_at, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             &[&token_id, &at.timestamp_millis(), &reason],

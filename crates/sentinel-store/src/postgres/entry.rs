@@ -260,6 +260,15 @@ impl EntryStore for PostgresStore {
         Ok(Page::from_rows(visits, page.limit, |v: &Visit| v.id))
     }
 
+    async fn get_visit(&self, id: i64) -> Result<Visit, StoreError> {
+        let c = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {VISIT_COLUMNS} FROM visits x JOIN venues v ON v.id = x.venue_id WHERE x.id = $1"
+        );
+        let row = c.query_opt(&sql, &[&id]).await?.ok_or(StoreError::NotFound)?;
+        visit_row(&row)?.decode()
+    }
+
     async fn list_alerts(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<Alert>, StoreError> {
         let mut w = Where::new(Dialect::Postgres);
         alert_where(&mut w, filter);

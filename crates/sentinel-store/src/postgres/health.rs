@@ -86,6 +86,9 @@ async fn lift(c: &impl GenericClient, id: i64, at: i64, by: &str, reason: &str) 
 
 /// Logs that a person's records changed (same transaction as the change).
 async fn log_change(c: &impl GenericClient, person: i64, at: i64) -> Result<(), StoreError> {
+    // Readers follow the log by sequence number. An identity value is taken at insert but seen at commit,
+    // so without this lock a later number could commit first and a reader would skip the earlier one.
+    c.execute("SELECT pg_advisory_xact_lock($1)", &[&super::LOG_ORDER_LOCK]).await?;
     let stmt = c.prepare_cached("INSERT INTO health_changes (person_id, at) VALUES ($1, $2)").await?;
     c.execute(&stmt, &[&person, &at]).await?;
     Ok(())
@@ -278,7 +281,14 @@ impl HealthStore for PostgresStore {
     }
 
     async fn health_record(&self, person: PersonId) -> Result<HealthRecord, StoreError> {
-        let c = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
+        // One snapshot for the four reads, so a record never mixes before and after a write.
+        let c = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
         let p = person.0;
         let sql =
             format!("SELECT {ASSIGNMENT_COLUMNS} FROM code_assignments WHERE person_id = $1 ORDER BY id");
@@ -309,6 +319,7 @@ impl HealthStore for PostgresStore {
             .iter()
             .map(|r| itinerary(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
             .collect::<Result<_, _>>()?;
+        c.commit().await?;
         Ok(HealthRecord { assignments, nat_results, vaccinations, itinerary })
     }
 
@@ -424,6 +435,11 @@ impl HealthStore for PostgresStore {
     async fn latest_health_change(&self) -> Result<i64, StoreError> {
         let c = self.pool.get().await?;
         Ok(c.query_one("SELECT COALESCE(MAX(seq), 0)::BIGINT FROM health_changes", &[]).await?.try_get(0)?)
+    }
+
+    async fn get_appeal(&self, id: i64) -> Result<Appeal, StoreError> {
+        let c = self.pool.get().await?;
+        select_appeal(&c, id).await
     }
 
     async fn appeals_of(&self, person: PersonId) -> Result<Vec<Appeal>, StoreError> {

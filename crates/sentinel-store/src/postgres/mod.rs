@@ -29,6 +29,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x05e4_71e1;
 const POOL_SIZE: usize = 16;
+/// Advisory lock that makes appends to the sequence-numbered logs (health changes, revocations) commit
+/// in sequence order.
+const LOG_ORDER_LOCK: i64 = 0x05e4_71e2;
 
 pub struct PostgresStore {
     pool: Pool,

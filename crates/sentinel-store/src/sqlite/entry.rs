@@ -250,6 +250,16 @@ impl EntryStore for SqliteStore {
         .await
     }
 
+    async fn get_visit(&self, id: i64) -> Result<Visit, StoreError> {
+        self.read(Box::new(move |c, _| {
+            let sql = format!(
+                "SELECT {VISIT_COLUMNS} FROM visits x JOIN venues v ON v.id = x.venue_id WHERE x.id = ?1"
+            );
+            c.query_row(&sql, [id], visit_row)?.decode()
+        }))
+        .await
+    }
+
     async fn list_alerts(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<Alert>, StoreError> {
         let filter = filter.clone();
         self.read(Box::new(move |c, _| {

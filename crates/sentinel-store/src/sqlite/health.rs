@@ -128,7 +128,8 @@ impl HealthStore for SqliteStore {
     ) -> Result<AssignmentRecord, StoreError> {
         let a = a.clone();
         self.write(Box::new(move |c, _| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT INTO code_assignments (person_id, colour, reason, source, set_by, valid_from, valid_until, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
@@ -142,9 +143,11 @@ impl HealthStore for SqliteStore {
                     now.timestamp_millis()
                 ],
             )?;
-            let id = c.last_insert_rowid();
-            log_change(c, a.person_id.0, now.timestamp_millis())?;
-            select_assignment(c, id)
+            let id = tx.last_insert_rowid();
+            log_change(&tx, a.person_id.0, now.timestamp_millis())?;
+            let record = select_assignment(&tx, id)?;
+            tx.commit()?;
+            Ok(record)
         }))
         .await
     }
@@ -264,7 +267,9 @@ impl HealthStore for SqliteStore {
     }
 
     async fn health_record(&self, person: PersonId) -> Result<HealthRecord, StoreError> {
-        self.read(Box::new(move |c, _| {
+        self.read(Box::new(move |conn, _| {
+            // One snapshot for the four reads, so a record never mixes before and after a write.
+            let c = conn.transaction()?;
             let p = person.0;
             let sql = format!("SELECT {ASSIGNMENT_COLUMNS} FROM code_assignments WHERE person_id = ?1 ORDER BY id");
             let assignments = c
@@ -287,6 +292,7 @@ impl HealthStore for SqliteStore {
                 .query_map([p], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
                 .map(|r| r.map_err(StoreError::from).and_then(|(reg, f, t)| itinerary(&reg, &f, &t)))
                 .collect::<Result<_, _>>()?;
+            c.commit()?;
             Ok(HealthRecord { assignments, nat_results, vaccinations, itinerary })
         }))
         .await
@@ -412,6 +418,10 @@ impl HealthStore for SqliteStore {
             Ok(c.query_row("SELECT COALESCE(MAX(seq), 0) FROM health_changes", [], |r| r.get(0))?)
         }))
         .await
+    }
+
+    async fn get_appeal(&self, id: i64) -> Result<Appeal, StoreError> {
+        self.read(Box::new(move |c, _| select_appeal(c, id))).await
     }
 
     async fn appeals_of(&self, person: PersonId) -> Result<Vec<Appeal>, StoreError> {
