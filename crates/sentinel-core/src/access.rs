@@ -43,6 +43,13 @@ pub enum Permission {
     DecideAppeals,
     /// Rotate and retire signing keys.
     ManageKeys,
+    /// Draft and publish entry policies.
+    ManagePolicies,
+    /// Visits (who entered where, when).
+    ReadVisits,
+    ReadAlerts,
+    /// Acknowledge and resolve alerts.
+    HandleAlerts,
 }
 
 impl Role {
@@ -105,6 +112,12 @@ impl Role {
             WriteHealth => matches!(self, Admin | CommandCentre | Investigator),
             IssueCredentials => matches!(self, Admin | GridWorker),
             ManageRiskAreas | DecideAppeals => matches!(self, Admin | CommandCentre),
+            ManagePolicies => matches!(self, Admin | CommandCentre | VenueManager),
+            ReadVisits => {
+                matches!(self, Admin | CommandCentre | Supervisor | GridWorker | Investigator | VenueManager)
+            }
+            ReadAlerts => matches!(self, Admin | CommandCentre | Supervisor | GridWorker | VenueManager),
+            HandleAlerts => matches!(self, Admin | GridWorker),
         }
     }
 }

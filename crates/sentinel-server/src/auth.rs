@@ -200,3 +200,34 @@ pub async fn bootstrap_admin(
     store.create_user(&user, now).await.map_err(|e| e.to_string())?;
     Ok(Some(username.to_owned()))
 }
+
+/// The device behind a device API request (数字哨兵, handheld, wall scanner), by its bearer token.
+#[derive(Debug, Clone)]
+pub struct DeviceCaller {
+    pub device: sentinel_store::Device,
+    pub venue: Venue,
+}
+
+/// Prefix of device tokens, so a leaked one is recognisable in logs and scanners.
+pub const DEVICE_TOKEN_PREFIX: &str = "dev_";
+
+impl FromRequestParts<AppState> for DeviceCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)
+            .filter(|t| t.starts_with(DEVICE_TOKEN_PREFIX))
+            .ok_or_else(ApiError::unauthenticated)?;
+        let (device, venue) =
+            state.store.device_by_token(&token_hash(token)).await?.ok_or_else(ApiError::unauthenticated)?;
+        Ok(DeviceCaller { device, venue })
+    }
+}
+
+/// A fresh device token and its stored hash.
+pub fn new_device_token() -> (String, Vec<u8>) {
+    let (token, _) = new_token();
+    let token = format!("{DEVICE_TOKEN_PREFIX}{}", token.trim_start_matches(TOKEN_PREFIX));
+    let hash = token_hash(&token);
+    (token, hash)
+}

@@ -68,6 +68,31 @@ impl From<PathRejection> for ApiError {
     }
 }
 
+/// A JSON body that may be absent (an empty body): for actions whose parameters are all optional.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::malformed(e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        serde_json::from_slice(&bytes).map(|v| OptionalJson(Some(v))).map_err(|e| {
+            let message = e.to_string();
+            let field = message.split("field `").nth(1).and_then(|r| r.split('`').next()).map(str::to_owned);
+            ApiError::bad_body(message, field)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod entry;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -83,6 +84,9 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
     let status = health::StatusCache::default();
     status.set_risk_areas(store.risk_areas(Some(now)).await?);
     status.follow_changes_from_now(&*store).await?;
+    let policies = entry::PolicyBook::default();
+    policies.reload(&*store).await?;
+    let visits = entry::VisitWriter::start(store.clone());
     Ok(AppState::new(state::Inner {
         store,
         tz: config.utc_offset()?,
@@ -93,6 +97,9 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         keyring,
         status,
         issuer: config.issuer.clone(),
+        policies,
+        visits,
+        alerts: entry::AlertFeed::default(),
     }))
 }
 

@@ -5,6 +5,7 @@ use sentinel_store::Store;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::entry::{AlertFeed, PolicyBook, VisitWriter};
 use crate::health::{KeyRing, StatusCache};
 use crate::metrics::Metrics;
 
@@ -26,6 +27,12 @@ pub struct Inner {
     pub status: StatusCache,
     /// CWT issuer of the codes this server signs.
     pub issuer: String,
+    /// Published entry policies.
+    pub policies: PolicyBook,
+    /// Group commit of visits.
+    pub visits: VisitWriter,
+    /// Live alerts for the console streams.
+    pub alerts: AlertFeed,
 }
 
 impl AppState {
@@ -45,6 +52,7 @@ impl AppState {
         self.keyring.sync_revocations(&*self.store).await?;
         self.status.set_risk_areas(self.store.risk_areas(Some(now)).await?);
         self.status.sync_changes(&*self.store).await?;
+        self.policies.reload(&*self.store).await?;
         Ok(())
     }
 

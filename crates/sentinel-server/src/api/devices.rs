@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{List, page_request};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -86,6 +86,71 @@ pub async fn create_device(
     let device = NewDevice { venue_id: venue.id, kind, serial: serial.to_owned(), name: name.to_owned() };
     let created = state.store.create_device(&device, state.now()).await?;
     Ok((StatusCode::CREATED, Json(DeviceView::new(&state, created))))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VenueDeviceInput {
+    pub name: String,
+    /// `sentinel`, `handheld` or `wall_scanner`
+    pub kind: String,
+    /// The manufacturer's serial number; generated when absent.
+    pub serial: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredDevice {
+    #[serde(flatten)]
+    pub device: DeviceView,
+    /// Bearer token for the device API, shown once (only its hash is stored).
+    pub token: String,
+}
+
+/// Registers a device at a venue and returns its token (shown once).
+#[utoipa::path(post, path = "/api/v1/venues/{id}/devices", tag = "registry", request_body = VenueDeviceInput,
+    responses((status = 201, body = RegisteredDevice), (status = 403, body = crate::error::Problem)))]
+pub async fn register_at_venue(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(venue_id): ApiPath<i64>,
+    ApiJson(input): ApiJson<VenueDeviceInput>,
+) -> ApiResult<(StatusCode, Json<RegisteredDevice>)> {
+    let serial = input.serial.unwrap_or_else(|| {
+        let (random, _) = crate::auth::new_token();
+        format!("V{venue_id}-{}", &random[4..14]).replace(['_', '-'], "X")
+    });
+    let device = DeviceInput { venue_id, kind: input.kind, serial, name: input.name };
+    let (_, Json(view)) = create_device(State(state.clone()), caller.clone(), ApiJson(device)).await?;
+    let (token, hash) = crate::auth::new_device_token();
+    state.store.set_device_token(sentinel_core::DeviceId(view.id), &hash).await?;
+    super::audit::record(&state, &caller, "device.register", Some(format!("device:{}", view.id)), None, None)
+        .await?;
+    Ok((StatusCode::CREATED, Json(RegisteredDevice { device: view, token })))
+}
+
+/// Replaces a device's token (a lost or stolen device); the old token stops working at once.
+#[utoipa::path(post, path = "/api/v1/devices/{id}/token", tag = "registry",
+    responses((status = 200, body = RegisteredDevice), (status = 404, body = crate::error::Problem)))]
+pub async fn rotate_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<RegisteredDevice>> {
+    caller.require(Permission::ManageDevices)?;
+    let filter = VenueFilter { scope: Some(caller.user.scope.clone()), ..Default::default() };
+    let mut page = sentinel_store::PageRequest::first(sentinel_store::PageRequest::MAX_LIMIT);
+    page.after = Some(id - 1);
+    let device = state
+        .store
+        .list_devices(&filter, None, page)
+        .await?
+        .items
+        .into_iter()
+        .find(|d| d.id.0 == id)
+        .ok_or_else(|| ApiError::not_found("device"))?;
+    let (token, hash) = crate::auth::new_device_token();
+    state.store.set_device_token(device.id, &hash).await?;
+    super::audit::record(&state, &caller, "device.token", Some(format!("device:{id}")), None, None).await?;
+    Ok(Json(RegisteredDevice { device: DeviceView::new(&state, device), token }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

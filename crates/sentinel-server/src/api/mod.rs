@@ -1,5 +1,6 @@
 //! The `/api/v1` JSON API and its OpenAPI document, generated from the handlers' annotations.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod credentials;
@@ -7,9 +8,12 @@ pub mod devices;
 pub mod health;
 pub mod imports;
 pub mod persons;
+pub mod policies;
 pub mod regions;
+pub mod scans;
 pub mod users;
 pub mod venues;
+pub mod visits;
 
 use sentinel_store::{Page, PageRequest};
 use serde::Serialize;
@@ -101,6 +105,7 @@ impl Modify for Security {
         (name = "users", description = "用户与角色 / Users and roles"),
         (name = "audit", description = "审计 / Audit"),
         (name = "credentials", description = "健康码、纸质码、信任列表与作废 / Health codes, paper codes, trust list, revocation"),
+        (name = "entry", description = "六码联查：策略、设备扫码、到访记录、告警 / Entry check: policies, device scans, visits, alerts"),
         (name = "health", description = "健康档案：赋码、核酸、疫苗、行程、风险地区、申诉 / Health registry"),
     ),
     components(schemas(crate::error::Problem))
@@ -143,6 +148,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::create_risk_area, health::list_risk_areas))
         .routes(routes!(health::end_risk_area))
         .routes(routes!(health::person_health))
+        .routes(routes!(devices::register_at_venue))
+        .routes(routes!(devices::rotate_token))
+        .routes(routes!(policies::list_policies, policies::create_policy))
+        .routes(routes!(policies::publish_policy))
+        .routes(routes!(scans::scan))
+        .routes(routes!(visits::list_visits))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::ack))
+        .routes(routes!(alerts::resolve))
+        .routes(routes!(alerts::stream))
         // Import files are large (100 000 rows ≈ 8 MB): only this route takes big bodies.
         .merge(
             OpenApiRouter::new()

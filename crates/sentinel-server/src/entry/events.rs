@@ -1,0 +1,57 @@
+//! The live alert feed: every alert committed on this node is published to the console streams (SSE),
+//! each subscriber seeing only what its scope covers.
+
+use chrono::{DateTime, Utc};
+use sentinel_core::{RegionCode, Scope, VenueCategory, VenueId};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AlertEvent {
+    pub id: i64,
+    /// The reason code, e.g. `code_red`, `fever`.
+    pub kind: String,
+    pub venue_id: i64,
+    pub venue_name: String,
+    pub person_id: Option<i64>,
+    pub visit_id: i64,
+    /// The venue's grid.
+    pub region_code: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub category: Option<VenueCategory>,
+}
+
+impl AlertEvent {
+    pub fn visible_to(&self, scope: &Scope) -> bool {
+        let (Ok(region), Some(category)) = (RegionCode::parse(&self.region_code), self.category) else {
+            return false;
+        };
+        scope.covers_venue(VenueId(self.venue_id), category, &region)
+    }
+}
+
+#[derive(Clone)]
+pub struct AlertFeed {
+    sender: broadcast::Sender<AlertEvent>,
+}
+
+impl Default for AlertFeed {
+    fn default() -> Self {
+        let (sender, _) = broadcast::channel(4096);
+        Self { sender }
+    }
+}
+
+impl AlertFeed {
+    pub fn publish(&self, event: AlertEvent) {
+        // No subscriber is fine: the alert is stored either way.
+        let _ = self.sender.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<AlertEvent> {
+        self.sender.subscribe()
+    }
+}

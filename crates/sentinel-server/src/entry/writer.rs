@@ -1,0 +1,59 @@
+//! Group commit: scans arriving together are written in one transaction, and each answer waits for the
+//! commit that holds its visit, so an admitted person is never missing from the record.
+
+use sentinel_store::{NewVisit, RecordedVisit, Store, StoreError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most visits in one transaction.
+const MAX_BATCH: usize = 512;
+
+struct Job {
+    visit: NewVisit,
+    reply: oneshot::Sender<Result<RecordedVisit, String>>,
+}
+
+#[derive(Clone)]
+pub struct VisitWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl VisitWriter {
+    /// Starts the writer task on the current runtime.
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        let (jobs, mut rx) = mpsc::channel::<Job>(16 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let visits: Vec<NewVisit> = batch.iter().map(|j| j.visit.clone()).collect();
+                match store.record_visits(&visits).await {
+                    Ok(recorded) => {
+                        for (job, r) in batch.drain(..).zip(recorded) {
+                            let _ = job.reply.send(Ok(r));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, visits = batch.len(), "writing visits failed");
+                        for job in batch.drain(..) {
+                            let _ = job.reply.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+        });
+        Self { jobs }
+    }
+
+    /// Stores a visit; returns once the transaction that holds it has committed.
+    pub async fn record(&self, visit: NewVisit) -> Result<RecordedVisit, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { visit, reply })
+            .await
+            .map_err(|_| StoreError::Backend("visit writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("visit writer stopped".into()))?
+            .map_err(StoreError::Backend)
+    }
+}

@@ -1,0 +1,292 @@
+//! The entry check end to end: devices, scans, decisions, visits, alerts and their live stream, policies.
+
+mod support;
+
+use chrono::{Duration, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{TestServer, id_number};
+
+struct Gate {
+    admin: String,
+    device: String,
+    venue: i64,
+    person: i64,
+}
+
+/// A mall in 平江社区 with a sentinel device, and a resident tested 20 hours ago with two doses.
+async fn gate(s: &TestServer) -> Gate {
+    let admin = s.admin().await;
+    s.seed_regions(&admin).await;
+    let venue = json!({"name": "观前街商场", "category": "commercial_complex", "region_code": "320508001001001", "address": "观前街1号"});
+    let (_, v) = s.post("/api/v1/venues", &admin, venue).await;
+    let (status, d) = s
+        .post(
+            &format!("/api/v1/venues/{}/devices", v["id"]),
+            &admin,
+            json!({"name": "东门哨兵", "kind": "sentinel"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    assert!(d["token"].as_str().unwrap().starts_with("dev_"));
+    let (_, p) = s
+        .post("/api/v1/persons", &admin, json!({"id_number": id_number("320508", "19800101", 31), "name": "陈静", "region_code": "320508001001001"}))
+        .await;
+    let person = p["id"].as_i64().unwrap();
+    let sampled = (Utc::now() - Duration::hours(20)).to_rfc3339();
+    let reported = (Utc::now() - Duration::hours(14)).to_rfc3339();
+    let nat = json!({"person_id": person, "sampled_at": sampled, "reported_at": reported, "result": "negative", "kind": "pcr"});
+    assert_eq!(s.post("/api/v1/health/nat-results", &admin, nat).await.0, StatusCode::CREATED);
+    for dose in 1..=2 {
+        let v = json!({"person_id": person, "dose": dose, "date": format!("2021-0{}-01", dose + 3), "product": "灭活疫苗", "manufacturer": "北京生物"});
+        s.post("/api/v1/health/vaccinations", &admin, v).await;
+    }
+    Gate { admin, device: d["token"].as_str().unwrap().to_owned(), venue: v["id"].as_i64().unwrap(), person }
+}
+
+async fn code(s: &TestServer, g: &Gate) -> String {
+    let (_, c) = s.post(&format!("/api/v1/persons/{}/health-code", g.person), &g.admin, json!({})).await;
+    c["token"].as_str().unwrap().to_owned()
+}
+
+async fn scan(s: &TestServer, g: &Gate, body: Value) -> (StatusCode, Value) {
+    s.post("/api/v1/device/scans", &g.device, body).await
+}
+
+fn reasons(v: &Value) -> Vec<&str> {
+    v["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect()
+}
+
+/// The walk-through: green passes; red is denied with an alert for that grid; fever is denied;
+/// no mask is reminded; retries are the same visit; bad input gets its answer.
+async fn gate_decides_records_and_alerts(s: &TestServer) {
+    let g = gate(s).await;
+    let token = code(s, &g).await;
+    let (status, pass) = scan(
+        s,
+        &g,
+        json!({"idempotency_key": "k1", "health_code": token, "temperature_c": 36.5, "mask": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{pass}");
+    assert_eq!(
+        (pass["outcome"].as_str(), pass["gate"].as_str(), pass["policy_version"].as_str()),
+        (Some("pass"), Some("open"), Some("default"))
+    );
+    assert_eq!(
+        (pass["masked_name"].as_str(), pass["prompt"]["zh"].as_str()),
+        (Some("陈*"), Some("验证通过，请通行"))
+    );
+    let (_, again) = scan(
+        s,
+        &g,
+        json!({"idempotency_key": "k1", "health_code": token, "temperature_c": 36.5, "mask": true}),
+    )
+    .await;
+    assert_eq!(
+        (again["visit_id"].clone(), again["duplicate"].as_bool()),
+        (pass["visit_id"].clone(), Some(true))
+    );
+
+    let (_, fever) = scan(
+        s,
+        &g,
+        json!({"idempotency_key": "k2", "health_code": token, "temperature_c": 38.2, "mask": true}),
+    )
+    .await;
+    assert_eq!((fever["outcome"].as_str(), reasons(&fever)), (Some("deny"), vec!["fever"]));
+    assert_eq!(fever["prompt"]["zh"], "体温异常，请复测");
+    let (_, masked) = scan(
+        s,
+        &g,
+        json!({"idempotency_key": "k3", "health_code": token, "temperature_c": 36.4, "mask": false}),
+    )
+    .await;
+    assert_eq!(
+        (masked["outcome"].as_str(), masked["gate"].as_str(), masked["prompt"]["zh"].as_str()),
+        (Some("remind"), Some("open"), Some("请佩戴口罩"))
+    );
+
+    let red = json!({"person_id": g.person, "colour": "red", "reason": "密接", "valid_until": (Utc::now() + Duration::days(7)).to_rfc3339()});
+    s.post("/api/v1/health/code-assignments", &g.admin, red).await;
+    let red_token = code(s, &g).await;
+    let (_, denied) = scan(
+        s,
+        &g,
+        json!({"idempotency_key": "k4", "health_code": red_token, "temperature_c": 36.5, "mask": true}),
+    )
+    .await;
+    assert_eq!(
+        (denied["outcome"].as_str(), reasons(&denied), denied["prompt"]["zh"].as_str()),
+        (Some("deny"), vec!["code_red"], Some("健康码异常，禁止通行"))
+    );
+    // The code shown before the change is denied too: the gate decides on the live status.
+    let (_, old_code) = scan(s, &g, json!({"idempotency_key": "k5", "health_code": token})).await;
+    assert_eq!(reasons(&old_code), ["code_red"]);
+
+    let grid = s.user(&g.admin, "grid1", "grid_worker", "320508001001").await;
+    let other = s.user(&g.admin, "grid2", "grid_worker", "320508001002").await;
+    let (_, open) = s.get("/api/v1/alerts?status=open", &grid).await;
+    let kinds: Vec<&str> =
+        open["items"].as_array().unwrap().iter().map(|a| a["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["code_red", "code_red", "fever"], "newest first");
+    assert_eq!(open["items"][0]["person_id"], g.person);
+    assert_eq!(s.get("/api/v1/alerts?status=open", &other).await.1["items"].as_array().unwrap().len(), 0);
+    let id = open["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(s.post(&format!("/api/v1/alerts/{id}/ack"), &other, json!({})).await.0, StatusCode::FORBIDDEN);
+    let (status, acked) = s.post(&format!("/api/v1/alerts/{id}/ack"), &grid, json!({})).await;
+    assert_eq!((status, acked["status"].as_str()), (StatusCode::OK, Some("acknowledged")));
+    let (_, resolved) =
+        s.post(&format!("/api/v1/alerts/{id}/resolve"), &grid, json!({"note": "已联系本人"})).await;
+    assert_eq!(
+        (resolved["status"].as_str(), resolved["note"].as_str()),
+        (Some("resolved"), Some("已联系本人"))
+    );
+    assert_eq!(s.post(&format!("/api/v1/alerts/{id}/ack"), &grid, json!({})).await.0, StatusCode::CONFLICT);
+
+    let (_, visits) = s.get(&format!("/api/v1/visits?venue_id={}", g.venue), &g.admin).await;
+    let items = visits["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5, "k1 once, k2–k5: {visits}");
+    assert_eq!(
+        (items[0]["channel"].as_str(), items[0]["outcome"].as_str()),
+        (Some("device_code"), Some("pass"))
+    );
+    assert_eq!(items[0]["left_at_inferred"], true);
+    let (_, by_person) =
+        s.get(&format!("/api/v1/visits?person_id={}&from=2000-01-01%2000:00:00", g.person), &g.admin).await;
+    assert_eq!(by_person["items"].as_array().unwrap().len(), 5);
+
+    // Bad input.
+    let (_, forged) = scan(s, &g, json!({"idempotency_key": "k6", "health_code": "SN1:NOTACODE"})).await;
+    assert_eq!((forged["outcome"].as_str(), reasons(&forged)), (Some("deny"), vec!["malformed"]));
+    let (status, e) =
+        scan(s, &g, json!({"idempotency_key": "k7", "health_code": red_token, "temperature_c": 80.0})).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("temperature_c")));
+    let (status, _) =
+        scan(s, &g, json!({"idempotency_key": "k8", "health_code": red_token, "venue_id": g.venue + 1000}))
+            .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = s
+        .post(
+            "/api/v1/device/scans",
+            "dev_unknown",
+            json!({"idempotency_key": "k9", "health_code": red_token}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = s
+        .post("/api/v1/device/scans", &g.admin, json!({"idempotency_key": "k9", "health_code": red_token}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a user token is not a device token");
+
+    // An elderly person by ID card with no vaccination: reminded, and registration prompted.
+    let elder = id_number("320508", "19580505", 41);
+    let (_, p) = s
+        .post(
+            "/api/v1/persons",
+            &g.admin,
+            json!({"id_number": elder, "name": "黄建国", "region_code": "320508001001001"}),
+        )
+        .await;
+    let nat = json!({"person_id": p["id"], "sampled_at": (Utc::now() - Duration::hours(5)).to_rfc3339(), "reported_at": (Utc::now() - Duration::hours(1)).to_rfc3339(), "result": "negative", "kind": "pcr"});
+    s.post("/api/v1/health/nat-results", &g.admin, nat).await;
+    let card = json!({"idempotency_key": "k10", "id_card": {"id_number": elder, "name": "黄建国", "face_match": 0.92}, "temperature_c": 36.6, "mask": true});
+    let (_, elderly) = scan(s, &g, card).await;
+    assert_eq!(
+        (elderly["outcome"].as_str(), reasons(&elderly), elderly["registration_prompt"].as_bool()),
+        (Some("remind"), vec!["unvaccinated"], Some(true))
+    );
+}
+
+/// A grid worker's live stream receives the alert of a red code at that grid's venue within a second.
+async fn alerts_stream_live(s: &TestServer) {
+    let g = gate(s).await;
+    let grid = s.user(&g.admin, "grid1", "grid_worker", "320508001001").await;
+    let mut stream =
+        s.http.get(format!("{}/api/v1/alerts/stream", s.base)).bearer_auth(&grid).send().await.unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let red = json!({"person_id": g.person, "colour": "red", "reason": "密接"});
+    s.post("/api/v1/health/code-assignments", &g.admin, red).await;
+    let token = code(s, &g).await;
+    let started = std::time::Instant::now();
+    scan(s, &g, json!({"idempotency_key": "s1", "health_code": token, "temperature_c": 36.5, "mask": true}))
+        .await;
+    let mut received = String::new();
+    while !received.contains("code_red") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(1), stream.chunk())
+            .await
+            .expect("an event within a second");
+        received.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(received.contains("event: alert") && received.contains("观前街商场"), "{received}");
+}
+
+/// Policies are drafted, published with an effective time, and decide the next scan; a venue may only tighten.
+async fn policies_are_versioned_and_published(s: &TestServer) {
+    let g = gate(s).await;
+    let (status, draft) = s
+        .post("/api/v1/policies", &g.admin, json!({"scope": "city", "policy": {"nat_max_age_hours": 12}}))
+        .await;
+    assert_eq!(
+        (status, draft["status"].as_str(), draft["version"].as_i64()),
+        (StatusCode::CREATED, Some("draft"), Some(1)),
+        "{draft}"
+    );
+    assert_eq!(draft["policy"]["temperature_max_c"], 37.3, "missing fields take the city default");
+    let token = code(s, &g).await;
+    let (_, before) = scan(
+        s,
+        &g,
+        json!({"idempotency_key": "p1", "health_code": token, "temperature_c": 36.5, "mask": true}),
+    )
+    .await;
+    assert_eq!(before["outcome"], "pass", "a draft changes nothing");
+    let (status, published) =
+        s.post(&format!("/api/v1/policies/{}/publish", draft["id"]), &g.admin, json!({})).await;
+    assert_eq!((status, published["status"].as_str()), (StatusCode::OK, Some("published")), "{published}");
+    let (_, after) = scan(
+        s,
+        &g,
+        json!({"idempotency_key": "p2", "health_code": token, "temperature_c": 36.5, "mask": true}),
+    )
+    .await;
+    assert_eq!((reasons(&after), after["policy_version"].as_str()), (vec!["nat_expired"], Some("city v1")));
+    let (_, later) = s.post("/api/v1/policies", &g.admin, json!({"scope": "city"})).await;
+    let tomorrow = (Utc::now() + Duration::days(1)).to_rfc3339();
+    s.post(
+        &format!("/api/v1/policies/{}/publish", later["id"]),
+        &g.admin,
+        json!({"effective_from": tomorrow}),
+    )
+    .await;
+    let (_, still) = scan(s, &g, json!({"idempotency_key": "p3", "health_code": token})).await;
+    assert_eq!(still["policy_version"], "city v1", "v2 takes over tomorrow");
+
+    let (_, loose) = s
+        .post(
+            "/api/v1/policies",
+            &g.admin,
+            json!({"scope": format!("venue:{}", g.venue), "policy": {"nat_max_age_hours": 72}}),
+        )
+        .await;
+    let (status, e) = s.post(&format!("/api/v1/policies/{}/publish", loose["id"]), &g.admin, json!({})).await;
+    assert_eq!(
+        (status, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("policy.nat_max_age_hours")),
+        "{e}"
+    );
+    let (status, e) = s
+        .post("/api/v1/policies", &g.admin, json!({"scope": "city", "policy": {"temperature_max_c": 45}}))
+        .await;
+    assert_eq!(
+        (status, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("policy.temperature_max_c"))
+    );
+    let grid = s.user(&g.admin, "grid1", "grid_worker", "320508001001").await;
+    assert_eq!(s.post("/api/v1/policies", &grid, json!({"scope": "city"})).await.0, StatusCode::FORBIDDEN);
+    let (_, list) = s.get("/api/v1/policies", &g.admin).await;
+    assert_eq!(list["items"][0]["status"], "builtin");
+}
+
+on_both_backends!(gate_decides_records_and_alerts, alerts_stream_live, policies_are_versioned_and_published);
