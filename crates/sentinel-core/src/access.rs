@@ -50,6 +50,8 @@ pub enum Permission {
     ReadAlerts,
     /// Acknowledge and resolve alerts.
     HandleAlerts,
+    /// Register outbound alert channels.
+    ManageWebhooks,
 }
 
 impl Role {
@@ -118,6 +120,7 @@ impl Role {
             }
             ReadAlerts => matches!(self, Admin | CommandCentre | Supervisor | GridWorker | VenueManager),
             HandleAlerts => matches!(self, Admin | GridWorker),
+            ManageWebhooks => matches!(self, Admin | CommandCentre),
         }
     }
 }

@@ -144,8 +144,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let refresher = tokio::spawn(refresh_periodically(state.clone()));
+    let dispatcher = tokio::spawn(entry::dispatch::run(state.clone()));
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     refresher.abort();
+    dispatcher.abort();
     served
 }
 

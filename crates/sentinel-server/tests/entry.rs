@@ -289,4 +289,79 @@ async fn policies_are_versioned_and_published(s: &TestServer) {
     assert_eq!(list["items"][0]["status"], "builtin");
 }
 
-on_both_backends!(gate_decides_records_and_alerts, alerts_stream_live, policies_are_versioned_and_published);
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+/// A local webhook receiver that records what it is sent.
+async fn receiver() -> (String, Received) {
+    let received: Received = Default::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let store = store.clone();
+            async move {
+                store.lock().unwrap().push((headers, body.to_vec()));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+async fn wait_for(received: &Received) -> (axum::http::HeaderMap, Vec<u8>) {
+    for _ in 0..40 {
+        if let Some(first) = received.lock().unwrap().first().cloned() {
+            return first;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("nothing delivered within 4 s");
+}
+
+/// Alerts reach a webhook signed with HMAC-SHA256, and a WeCom robot in its own message format.
+async fn webhooks_receive_signed_alerts(s: &TestServer) {
+    use hmac::Mac;
+    let g = gate(s).await;
+    let (json_url, json_seen) = receiver().await;
+    let (wecom_url, wecom_seen) = receiver().await;
+    let secret = "a-long-shared-secret";
+    let (status, hook) = s
+        .post("/api/v1/webhooks", &g.admin, json!({"url": json_url, "secret": secret, "format": "json"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    s.post("/api/v1/webhooks", &g.admin, json!({"url": wecom_url, "secret": "", "format": "wecom"})).await;
+    let (status, e) = s.post("/api/v1/webhooks", &g.admin, json!({"url": "ftp://x", "secret": secret})).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("url")));
+
+    let red = json!({"person_id": g.person, "colour": "red", "reason": "密接"});
+    s.post("/api/v1/health/code-assignments", &g.admin, red).await;
+    let token = code(s, &g).await;
+    scan(s, &g, json!({"idempotency_key": "w1", "health_code": token, "temperature_c": 36.5, "mask": true}))
+        .await;
+
+    let (headers, body) = wait_for(&json_seen).await;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(headers["x-sentinel-signature"].to_str().unwrap(), expected);
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (event["alert"]["kind"].as_str(), event["alert"]["kind_zh"].as_str()),
+        (Some("code_red"), Some("红码"))
+    );
+    assert_eq!(event["alert"]["venue_name"], "观前街商场");
+    let (_, robot) = wait_for(&wecom_seen).await;
+    let robot: Value = serde_json::from_slice(&robot).unwrap();
+    assert_eq!(robot["msgtype"], "markdown");
+    assert!(robot["markdown"]["content"].as_str().unwrap().contains("红码"));
+}
+
+on_both_backends!(
+    gate_decides_records_and_alerts,
+    alerts_stream_live,
+    policies_are_versioned_and_published,
+    webhooks_receive_signed_alerts,
+);

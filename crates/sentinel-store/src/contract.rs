@@ -7,10 +7,10 @@ use sentinel_core::{PersonId, PhoneNumber, RegionCode, ResidentIdNumber, UserId,
 use std::fmt;
 
 use crate::model::*;
-use crate::{CredentialStore, EntryStore, HealthStore, StoreError};
+use crate::{CredentialStore, EntryStore, HealthStore, OutboxStore, StoreError};
 
 #[async_trait]
-pub trait Store: HealthStore + CredentialStore + EntryStore + Send + Sync + fmt::Debug {
+pub trait Store: HealthStore + CredentialStore + EntryStore + OutboxStore + Send + Sync + fmt::Debug {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Cheap round trip, for readiness checks.

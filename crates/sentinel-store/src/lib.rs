@@ -13,6 +13,8 @@ pub mod error;
 pub mod health;
 pub mod health_rows;
 pub mod model;
+pub mod outbox;
+pub mod outbox_rows;
 pub mod postgres;
 pub mod query;
 pub mod sqlite;
@@ -28,6 +30,7 @@ pub use entry::*;
 pub use error::StoreError;
 pub use health::*;
 pub use model::*;
+pub use outbox::*;
 
 /// Opens the store a database URL names (`sqlite://PATH`, `sqlite::memory:` or `postgres://…`) and
 /// brings its schema up to date.

@@ -14,6 +14,7 @@ pub mod scans;
 pub mod users;
 pub mod venues;
 pub mod visits;
+pub mod webhooks;
 
 use sentinel_store::{Page, PageRequest};
 use serde::Serialize;
@@ -158,6 +159,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::ack))
         .routes(routes!(alerts::resolve))
         .routes(routes!(alerts::stream))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::dead_letters))
         // Import files are large (100 000 rows ≈ 8 MB): only this route takes big bodies.
         .merge(
             OpenApiRouter::new()

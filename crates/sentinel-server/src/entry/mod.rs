@@ -1,6 +1,7 @@
 //! The entry check's services: the published policies, the group-commit visit writer and the live
 //! alert feed.
 
+pub mod dispatch;
 pub mod events;
 pub mod policy;
 pub mod writer;

@@ -141,7 +141,13 @@ async fn insert_visit(c: &impl GenericClient, v: &NewVisit) -> Result<RecordedVi
                 ],
             )
             .await?;
-        alert_ids.push(row.try_get(0)?);
+        let alert_id: i64 = row.try_get(0)?;
+        // Owed to every active webhook, in the same transaction as the alert.
+        let stmt = c
+            .prepare_cached("INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, $1, $2 FROM webhooks WHERE active")
+            .await?;
+        c.execute(&stmt, &[&alert_id, &v.entered_at.timestamp_millis()]).await?;
+        alert_ids.push(alert_id);
     }
     Ok(RecordedVisit { visit_id, duplicate: false, alert_ids })
 }

@@ -4,6 +4,7 @@
 mod credentials;
 mod entry;
 mod health;
+mod outbox;
 mod rows;
 
 use async_trait::async_trait;
@@ -25,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_health.sql")),
     (3, include_str!("migrations/0003_health_changes.sql")),
     (4, include_str!("migrations/0004_entry.sql")),
+    (5, include_str!("migrations/0005_outbox.sql")),
 ];
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x05e4_71e1;

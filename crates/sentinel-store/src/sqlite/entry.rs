@@ -122,7 +122,13 @@ fn insert_visit(c: &Connection, v: &NewVisit) -> Result<RecordedVisit, StoreErro
             a.region_code.as_str(),
             v.entered_at.timestamp_millis()
         ])?;
-        alert_ids.push(c.last_insert_rowid());
+        let alert_id = c.last_insert_rowid();
+        // Owed to every active webhook, in the same transaction as the alert.
+        c.prepare_cached(
+            "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, ?1, ?2 FROM webhooks WHERE active = 1",
+        )?
+        .execute(params![alert_id, v.entered_at.timestamp_millis()])?;
+        alert_ids.push(alert_id);
     }
     Ok(RecordedVisit { visit_id, duplicate: false, alert_ids })
 }

@@ -1,0 +1,132 @@
+//! Outbound alert channels: webhooks (generic JSON with an HMAC-SHA256 signature, WeCom and DingTalk
+//! group robots) and the dead letters of deliveries given up on.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, FixedOffset};
+use sentinel_core::Permission;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::List;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WebhookInput {
+    /// http(s) URL the alerts are POSTed to.
+    pub url: String,
+    /// Signs the `json` format (`X-Sentinel-Signature: sha256=HEX`); DingTalk's robot secret for `dingtalk`.
+    pub secret: String,
+    /// `json` (default), `wecom` or `dingtalk`
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: i64,
+    pub url: String,
+    pub format: String,
+    pub active: bool,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<FixedOffset>,
+}
+
+/// Registers a webhook; every alert from now on is delivered to it.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "entry", request_body = WebhookInput,
+    responses((status = 201, body = WebhookView), (status = 422, body = crate::error::Problem)))]
+pub async fn create_webhook(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<WebhookInput>,
+) -> ApiResult<(StatusCode, Json<WebhookView>)> {
+    caller.require(Permission::ManageWebhooks)?;
+    let url = input.url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://"))
+        || url.len() > 500
+        || reqwest::Url::parse(url).is_err()
+    {
+        return Err(ApiError::invalid("url", "应为 http(s) 地址 / must be an http(s) URL"));
+    }
+    let format = input.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "wecom" | "dingtalk") {
+        return Err(ApiError::invalid(
+            "format",
+            "格式应为 json、wecom 或 dingtalk / format must be json, wecom or dingtalk",
+        ));
+    }
+    if format == "json" && input.secret.len() < 16 {
+        return Err(ApiError::invalid(
+            "secret",
+            "签名密钥至少16个字符 / the signing secret needs at least 16 characters",
+        ));
+    }
+    let hook =
+        state.store.create_webhook(url, &input.secret, format, &caller.user.username, state.now()).await?;
+    super::audit::record(&state, &caller, "webhook.create", None, None, Some(format!("{format} {url}")))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(WebhookView {
+            id: hook.id,
+            url: hook.url,
+            format: hook.format,
+            active: hook.active,
+            created_at: state.local(hook.created_at),
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "entry", responses((status = 200, body = List<WebhookView>)))]
+pub async fn list_webhooks(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<List<WebhookView>>> {
+    caller.require(Permission::ManageWebhooks)?;
+    let hooks = state.store.webhooks().await?;
+    Ok(Json(List::all(
+        hooks
+            .into_iter()
+            .map(|h| WebhookView {
+                id: h.id,
+                url: h.url,
+                format: h.format,
+                active: h.active,
+                created_at: state.local(h.created_at),
+            })
+            .collect(),
+    )))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterView {
+    pub delivery_id: i64,
+    pub webhook_id: i64,
+    pub alert_id: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// Deliveries given up on after the last retry, newest first.
+#[utoipa::path(get, path = "/api/v1/webhooks/dead-letters", tag = "entry", responses((status = 200, body = List<DeadLetterView>)))]
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<List<DeadLetterView>>> {
+    caller.require(Permission::ManageWebhooks)?;
+    let dead = state.store.dead_letters(200).await?;
+    Ok(Json(List::all(
+        dead.into_iter()
+            .map(|d| DeadLetterView {
+                delivery_id: d.id,
+                webhook_id: d.webhook.id,
+                alert_id: d.alert.id,
+                attempts: d.attempts,
+                last_error: d.last_error,
+            })
+            .collect(),
+    )))
+}

@@ -1,0 +1,162 @@
+//! The outbox dispatcher: delivers every alert to every webhook — generic JSON signed with HMAC-SHA256,
+//! or the WeCom and DingTalk group-robot message formats — retrying with exponential backoff and moving
+//! a delivery to the dead letters after the last attempt. Rows are written with the alerts, so a restart
+//! resumes where it stopped; a delivery cut off between sending and marking is sent again, and receivers
+//! dedupe by `X-Sentinel-Delivery`.
+
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use sentinel_store::Delivery;
+use serde_json::json;
+use sha2::Sha256;
+
+use crate::state::AppState;
+
+/// Attempts before a delivery is given up (dead letter).
+pub const MAX_ATTEMPTS: i64 = 10;
+const POLL: std::time::Duration = std::time::Duration::from_millis(250);
+const BATCH: u32 = 100;
+
+/// What an alert kind is called on a robot message.
+pub fn kind_zh(kind: &str) -> &str {
+    match kind {
+        "code_red" => "红码",
+        "code_yellow" => "黄码",
+        "fever" => "体温异常",
+        "risk_itinerary" => "14天中高风险地区旅居史",
+        "nat_expired" => "核酸过期",
+        "nat_missing" => "无核酸记录",
+        "nat_positive" => "核酸阳性",
+        "unvaccinated" => "未接种疫苗",
+        "no_mask" => "未佩戴口罩",
+        "face_mismatch" => "人证不符",
+        other => other,
+    }
+}
+
+/// `sha256=HEX` of the body under the webhook's secret.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn backoff(attempts: i64) -> Duration {
+    Duration::seconds((5i64 << attempts.clamp(0, 10)).min(3600))
+}
+
+fn message(state: &AppState, d: &Delivery) -> String {
+    let a = &d.alert;
+    let person = a.person_id.map_or("未识别".to_owned(), |p| p.to_string());
+    format!(
+        "【数字哨兵告警】{}\n场所：{}\n网格：{}\n人员编号：{}\n时间：{}",
+        kind_zh(&a.kind),
+        d.venue_name,
+        a.region_code,
+        person,
+        state.local(a.created_at).format("%Y-%m-%d %H:%M:%S")
+    )
+}
+
+async fn deliver(
+    state: &AppState,
+    client: &reqwest::Client,
+    d: &Delivery,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let a = &d.alert;
+    let request = match d.webhook.format.as_str() {
+        "wecom" => client
+            .post(&d.webhook.url)
+            .json(&json!({"msgtype": "markdown", "markdown": {"content": message(state, d)}})),
+        "dingtalk" => {
+            let mut req = client
+                .post(&d.webhook.url)
+                .json(&json!({"msgtype": "markdown", "markdown": {"title": "数字哨兵告警", "text": message(state, d)}}));
+            if !d.webhook.secret.is_empty() {
+                // DingTalk's robot signature: HMAC-SHA256 over "timestamp\nsecret", base64, in the query.
+                let ts = now.timestamp_millis().to_string();
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(d.webhook.secret.as_bytes())
+                    .expect("any key length");
+                mac.update(format!("{ts}\n{}", d.webhook.secret).as_bytes());
+                let sign = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+                req = req.query(&[("timestamp", ts), ("sign", sign)]);
+            }
+            req
+        }
+        _ => {
+            let body = serde_json::to_vec(&json!({
+                "event": "alert",
+                "delivery_id": d.id,
+                "alert": {
+                    "id": a.id,
+                    "kind": a.kind,
+                    "kind_zh": kind_zh(&a.kind),
+                    "venue_id": a.venue_id.0,
+                    "venue_name": d.venue_name,
+                    "person_id": a.person_id.map(|p| p.0),
+                    "visit_id": a.visit_id,
+                    "region_code": a.region_code.to_string(),
+                    "created_at": state.local(a.created_at),
+                }
+            }))
+            .map_err(|e| e.to_string())?;
+            client
+                .post(&d.webhook.url)
+                .header("content-type", "application/json")
+                .header("x-sentinel-signature", signature(&d.webhook.secret, &body))
+                .body(body)
+        }
+    };
+    let response = request
+        .header("x-sentinel-delivery", d.id.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    if response.status().is_success() { Ok(()) } else { Err(format!("HTTP {}", response.status())) }
+}
+
+/// Delivers what is due, once; returns how many deliveries were attempted.
+pub async fn dispatch_due(state: &AppState, client: &reqwest::Client) -> usize {
+    let now = state.now();
+    let due = match state.store.due_deliveries(now, BATCH).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the outbox failed");
+            return 0;
+        }
+    };
+    for d in &due {
+        let result = match deliver(state, client, d, now).await {
+            Ok(()) => state.store.delivery_succeeded(d.id, state.now()).await,
+            Err(error) => {
+                let attempts = d.attempts + 1;
+                let retry = (attempts < MAX_ATTEMPTS).then(|| state.now() + backoff(attempts));
+                tracing::warn!(delivery = d.id, attempts, %error, dead = retry.is_none(), "webhook delivery failed");
+                state.store.delivery_failed(d.id, &error, retry, state.now()).await
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "recording a delivery failed");
+        }
+    }
+    due.len()
+}
+
+/// Runs until the task is aborted.
+pub async fn run(state: AppState) {
+    let client = match reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the webhook client; alerts stay in the outbox");
+            return;
+        }
+    };
+    loop {
+        if dispatch_due(&state, &client).await == 0 {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}

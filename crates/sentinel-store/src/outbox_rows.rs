@@ -1,0 +1,57 @@
+//! The outbox query shared by both backends.
+
+use crate::entry_rows::AlertRow;
+use crate::query::from_millis;
+use crate::{Delivery, PersonalDataCipher, StoreError, Webhook};
+
+/// The associated data of encrypted webhook secrets.
+pub const WEBHOOK_SECRET_FIELD: &str = "webhook.secret";
+
+pub const DELIVERY_SELECT: &str = "SELECT o.id, o.attempts, o.last_error, w.id, w.url, w.secret_enc, w.format, w.active, \
+    w.created_at, a.id, a.kind, a.visit_id, a.venue_id, a.person_id, a.region_code, a.status, a.created_at, \
+    a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, v.name \
+    FROM outbox o JOIN webhooks w ON w.id = o.webhook_id JOIN alerts a ON a.id = o.alert_id JOIN venues v ON v.id = a.venue_id";
+
+pub struct WebhookRow {
+    pub id: i64,
+    pub url: String,
+    pub secret_enc: Vec<u8>,
+    pub format: String,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+impl WebhookRow {
+    pub fn decode(self, cipher: &PersonalDataCipher) -> Result<Webhook, StoreError> {
+        Ok(Webhook {
+            id: self.id,
+            url: self.url,
+            secret: cipher.decrypt(WEBHOOK_SECRET_FIELD, &self.secret_enc)?,
+            format: self.format,
+            active: self.active,
+            created_at: from_millis(self.created_at)?,
+        })
+    }
+}
+
+pub struct DeliveryRow {
+    pub id: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub webhook: WebhookRow,
+    pub alert: AlertRow,
+    pub venue_name: String,
+}
+
+impl DeliveryRow {
+    pub fn decode(self, cipher: &PersonalDataCipher) -> Result<Delivery, StoreError> {
+        Ok(Delivery {
+            id: self.id,
+            attempts: self.attempts,
+            webhook: self.webhook.decode(cipher)?,
+            alert: self.alert.decode()?,
+            venue_name: self.venue_name,
+            last_error: self.last_error,
+        })
+    }
+}

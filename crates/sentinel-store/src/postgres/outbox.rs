@@ -1,0 +1,131 @@
+//! PostgreSQL implementation of the outbox contract.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+
+use super::PostgresStore;
+use crate::entry_rows::AlertRow;
+use crate::outbox_rows::*;
+use crate::{Delivery, OutboxStore, StoreError, Webhook};
+
+type R<T> = Result<T, tokio_postgres::Error>;
+
+fn webhook_row(r: &Row, at: usize) -> R<WebhookRow> {
+    Ok(WebhookRow {
+        id: r.try_get(at)?,
+        url: r.try_get(at + 1)?,
+        secret_enc: r.try_get(at + 2)?,
+        format: r.try_get(at + 3)?,
+        active: r.try_get(at + 4)?,
+        created_at: r.try_get(at + 5)?,
+    })
+}
+
+fn delivery_row(r: &Row) -> R<DeliveryRow> {
+    Ok(DeliveryRow {
+        id: r.try_get(0)?,
+        attempts: r.try_get(1)?,
+        last_error: r.try_get(2)?,
+        webhook: webhook_row(r, 3)?,
+        alert: AlertRow {
+            id: r.try_get(9)?,
+            kind: r.try_get(10)?,
+            visit_id: r.try_get(11)?,
+            venue_id: r.try_get(12)?,
+            person_id: r.try_get(13)?,
+            region_code: r.try_get(14)?,
+            status: r.try_get(15)?,
+            created_at: r.try_get(16)?,
+            acknowledged_at: r.try_get(17)?,
+            acknowledged_by: r.try_get(18)?,
+            resolved_at: r.try_get(19)?,
+            resolved_by: r.try_get(20)?,
+            note: r.try_get(21)?,
+        },
+        venue_name: r.try_get(22)?,
+    })
+}
+
+#[async_trait]
+impl OutboxStore for PostgresStore {
+    async fn create_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        format: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Webhook, StoreError> {
+        let c = self.pool.get().await?;
+        let row = c
+            .query_one(
+                "INSERT INTO webhooks (url, secret_enc, format, created_by, created_at) VALUES ($1, $2, $3, $4, $5)
+                 RETURNING id, url, secret_enc, format, active, created_at",
+                &[&url, &self.cipher.encrypt(WEBHOOK_SECRET_FIELD, secret), &format, &by, &now.timestamp_millis()],
+            )
+            .await?;
+        webhook_row(&row, 0)?.decode(&self.cipher)
+    }
+
+    async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        let c = self.pool.get().await?;
+        let rows = c
+            .query("SELECT id, url, secret_enc, format, active, created_at FROM webhooks ORDER BY id", &[])
+            .await?;
+        rows.iter().map(|r| webhook_row(r, 0)?.decode(&self.cipher)).collect()
+    }
+
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        let c = self.pool.get().await?;
+        let sql = format!(
+            "{DELIVERY_SELECT} WHERE o.delivered_at IS NULL AND o.dead_at IS NULL AND o.next_attempt_at <= $1 ORDER BY o.id LIMIT $2"
+        );
+        let rows = c.query(&sql, &[&now.timestamp_millis(), &i64::from(limit)]).await?;
+        rows.iter().map(|r| delivery_row(r)?.decode(&self.cipher)).collect()
+    }
+
+    async fn delivery_succeeded(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let c = self.pool.get().await?;
+        c.execute(
+            "UPDATE outbox SET delivered_at = $2, attempts = attempts + 1 WHERE id = $1",
+            &[&id, &at.timestamp_millis()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delivery_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let c = self.pool.get().await?;
+        match retry_at {
+            Some(next) => {
+                c.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1",
+                    &[&id, &next.timestamp_millis(), &error],
+                )
+                .await?
+            }
+            None => {
+                c.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, dead_at = $2, last_error = $3 WHERE id = $1",
+                    &[&id, &at.timestamp_millis(), &error],
+                )
+                .await?
+            }
+        };
+        Ok(())
+    }
+
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        let c = self.pool.get().await?;
+        let sql = format!("{DELIVERY_SELECT} WHERE o.dead_at IS NOT NULL ORDER BY o.id DESC LIMIT $1");
+        let rows = c.query(&sql, &[&i64::from(limit)]).await?;
+        rows.iter().map(|r| delivery_row(r)?.decode(&self.cipher)).collect()
+    }
+}

@@ -1,0 +1,143 @@
+//! SQLite implementation of the outbox contract.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Row, params};
+
+use super::SqliteStore;
+use crate::entry_rows::AlertRow;
+use crate::outbox_rows::*;
+use crate::{Delivery, OutboxStore, StoreError, Webhook};
+
+fn webhook_row(r: &Row<'_>, at: usize) -> rusqlite::Result<WebhookRow> {
+    Ok(WebhookRow {
+        id: r.get(at)?,
+        url: r.get(at + 1)?,
+        secret_enc: r.get(at + 2)?,
+        format: r.get(at + 3)?,
+        active: r.get(at + 4)?,
+        created_at: r.get(at + 5)?,
+    })
+}
+
+fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    Ok(DeliveryRow {
+        id: r.get(0)?,
+        attempts: r.get(1)?,
+        last_error: r.get(2)?,
+        webhook: webhook_row(r, 3)?,
+        alert: AlertRow {
+            id: r.get(9)?,
+            kind: r.get(10)?,
+            visit_id: r.get(11)?,
+            venue_id: r.get(12)?,
+            person_id: r.get(13)?,
+            region_code: r.get(14)?,
+            status: r.get(15)?,
+            created_at: r.get(16)?,
+            acknowledged_at: r.get(17)?,
+            acknowledged_by: r.get(18)?,
+            resolved_at: r.get(19)?,
+            resolved_by: r.get(20)?,
+            note: r.get(21)?,
+        },
+        venue_name: r.get(22)?,
+    })
+}
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn create_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        format: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Webhook, StoreError> {
+        let (url, secret, format, by) = (url.to_owned(), secret.to_owned(), format.to_owned(), by.to_owned());
+        self.write(Box::new(move |c, cipher| {
+            c.execute(
+                "INSERT INTO webhooks (url, secret_enc, format, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![url, cipher.encrypt(WEBHOOK_SECRET_FIELD, &secret), format, by, now.timestamp_millis()],
+            )?;
+            let id = c.last_insert_rowid();
+            c.query_row(
+                "SELECT id, url, secret_enc, format, active, created_at FROM webhooks WHERE id = ?1",
+                [id],
+                |r| webhook_row(r, 0),
+            )?
+            .decode(cipher)
+        }))
+        .await
+    }
+
+    async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        self.read(Box::new(|c, cipher| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, url, secret_enc, format, active, created_at FROM webhooks ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| webhook_row(r, 0))?;
+            rows.map(|r| r.map_err(StoreError::from).and_then(|w| w.decode(cipher))).collect()
+        }))
+        .await
+    }
+
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        self.read(Box::new(move |c, cipher| {
+            let sql = format!(
+                "{DELIVERY_SELECT} WHERE o.delivered_at IS NULL AND o.dead_at IS NULL AND o.next_attempt_at <= ?1
+                 ORDER BY o.id LIMIT ?2"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![now.timestamp_millis(), limit], delivery_row)?;
+            rows.map(|r| r.map_err(StoreError::from).and_then(|d| d.decode(cipher))).collect()
+        }))
+        .await
+    }
+
+    async fn delivery_succeeded(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.write(Box::new(move |c, _| {
+            c.execute(
+                "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1 WHERE id = ?1",
+                params![id, at.timestamp_millis()],
+            )?;
+            Ok(())
+        }))
+        .await
+    }
+
+    async fn delivery_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        self.write(Box::new(move |c, _| {
+            match retry_at {
+                Some(next) => c.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+                    params![id, next.timestamp_millis(), error],
+                )?,
+                None => c.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, dead_at = ?2, last_error = ?3 WHERE id = ?1",
+                    params![id, at.timestamp_millis(), error],
+                )?,
+            };
+            Ok(())
+        }))
+        .await
+    }
+
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        self.read(Box::new(move |c, cipher| {
+            let sql = format!("{DELIVERY_SELECT} WHERE o.dead_at IS NOT NULL ORDER BY o.id DESC LIMIT ?1");
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map([limit], delivery_row)?;
+            rows.map(|r| r.map_err(StoreError::from).and_then(|d| d.decode(cipher))).collect()
+        }))
+        .await
+    }
+}
