@@ -53,6 +53,28 @@ pub async fn seed(store: &dyn Store, config: &Config, seed: u64, persons: usize)
     ))
 }
 
+/// A device at a shopping complex with a fresh token (shown once per start), for trying the gate:
+/// `(venue name, device id, token)`.
+pub async fn demo_device(store: &dyn Store) -> anyhow::Result<Option<(String, i64, String)>> {
+    let malls =
+        VenueFilter { category: Some(sentinel_core::VenueCategory::CommercialComplex), ..Default::default() };
+    let Some(mall) = store.list_venues(&malls, PageRequest::first(1)).await?.items.into_iter().next() else {
+        return Ok(None);
+    };
+    let Some(device) = store
+        .list_devices(&VenueFilter::default(), Some(mall.id), PageRequest::first(1))
+        .await?
+        .items
+        .into_iter()
+        .next()
+    else {
+        return Ok(None);
+    };
+    let (token, hash) = sentinel_server::auth::new_device_token();
+    store.set_device_token(device.id, &hash).await?;
+    Ok(Some((mall.name, device.id.0, token)))
+}
+
 /// The demo users' password: generated once and kept (owner-readable) in the data directory.
 fn demo_password(config: &Config) -> anyhow::Result<String> {
     let path = config.data_dir.join(PASSWORD_FILE);

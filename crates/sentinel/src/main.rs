@@ -163,6 +163,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  控制台 API / API:   http://{addr}/api/v1   文档 / docs: http://{addr}/api/docs");
             println!("  登录 / login:       {login}");
             println!("  数据目录 / data:    {}", config.data_dir.display());
+            if let Some((venue, device, token)) = demo::demo_device(&*store).await? {
+                println!("  演示设备 / device:  {venue} (device {device}), token {token}");
+                println!(
+                    "                      POST /api/v1/device/scans with Authorization: Bearer <token>"
+                );
+            }
             println!();
             serve(&config, state).await
         }
