@@ -2,6 +2,7 @@
 //! against, both measured in the same run on the same machine.
 
 mod credential;
+mod gate;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,18 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         iterations: usize,
     },
+    /// Gate decisions over HTTP on loopback (visit committed) against raw Ed25519 verifications/s, on
+    /// SQLite and, with SENTINEL_BENCH_POSTGRES_URL, PostgreSQL.
+    Gate {
+        #[arg(long)]
+        json: bool,
+        /// Seconds of load per phase.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+    },
     /// Print a NAT-results CSV for the demo city of `--seed` (the same residents as `sentinel demo`),
     /// with a few deliberately bad rows, for trying `sentinel import`.
     NatCsv {
@@ -46,5 +59,6 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Credential { json, persons, iterations } => credential::run(json, persons, iterations),
         Command::NatCsv { seed, persons, rows } => credential::nat_csv(seed, persons, rows),
+        Command::Gate { json, seconds, connections } => gate::run(json, seconds, connections),
     }
 }

@@ -1,0 +1,196 @@
+//! The gate budget (issue 4): decisions per second over HTTP on loopback with the visit committed, at
+//! least half of a core's raw Ed25519 verifications per second; and the p99 latency at half that rate.
+
+use chrono::{Duration, Utc};
+use ed25519_dalek::{Signer, Verifier as _};
+use sentinel_server::{Config, Secret};
+use serde_json::{Value, json};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::report::{Figure, print};
+
+fn raw_verifications_per_second() -> f64 {
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let message = [7u8; 112];
+    let sig = key.sign(&message);
+    let public = key.verifying_key();
+    let n = 20_000;
+    let started = Instant::now();
+    for _ in 0..n {
+        assert!(public.verify(black_box(&message), black_box(&sig)).is_ok());
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+struct Target {
+    base: String,
+    device: String,
+    codes: Vec<String>,
+}
+
+async fn setup(database_url: Option<String>) -> anyhow::Result<(Target, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+    config.bootstrap_admin = Some(Secret::new("admin:bench-password-1"));
+    config.database_url = database_url.map(Secret::new);
+    let store = sentinel_server::open_store(&config).await?;
+    let state = sentinel_server::build_state(&config, store).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(sentinel_server::serve(listener, state, std::future::pending()));
+    let client = reqwest::Client::new();
+    let post = |path: &str, token: &str, body: Value| {
+        let req = client.post(format!("{base}{path}")).bearer_auth(token).json(&body);
+        async move { req.send().await?.json::<Value>().await }
+    };
+    let login = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": "bench-password-1"}))
+        .send()
+        .await?
+        .json::<Value>()
+        .await?;
+    let admin = login["token"].as_str().unwrap_or_default().to_owned();
+    for (code, name) in [("320000", "江苏省"), ("320500", "苏州市"), ("320508", "姑苏区")] {
+        post("/api/v1/regions", &admin, json!({"code": code, "name_zh": name})).await?;
+    }
+    let venue = post("/api/v1/venues", &admin, json!({"name": "基准商场", "category": "commercial_complex", "region_code": "320508", "address": "1号"})).await?;
+    let device = post(
+        &format!("/api/v1/venues/{}/devices", venue["id"]),
+        &admin,
+        json!({"name": "东门", "kind": "sentinel"}),
+    )
+    .await?;
+    let today = Utc::now().date_naive();
+    let mut codes = Vec::new();
+    for i in 0..50u16 {
+        let birth = today - Duration::days(365 * 30 + i64::from(i));
+        let id = sentinel_core::ResidentIdNumber::from_parts("320508", birth, 100 + i, today)?;
+        let person = post(
+            "/api/v1/persons",
+            &admin,
+            json!({"id_number": id.as_str(), "name": "测试", "region_code": "320508"}),
+        )
+        .await?;
+        let sampled = (Utc::now() - Duration::hours(10)).to_rfc3339();
+        let reported = (Utc::now() - Duration::hours(5)).to_rfc3339();
+        post("/api/v1/health/nat-results", &admin, json!({"person_id": person["id"], "sampled_at": sampled, "reported_at": reported, "result": "negative", "kind": "pcr"})).await?;
+        let code = post(&format!("/api/v1/persons/{}/health-code", person["id"]), &admin, json!({})).await?;
+        codes.push(code["token"].as_str().unwrap_or_default().to_owned());
+    }
+    let target = Target { base, device: device["token"].as_str().unwrap_or_default().to_owned(), codes };
+    Ok((target, dir))
+}
+
+/// Sends scans from `connections` tasks for `seconds`, at most `rate` per second in all (None: flat out).
+/// Returns (scans per second, sorted latencies in ms).
+async fn load(
+    t: &Arc<Target>,
+    seconds: u64,
+    connections: usize,
+    rate: Option<f64>,
+) -> anyhow::Result<(f64, Vec<f64>)> {
+    let started = Instant::now();
+    let deadline = started + std::time::Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for lane in 0..connections {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut latencies = Vec::new();
+            let interval = rate.map(|r| std::time::Duration::from_secs_f64(connections as f64 / r));
+            let mut next = Instant::now();
+            let mut i = 0usize;
+            while Instant::now() < deadline {
+                if let Some(step) = interval {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += step;
+                }
+                let body = json!({
+                    "idempotency_key": format!("{lane}-{i}-{}", rand::random::<u64>()),
+                    "health_code": t.codes[i % t.codes.len()],
+                    "temperature_c": 36.5,
+                    "mask": true,
+                });
+                let sent = Instant::now();
+                let answer: Value = client
+                    .post(format!("{}/api/v1/device/scans", t.base))
+                    .bearer_auth(&t.device)
+                    .json(&body)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                if answer["visit_id"].as_i64().is_none() {
+                    anyhow::bail!("scan failed: {answer}");
+                }
+                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                i += 1;
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    Ok((rate, all))
+}
+
+fn p(sorted: &[f64], q: f64) -> f64 {
+    sorted.get(((sorted.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(f64::NAN)
+}
+
+pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let raw = raw_verifications_per_second();
+        let mut figures = Vec::new();
+        let mut backends = vec![("sqlite", None)];
+        if let Ok(url) = std::env::var("SENTINEL_BENCH_POSTGRES_URL") {
+            backends.push(("postgres", Some(url)));
+        } else {
+            eprintln!(
+                "PostgreSQL not measured: set SENTINEL_BENCH_POSTGRES_URL (a database the bench may fill)"
+            );
+        }
+        for (name, url) in backends {
+            let (target, _dir) = setup(url).await?;
+            let target = Arc::new(target);
+            let (throughput, _) = load(&target, seconds, connections, None).await?;
+            let (_, latencies) = load(&target, seconds, connections, Some(raw / 2.0)).await?;
+            eprintln!(
+                "{name}: {throughput:.0} scans/s flat out; p50 {:.2} ms, p99 {:.2} ms at {:.0}/s offered",
+                p(&latencies, 0.5),
+                p(&latencies, 0.99),
+                raw / 2.0
+            );
+            let (figure, p99_figure) = match name {
+                "sqlite" => ("gate_scans_per_s_sqlite", "gate_p99_ms_at_half_sqlite"),
+                _ => ("gate_scans_per_s_postgres", "gate_p99_ms_at_half_postgres"),
+            };
+            figures.push(Figure {
+                figure,
+                value: throughput,
+                unit: "/s",
+                anchor: "raw_ed25519_verify_per_s",
+                anchor_value: raw,
+                budget: "budget: ratio ≥ 0.50",
+            });
+            figures.push(Figure {
+                figure: p99_figure,
+                value: p(&latencies, 0.99),
+                unit: "ms",
+                anchor: "budget_ms",
+                anchor_value: 10.0,
+                budget: "budget: ratio ≤ 1.00",
+            });
+        }
+        print(&figures, json);
+        Ok(())
+    })
+}
