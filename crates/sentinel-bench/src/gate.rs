@@ -155,11 +155,16 @@ pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
             backends.push(("postgres", Some(url)));
         } else {
             eprintln!(
-                "PostgreSQL not measured: set SENTINEL_BENCH_POSTGRES_URL (a database the bench may fill)"
+                "PostgreSQL not measured: set SENTINEL_BENCH_POSTGRES_URL (a server where the bench may create a scratch database)"
             );
         }
-        for (name, url) in backends {
-            let (target, _dir) = setup(url).await?;
+        for (name, admin_url) in backends {
+            // PostgreSQL runs in a scratch database created for this run and dropped after it.
+            let scratch = match &admin_url {
+                Some(url) => Some(sentinel_store::testing::TestDatabase::create(url).await?),
+                None => None,
+            };
+            let (target, _dir) = setup(scratch.as_ref().map(|d| d.url.clone())).await?;
             let target = Arc::new(target);
             let (throughput, _) = load(&target, seconds, connections, None).await?;
             let (_, latencies) = load(&target, seconds, connections, Some(raw / 2.0)).await?;
@@ -169,6 +174,9 @@ pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
                 p(&latencies, 0.99),
                 raw / 2.0
             );
+            if let Some(db) = scratch {
+                db.drop_database().await?;
+            }
             let (figure, p99_figure) = match name {
                 "sqlite" => ("gate_scans_per_s_sqlite", "gate_p99_ms_at_half_sqlite"),
                 _ => ("gate_scans_per_s_postgres", "gate_p99_ms_at_half_postgres"),

@@ -218,8 +218,11 @@ impl FromRequestParts<AppState> for DeviceCaller {
         let token = bearer(parts)
             .filter(|t| t.starts_with(DEVICE_TOKEN_PREFIX))
             .ok_or_else(ApiError::unauthenticated)?;
-        let (device, venue) =
-            state.store.device_by_token(&token_hash(token)).await?.ok_or_else(ApiError::unauthenticated)?;
+        let (device, venue) = state
+            .devices
+            .resolve(&*state.store, &token_hash(token))
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
         Ok(DeviceCaller { device, venue })
     }
 }

@@ -100,6 +100,8 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         policies,
         visits,
         alerts: entry::AlertFeed::default(),
+        facts: entry::FactsCache::default(),
+        devices: entry::DeviceCache::default(),
     }))
 }
 

@@ -5,7 +5,7 @@ use sentinel_store::Store;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::entry::{AlertFeed, PolicyBook, VisitWriter};
+use crate::entry::{AlertFeed, DeviceCache, FactsCache, PolicyBook, VisitWriter};
 use crate::health::{KeyRing, StatusCache};
 use crate::metrics::Metrics;
 
@@ -33,6 +33,10 @@ pub struct Inner {
     pub visits: VisitWriter,
     /// Live alerts for the console streams.
     pub alerts: AlertFeed,
+    /// Birth dates and masked names for the gate.
+    pub facts: FactsCache,
+    /// Device tokens, briefly.
+    pub devices: DeviceCache,
 }
 
 impl AppState {

@@ -149,6 +149,7 @@ pub async fn rotate_token(
         .ok_or_else(|| ApiError::not_found("device"))?;
     let (token, hash) = crate::auth::new_device_token();
     state.store.set_device_token(device.id, &hash).await?;
+    state.devices.clear();
     super::audit::record(&state, &caller, "device.token", Some(format!("device:{id}")), None, None).await?;
     Ok(Json(RegisteredDevice { device: DeviceView::new(&state, device), token }))
 }

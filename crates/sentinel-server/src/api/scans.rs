@@ -174,17 +174,15 @@ pub async fn scan(
         }
         Identified::Person { id, channel } => {
             let status = state.status.status(&*state.store, id, now, state.tz).await?;
-            let person = state.store.get_person(id).await.map_err(|e| match e {
+            let facts = state.facts.get(&*state.store, id).await.map_err(|e| match e {
                 StoreError::NotFound => ApiError::invalid("health_code", "人员不存在 / no such person"),
                 other => other.into(),
             })?;
-            let subject = Subject {
-                status: &status,
-                age: Some(person.id_number.age_on(state.local(now).date_naive())),
-                vaccine_exempt: false,
-            };
+            let today = state.local(now).date_naive();
+            let age = today.years_since(facts.birth_date);
+            let subject = Subject { status: &status, age, vaccine_exempt: false };
             let decision = decide(&effective.policy, subject, readings, channel, now);
-            (Some(id), channel, decision, Some(status), Some(person.name.masked()))
+            (Some(id), channel, decision, Some(status), Some(facts.masked_name))
         }
     };
     let alerts: Vec<NewAlert> = decision

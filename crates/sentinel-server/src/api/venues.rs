@@ -232,6 +232,7 @@ pub async fn update_venue(
         }
         other => other.into(),
     })?;
+    state.devices.clear();
     Ok(Json(VenueView::new(&state, updated)))
 }
 
@@ -245,6 +246,7 @@ pub async fn delete_venue(
 ) -> ApiResult<StatusCode> {
     let venue = venue_in_scope(&state, &caller, Permission::ManageVenues, id).await?;
     state.store.delete_venue(venue.id, state.now()).await?;
+    state.devices.clear();
     super::audit::record(&state, &caller, "venue.delete", Some(format!("venue:{}", venue.id)), None, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)

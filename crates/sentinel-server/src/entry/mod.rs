@@ -1,11 +1,15 @@
 //! The entry check's services: the published policies, the group-commit visit writer and the live
 //! alert feed.
 
+pub mod devices;
 pub mod dispatch;
 pub mod events;
+pub mod facts;
 pub mod policy;
 pub mod writer;
 
+pub use devices::DeviceCache;
 pub use events::{AlertEvent, AlertFeed};
+pub use facts::FactsCache;
 pub use policy::{PolicyBook, PolicyDoc};
 pub use writer::VisitWriter;

@@ -1,0 +1,32 @@
+//! What the gate needs of a person besides the health status — the birth date (for age exemptions) and the
+//! masked name shown on the screen — kept in memory so a scan does not read and decrypt the person.
+
+use chrono::NaiveDate;
+use sentinel_core::PersonId;
+use sentinel_store::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonFacts {
+    pub birth_date: NaiveDate,
+    pub masked_name: String,
+}
+
+#[derive(Default)]
+pub struct FactsCache {
+    facts: RwLock<HashMap<PersonId, PersonFacts>>,
+}
+
+impl FactsCache {
+    /// The facts, reading the person once on a miss. ID numbers and names do not change, so entries stay.
+    pub async fn get(&self, store: &dyn Store, person: PersonId) -> Result<PersonFacts, StoreError> {
+        if let Some(f) = self.facts.read().unwrap_or_else(|p| p.into_inner()).get(&person) {
+            return Ok(f.clone());
+        }
+        let p = store.get_person(person).await?;
+        let facts = PersonFacts { birth_date: p.id_number.birth_date(), masked_name: p.name.masked() };
+        self.facts.write().unwrap_or_else(|p| p.into_inner()).insert(person, facts.clone());
+        Ok(facts)
+    }
+}
