@@ -52,6 +52,8 @@ pub enum Permission {
     HandleAlerts,
     /// Register outbound alert channels.
     ManageWebhooks,
+    /// Take an unvaccinated person's details at a venue (未接种登记).
+    RegisterUnvaccinated,
 }
 
 impl Role {
@@ -121,6 +123,7 @@ impl Role {
             ReadAlerts => matches!(self, Admin | CommandCentre | Supervisor | GridWorker | VenueManager),
             HandleAlerts => matches!(self, Admin | GridWorker),
             ManageWebhooks => matches!(self, Admin | CommandCentre),
+            RegisterUnvaccinated => matches!(self, Admin | VenueManager | VenueStaff | GridWorker),
         }
     }
 }

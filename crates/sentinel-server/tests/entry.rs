@@ -359,7 +359,47 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
     assert!(robot["markdown"]["content"].as_str().unwrap().contains("红码"));
 }
 
+/// Staff register an unvaccinated elder; the home community and the category's department both get the report.
+async fn unvaccinated_registration_is_reported(s: &TestServer) {
+    let g = gate(s).await;
+    let staff = s.user(&g.admin, "staff1", "venue_staff", &format!("venue:{}", g.venue)).await;
+    let body = json!({"name": "黄建国", "phone": "13812345678", "address": "平江路3号", "region_code": "320508001002", "reason": "基础疾病，暂缓接种"});
+    let (status, reg) =
+        s.post(&format!("/api/v1/venues/{}/unvaccinated", g.venue), &staff, body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{reg}");
+    assert_eq!(
+        (reg["name"].as_str(), reg["phone"].as_str()),
+        (Some("黄**"), Some("138****5678")),
+        "masked in answers"
+    );
+    let community = s.user(&g.admin, "grid2", "grid_worker", "320508001002").await;
+    let department = s.user(&g.admin, "commerce", "supervisor", "category:commercial_complex").await;
+    for token in [&community, &department] {
+        let (_, list) = s.get("/api/v1/unvaccinated", token).await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+        let (_, alerts) = s.get("/api/v1/alerts?status=open", token).await;
+        assert!(
+            alerts["items"].as_array().unwrap().iter().any(|a| a["kind"] == "unvaccinated_report"),
+            "{alerts}"
+        );
+    }
+    let elsewhere = s.user(&g.admin, "other", "grid_worker", "320506").await;
+    assert_eq!(s.get("/api/v1/unvaccinated", &elsewhere).await.1["items"].as_array().unwrap().len(), 0);
+    let other_venue =
+        s.post(&format!("/api/v1/venues/{}/unvaccinated", g.venue + 1000), &staff, body.clone()).await.0;
+    assert_eq!(other_venue, StatusCode::NOT_FOUND);
+    let (status, e) = s
+        .post(
+            &format!("/api/v1/venues/{}/unvaccinated", g.venue),
+            &staff,
+            json!({"name": "x", "region_code": "320508", "reason": ""}),
+        )
+        .await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")));
+}
+
 on_both_backends!(
+    unvaccinated_registration_is_reported,
     gate_decides_records_and_alerts,
     alerts_stream_live,
     policies_are_versioned_and_published,

@@ -192,8 +192,60 @@ pub struct AlertFilter {
     pub venue: Option<VenueId>,
 }
 
+/// An unvaccinated person's details taken at a gate (未接种登记). Personal fields are encrypted at rest.
+#[derive(Clone, PartialEq)]
+pub struct NewUnvaccinated {
+    pub venue_id: VenueId,
+    pub person_id: Option<PersonId>,
+    pub name: String,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    /// Home community (or grid): it receives the report.
+    pub home_region: RegionCode,
+    pub reason: String,
+    pub registrar: String,
+}
+
+#[derive(Clone, PartialEq)]
+pub struct Unvaccinated {
+    pub id: i64,
+    pub venue_id: VenueId,
+    pub person_id: Option<PersonId>,
+    pub name: String,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub home_region: RegionCode,
+    pub reason: String,
+    pub registrar: String,
+    pub alert_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Unvaccinated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unvaccinated")
+            .field("id", &self.id)
+            .field("venue_id", &self.venue_id)
+            .finish_non_exhaustive()
+    }
+}
+
 #[async_trait]
 pub trait EntryStore: Send + Sync {
+    /// Stores the registration and its report (an `unvaccinated_report` alert routed to the home region and
+    /// visible to the venue category's department), with the report's outbox rows, in one transaction.
+    async fn register_unvaccinated(
+        &self,
+        r: &NewUnvaccinated,
+        now: DateTime<Utc>,
+    ) -> Result<Unvaccinated, StoreError>;
+    /// Registrations whose home lies in the scope's region, or made at venues the scope covers; newest first.
+    async fn list_unvaccinated(
+        &self,
+        scope: &Scope,
+        page: PageRequest,
+    ) -> Result<Page<Unvaccinated>, StoreError>;
+
     /// A new draft version for the scope.
     async fn create_policy(
         &self,

@@ -174,3 +174,60 @@ fn scope_filter(w: &mut Where, scope: Option<&Scope>, region: &str, category: &s
         }
     }
 }
+
+pub const UNVACCINATED_FIELDS: [&str; 3] =
+    ["unvaccinated.name", "unvaccinated.phone", "unvaccinated.address"];
+pub const UNVACCINATED_COLUMNS: &str = "u.id, u.venue_id, u.person_id, u.name_enc, u.phone_enc, u.address_enc, \
+                                        u.home_region, u.reason, u.registrar, u.alert_id, u.created_at";
+
+pub struct UnvaccinatedRow {
+    pub id: i64,
+    pub venue_id: i64,
+    pub person_id: Option<i64>,
+    pub name_enc: Vec<u8>,
+    pub phone_enc: Option<Vec<u8>>,
+    pub address_enc: Option<Vec<u8>>,
+    pub home_region: String,
+    pub reason: String,
+    pub registrar: String,
+    pub alert_id: Option<i64>,
+    pub created_at: i64,
+}
+
+impl UnvaccinatedRow {
+    pub fn decode(self, cipher: &crate::PersonalDataCipher) -> Result<crate::Unvaccinated, StoreError> {
+        let [name_f, phone_f, address_f] = UNVACCINATED_FIELDS;
+        Ok(crate::Unvaccinated {
+            id: self.id,
+            venue_id: VenueId(self.venue_id),
+            person_id: self.person_id.map(PersonId),
+            name: cipher.decrypt(name_f, &self.name_enc)?,
+            phone: self.phone_enc.map(|p| cipher.decrypt(phone_f, &p)).transpose()?,
+            address: self.address_enc.map(|a| cipher.decrypt(address_f, &a)).transpose()?,
+            home_region: region_code(&self.home_region)?,
+            reason: self.reason,
+            registrar: self.registrar,
+            alert_id: self.alert_id,
+            created_at: from_millis(self.created_at)?,
+        })
+    }
+}
+
+/// Registrations (`u`, joined with venues `v`) a scope sees: by home or venue region, category or venue.
+pub fn unvaccinated_where(w: &mut Where, scope: &Scope) {
+    match scope {
+        Scope::All => {}
+        Scope::Region(r) => {
+            let p = w.bind(SqlValue::Text(format!("{}%", r.subtree_prefix())));
+            w.push(format!("(u.home_region LIKE {p} OR v.region_code LIKE {p})"));
+        }
+        Scope::Category(c) => {
+            let p = w.bind(SqlValue::Text(c.code().into()));
+            w.push(format!("v.category = {p}"));
+        }
+        Scope::Venue(id) => {
+            let p = w.bind(SqlValue::Int(id.0));
+            w.push(format!("u.venue_id = {p}"));
+        }
+    }
+}

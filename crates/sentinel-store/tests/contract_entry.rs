@@ -214,4 +214,56 @@ mod cases {
     }
 }
 
+mod unvaccinated {
+    use super::*;
+
+    pub async fn unvaccinated_registrations_report_home_and_department(s: &dyn Store) {
+        seed_regions(s).await;
+        let market = s
+            .create_venue(&venue("长桥菜市场", VenueCategory::WetMarket, "320506001001"), now())
+            .await
+            .unwrap();
+        let reg = NewUnvaccinated {
+            venue_id: market.id,
+            person_id: None,
+            name: "黄建国".into(),
+            phone: Some("13812345678".into()),
+            address: Some("平江路3号".into()),
+            home_region: rc("320508001001"),
+            reason: "患有基础疾病，暂缓接种".into(),
+            registrar: "staff1".into(),
+        };
+        let stored = s.register_unvaccinated(&reg, now()).await.unwrap();
+        assert_eq!((stored.name.as_str(), stored.phone.as_deref()), ("黄建国", Some("13812345678")));
+        let alert = s.get_alert(stored.alert_id.unwrap()).await.unwrap();
+        assert_eq!(
+            (alert.kind.as_str(), alert.region_code.clone(), alert.venue_id),
+            ("unvaccinated_report", rc("320508001001"), market.id)
+        );
+        let sees = |scope: Scope| async move {
+            s.list_unvaccinated(&scope, PageRequest::first(10)).await.unwrap().items.len()
+        };
+        assert_eq!(sees(Scope::Region(rc("320508001001"))).await, 1, "the home community");
+        assert_eq!(sees(Scope::Category(VenueCategory::WetMarket)).await, 1, "the category's department");
+        assert_eq!(sees(Scope::Region(rc("320506001001"))).await, 1, "the venue's own community");
+        assert_eq!(sees(Scope::Region(rc("320508001002"))).await, 0);
+        assert_eq!(sees(Scope::Category(VenueCategory::Bus)).await, 0);
+    }
+}
+
+use unvaccinated::unvaccinated_registrations_report_home_and_department;
+
+#[tokio::test]
+async fn sqlite_unvaccinated_registrations() {
+    let f = Fixture::sqlite();
+    unvaccinated_registrations_report_home_and_department(&*open_store(&f.url).await).await;
+}
+
+#[tokio::test]
+async fn postgres_unvaccinated_registrations() {
+    let Some(f) = Fixture::postgres("postgres_unvaccinated_registrations").await else { return };
+    unvaccinated_registrations_report_home_and_department(&*open_store(&f.url).await).await;
+    f.finish().await;
+}
+
 contract!(policies_are_versioned_per_scope, devices_authenticate_by_token, visits_and_alerts);

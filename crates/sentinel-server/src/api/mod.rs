@@ -11,6 +11,7 @@ pub mod persons;
 pub mod policies;
 pub mod regions;
 pub mod scans;
+pub mod unvaccinated;
 pub mod users;
 pub mod venues;
 pub mod visits;
@@ -161,6 +162,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::stream))
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(webhooks::dead_letters))
+        .routes(routes!(unvaccinated::register))
+        .routes(routes!(unvaccinated::list))
         // Import files are large (100 000 rows ≈ 8 MB): only this route takes big bodies.
         .merge(
             OpenApiRouter::new()

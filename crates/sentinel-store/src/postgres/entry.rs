@@ -11,9 +11,11 @@ use super::{PostgresStore, boxed, refs};
 use crate::entry_rows::*;
 use crate::model::{Device, Page, PageRequest, Venue};
 use crate::query::{self, Dialect, Where};
+use sentinel_core::Scope;
+
 use crate::{
-    Alert, AlertFilter, AlertStatus, EntryStore, NewVisit, PolicyRecord, PolicyScope, PolicyStatus,
-    RecordedVisit, StoreError, Visit, VisitFilter,
+    Alert, AlertFilter, AlertStatus, EntryStore, NewUnvaccinated, NewVisit, PolicyRecord, PolicyScope,
+    PolicyStatus, RecordedVisit, StoreError, Unvaccinated, Visit, VisitFilter,
 };
 
 type R<T> = Result<T, tokio_postgres::Error>;
@@ -152,8 +154,93 @@ async fn insert_visit(c: &impl GenericClient, v: &NewVisit) -> Result<RecordedVi
     Ok(RecordedVisit { visit_id, duplicate: false, alert_ids })
 }
 
+fn unvaccinated_row(r: &Row) -> R<UnvaccinatedRow> {
+    Ok(UnvaccinatedRow {
+        id: r.try_get(0)?,
+        venue_id: r.try_get(1)?,
+        person_id: r.try_get(2)?,
+        name_enc: r.try_get(3)?,
+        phone_enc: r.try_get(4)?,
+        address_enc: r.try_get(5)?,
+        home_region: r.try_get(6)?,
+        reason: r.try_get(7)?,
+        registrar: r.try_get(8)?,
+        alert_id: r.try_get(9)?,
+        created_at: r.try_get(10)?,
+    })
+}
+
 #[async_trait]
 impl EntryStore for PostgresStore {
+    async fn register_unvaccinated(
+        &self,
+        r: &NewUnvaccinated,
+        now: DateTime<Utc>,
+    ) -> Result<Unvaccinated, StoreError> {
+        let [name_f, phone_f, address_f] = UNVACCINATED_FIELDS;
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let at = now.timestamp_millis();
+        let alert_id: i64 = tx
+            .query_one(
+                "INSERT INTO alerts (kind, venue_id, person_id, region_code, status, created_at)
+                 VALUES ('unvaccinated_report', $1, $2, $3, 'open', $4) RETURNING id",
+                &[&r.venue_id.0, &r.person_id.map(|p| p.0), &r.home_region.as_str(), &at],
+            )
+            .await?
+            .try_get(0)?;
+        tx.execute("INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, $1, $2 FROM webhooks WHERE active", &[&alert_id, &at])
+            .await?;
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO unvaccinated_registrations AS u (venue_id, person_id, name_enc, phone_enc, address_enc, home_region,
+                                                                  reason, registrar, alert_id, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {UNVACCINATED_COLUMNS}"
+                ),
+                &[
+                    &r.venue_id.0,
+                    &r.person_id.map(|p| p.0),
+                    &self.cipher.encrypt(name_f, &r.name),
+                    &r.phone.as_ref().map(|p| self.cipher.encrypt(phone_f, p)),
+                    &r.address.as_ref().map(|a| self.cipher.encrypt(address_f, a)),
+                    &r.home_region.as_str(),
+                    &r.reason,
+                    &r.registrar,
+                    &alert_id,
+                    &at,
+                ],
+            )
+            .await?;
+        let registration = unvaccinated_row(&row)?.decode(&self.cipher)?;
+        tx.commit().await?;
+        Ok(registration)
+    }
+
+    async fn list_unvaccinated(
+        &self,
+        scope: &Scope,
+        page: PageRequest,
+    ) -> Result<Page<Unvaccinated>, StoreError> {
+        let mut w = Where::new(Dialect::Postgres);
+        unvaccinated_where(&mut w, scope);
+        if let Some(before) = page.after {
+            let p = w.bind(query::SqlValue::Int(before));
+            w.push(format!("u.id < {p}"));
+        }
+        let sql = format!(
+            "SELECT {UNVACCINATED_COLUMNS} FROM unvaccinated_registrations u JOIN venues v ON v.id = u.venue_id {} ORDER BY u.id DESC LIMIT {}",
+            w.sql(),
+            page.limit + 1
+        );
+        let params = boxed(w.params);
+        let c = self.pool.get().await?;
+        let rows = c.query(&sql, &refs(&params)).await?;
+        let items =
+            rows.iter().map(|r| unvaccinated_row(r)?.decode(&self.cipher)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(items, page.limit, |u: &Unvaccinated| u.id))
+    }
+
     async fn create_policy(
         &self,
         scope: &PolicyScope,

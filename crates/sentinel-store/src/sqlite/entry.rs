@@ -10,9 +10,11 @@ use super::{SqliteStore, values};
 use crate::entry_rows::*;
 use crate::model::{Device, Page, PageRequest, Venue};
 use crate::query::{self, Dialect, Where};
+use sentinel_core::Scope;
+
 use crate::{
-    Alert, AlertFilter, AlertStatus, EntryStore, NewVisit, PolicyRecord, PolicyScope, PolicyStatus,
-    RecordedVisit, StoreError, Visit, VisitFilter,
+    Alert, AlertFilter, AlertStatus, EntryStore, NewUnvaccinated, NewVisit, PolicyRecord, PolicyScope,
+    PolicyStatus, RecordedVisit, StoreError, Unvaccinated, Visit, VisitFilter,
 };
 
 fn policy_row(r: &Row<'_>) -> rusqlite::Result<PolicyRow> {
@@ -133,8 +135,96 @@ fn insert_visit(c: &Connection, v: &NewVisit) -> Result<RecordedVisit, StoreErro
     Ok(RecordedVisit { visit_id, duplicate: false, alert_ids })
 }
 
+fn unvaccinated_row(r: &Row<'_>) -> rusqlite::Result<UnvaccinatedRow> {
+    Ok(UnvaccinatedRow {
+        id: r.get(0)?,
+        venue_id: r.get(1)?,
+        person_id: r.get(2)?,
+        name_enc: r.get(3)?,
+        phone_enc: r.get(4)?,
+        address_enc: r.get(5)?,
+        home_region: r.get(6)?,
+        reason: r.get(7)?,
+        registrar: r.get(8)?,
+        alert_id: r.get(9)?,
+        created_at: r.get(10)?,
+    })
+}
+
 #[async_trait]
 impl EntryStore for SqliteStore {
+    async fn register_unvaccinated(
+        &self,
+        r: &NewUnvaccinated,
+        now: DateTime<Utc>,
+    ) -> Result<Unvaccinated, StoreError> {
+        let r = r.clone();
+        self.write(Box::new(move |c, cipher| {
+            let [name_f, phone_f, address_f] = UNVACCINATED_FIELDS;
+            let tx = c.transaction()?;
+            let at = now.timestamp_millis();
+            tx.execute(
+                "INSERT INTO alerts (kind, venue_id, person_id, region_code, status, created_at)
+                 VALUES ('unvaccinated_report', ?1, ?2, ?3, 'open', ?4)",
+                params![r.venue_id.0, r.person_id.map(|p| p.0), r.home_region.as_str(), at],
+            )?;
+            let alert_id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, ?1, ?2 FROM webhooks WHERE active = 1",
+                params![alert_id, at],
+            )?;
+            tx.execute(
+                "INSERT INTO unvaccinated_registrations (venue_id, person_id, name_enc, phone_enc, address_enc, home_region,
+                                                         reason, registrar, alert_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    r.venue_id.0,
+                    r.person_id.map(|p| p.0),
+                    cipher.encrypt(name_f, &r.name),
+                    r.phone.as_ref().map(|p| cipher.encrypt(phone_f, p)),
+                    r.address.as_ref().map(|a| cipher.encrypt(address_f, a)),
+                    r.home_region.as_str(),
+                    r.reason,
+                    r.registrar,
+                    alert_id,
+                    at
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            let sql = format!("SELECT {UNVACCINATED_COLUMNS} FROM unvaccinated_registrations u WHERE u.id = ?1");
+            let row = tx.query_row(&sql, [id], unvaccinated_row)?;
+            tx.commit()?;
+            row.decode(cipher)
+        }))
+        .await
+    }
+
+    async fn list_unvaccinated(
+        &self,
+        scope: &Scope,
+        page: PageRequest,
+    ) -> Result<Page<Unvaccinated>, StoreError> {
+        let scope = scope.clone();
+        self.read(Box::new(move |c, cipher| {
+            let mut w = Where::new(Dialect::Sqlite);
+            unvaccinated_where(&mut w, &scope);
+            if let Some(before) = page.after {
+                let p = w.bind(query::SqlValue::Int(before));
+                w.push(format!("u.id < {p}"));
+            }
+            let sql = format!(
+                "SELECT {UNVACCINATED_COLUMNS} FROM unvaccinated_registrations u JOIN venues v ON v.id = u.venue_id {} ORDER BY u.id DESC LIMIT {}",
+                w.sql(),
+                page.limit + 1
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(values(w.params)), unvaccinated_row)?;
+            let items = rows.map(|r| r.map_err(StoreError::from).and_then(|u| u.decode(cipher))).collect::<Result<_, _>>()?;
+            Ok(Page::from_rows(items, page.limit, |u: &Unvaccinated| u.id))
+        }))
+        .await
+    }
+
     async fn create_policy(
         &self,
         scope: &PolicyScope,

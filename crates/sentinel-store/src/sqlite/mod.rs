@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_health_changes.sql")),
     (4, include_str!("migrations/0004_entry.sql")),
     (5, include_str!("migrations/0005_outbox.sql")),
+    (6, include_str!("migrations/0006_unvaccinated.sql")),
 ];
 const READERS: usize = 4;
 

@@ -1,0 +1,153 @@
+//! 未接种登记: venue staff take an unvaccinated person's details; the report reaches the venue category's
+//! supervising department and the person's home community (an `unvaccinated_report` alert each sees).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, FixedOffset};
+use sentinel_core::masking::mask_address;
+use sentinel_core::{Permission, PersonName, PhoneNumber, RegionCode, VenueId};
+use sentinel_store::{NewUnvaccinated, StoreError, Unvaccinated};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::persons::parse_id_number;
+use super::{List, page_request};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UnvaccinatedInput {
+    /// When the person is registered (links the report to them).
+    pub id_number: Option<String>,
+    pub name: String,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    /// Home community or grid: it receives the report.
+    pub region_code: String,
+    /// 未接种原因
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnvaccinatedView {
+    pub id: i64,
+    pub venue_id: i64,
+    pub person_id: Option<i64>,
+    /// Masked.
+    pub name: String,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub home_region: String,
+    pub reason: String,
+    pub registrar: String,
+    /// The report's alert.
+    pub alert_id: Option<i64>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<FixedOffset>,
+}
+
+fn view(state: &AppState, u: Unvaccinated) -> UnvaccinatedView {
+    UnvaccinatedView {
+        id: u.id,
+        venue_id: u.venue_id.0,
+        person_id: u.person_id.map(|p| p.0),
+        name: PersonName::parse(&u.name).map(|n| n.masked()).unwrap_or_else(|_| "*".into()),
+        phone: u
+            .phone
+            .as_deref()
+            .map(|p| PhoneNumber::parse(p).map(|p| p.masked()).unwrap_or_else(|_| "****".into())),
+        address: u.address.as_deref().map(mask_address),
+        home_region: u.home_region.to_string(),
+        reason: u.reason,
+        registrar: u.registrar,
+        alert_id: u.alert_id,
+        created_at: state.local(u.created_at),
+    }
+}
+
+/// Records an unvaccinated person's details at a venue and reports them.
+#[utoipa::path(post, path = "/api/v1/venues/{id}/unvaccinated", tag = "entry", request_body = UnvaccinatedInput,
+    responses((status = 201, body = UnvaccinatedView), (status = 422, body = crate::error::Problem)))]
+pub async fn register(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<UnvaccinatedInput>,
+) -> ApiResult<(StatusCode, Json<UnvaccinatedView>)> {
+    let venue = state.store.get_venue(VenueId(id)).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("venue"),
+        other => other.into(),
+    })?;
+    caller.require_venue(Permission::RegisterUnvaccinated, &venue)?;
+    let name = PersonName::parse(&input.name).map_err(|e| ApiError::invalid("name", e.to_string()))?;
+    let phone = input
+        .phone
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| PhoneNumber::parse(p).map_err(|e| ApiError::invalid("phone", e.to_string())))
+        .transpose()?;
+    let home_region =
+        RegionCode::parse(&input.region_code).map_err(|e| ApiError::invalid("region_code", e.to_string()))?;
+    let reason = input.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(ApiError::invalid("reason", "原因应为1–200个字符 / reason must be 1–200 characters"));
+    }
+    let address = input.address.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
+    if address.as_ref().is_some_and(|a| a.chars().count() > 200) {
+        return Err(ApiError::invalid("address", "地址最多200个字符 / address longer than 200 characters"));
+    }
+    let person_id = match input.id_number.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(raw) => state
+            .store
+            .find_person_by_id_number(&parse_id_number(&state, "id_number", raw)?)
+            .await?
+            .map(|p| p.id),
+        None => None,
+    };
+    let registration = NewUnvaccinated {
+        venue_id: venue.id,
+        person_id,
+        name: name.as_str().to_owned(),
+        phone: phone.map(|p| p.as_str().to_owned()),
+        address,
+        home_region,
+        reason: reason.to_owned(),
+        registrar: caller.user.username.clone(),
+    };
+    let stored = state.store.register_unvaccinated(&registration, state.now()).await?;
+    super::audit::record(
+        &state,
+        &caller,
+        "unvaccinated.register",
+        Some(format!("venue:{}", venue.id)),
+        None,
+        Some(format!("registration {}", stored.id)),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(view(&state, stored))))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UnvaccinatedQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// Registrations the caller's scope receives (home community, venue region, or the category's department); masked.
+#[utoipa::path(get, path = "/api/v1/unvaccinated", tag = "entry", params(UnvaccinatedQuery),
+    responses((status = 200, body = List<UnvaccinatedView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<UnvaccinatedQuery>,
+) -> ApiResult<Json<List<UnvaccinatedView>>> {
+    caller.require(Permission::ReadAlerts)?;
+    let page = state
+        .store
+        .list_unvaccinated(&caller.user.scope, page_request(q.cursor.as_deref(), q.limit)?)
+        .await?;
+    Ok(Json(List::from_page(page, |u| view(&state, u))))
+}
