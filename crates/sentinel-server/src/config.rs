@@ -61,6 +61,8 @@ pub struct Config {
     pub issuer: String,
     /// How far device and server clocks may disagree when a code is verified.
     pub clock_skew_seconds: u32,
+    /// Minutes an alert may stay unacknowledged before it goes up a level (community → street → district).
+    pub escalate_after_minutes: u32,
 }
 
 impl Default for Config {
@@ -77,6 +79,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             issuer: "sentinel".into(),
             clock_skew_seconds: 30,
+            escalate_after_minutes: 15,
         }
     }
 }
@@ -95,6 +98,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("issuer", &self.issuer)
             .field("clock_skew_seconds", &self.clock_skew_seconds)
+            .field("escalate_after_minutes", &self.escalate_after_minutes)
             .finish()
     }
 }
@@ -160,6 +164,9 @@ impl Config {
             "SENTINEL_ISSUER" => self.issuer = value,
             "SENTINEL_CLOCK_SKEW_SECONDS" => {
                 self.clock_skew_seconds = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
+            "SENTINEL_ESCALATE_AFTER_MINUTES" => {
+                self.escalate_after_minutes = value.parse().map_err(|e| bad(format!("{e}")))?
             }
             "SENTINEL_SESSION_HOURS" => {
                 self.session_hours = value.parse().map_err(|e| bad(format!("{e}")))?

@@ -102,6 +102,7 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         alerts: entry::AlertFeed::default(),
         facts: entry::FactsCache::default(),
         devices: entry::DeviceCache::default(),
+        escalate_after: chrono::Duration::minutes(i64::from(config.escalate_after_minutes.max(1))),
     }))
 }
 
@@ -147,9 +148,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let refresher = tokio::spawn(refresh_periodically(state.clone()));
     let dispatcher = tokio::spawn(entry::dispatch::run(state.clone()));
+    let escalator = tokio::spawn(entry::escalation::run(state.clone()));
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     refresher.abort();
     dispatcher.abort();
+    escalator.abort();
     served
 }
 

@@ -37,6 +37,7 @@ pub struct Inner {
     pub facts: FactsCache,
     /// Device tokens, briefly.
     pub devices: DeviceCache,
+    pub escalate_after: chrono::Duration,
 }
 
 impl AppState {

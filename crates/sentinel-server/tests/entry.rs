@@ -222,6 +222,37 @@ async fn alerts_stream_live(s: &TestServer) {
     assert!(received.contains("event: alert") && received.contains("观前街商场"), "{received}");
 }
 
+/// An alert nobody acknowledges goes up to the street: its workers' stream gets it then, not before.
+async fn unacknowledged_alerts_escalate(s: &TestServer) {
+    let g = gate(s).await;
+    let street = s.user(&g.admin, "street1", "grid_worker", "320508001").await;
+    let mut stream =
+        s.http.get(format!("{}/api/v1/alerts/stream", s.base)).bearer_auth(&street).send().await.unwrap();
+    s.post(
+        "/api/v1/health/code-assignments",
+        &g.admin,
+        json!({"person_id": g.person, "colour": "red", "reason": "密接"}),
+    )
+    .await;
+    let token = code(s, &g).await;
+    scan(s, &g, json!({"idempotency_key": "e1", "health_code": token, "temperature_c": 36.5, "mask": true}))
+        .await;
+    let early = tokio::time::timeout(std::time::Duration::from_millis(400), stream.chunk()).await;
+    assert!(early.is_err(), "the street hears nothing before escalation: {early:?}");
+    let cutoff = Utc::now() + Duration::minutes(1);
+    assert_eq!(sentinel_server::entry::escalation::escalate_untouched_since(&s.state, cutoff).await, 1);
+    let mut received = String::new();
+    while !received.contains("code_red") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(2), stream.chunk())
+            .await
+            .expect("the escalation arrives");
+        received.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
+    assert!(received.contains("\"level\":1"), "{received}");
+    let (_, alerts) = s.get("/api/v1/alerts?status=open", &street).await;
+    assert_eq!(alerts["items"][0]["level"], 1);
+}
+
 /// Policies are drafted, published with an effective time, and decide the next scan; a venue may only tighten.
 async fn policies_are_versioned_and_published(s: &TestServer) {
     let g = gate(s).await;
@@ -399,6 +430,7 @@ async fn unvaccinated_registration_is_reported(s: &TestServer) {
 }
 
 on_both_backends!(
+    unacknowledged_alerts_escalate,
     unvaccinated_registration_is_reported,
     gate_decides_records_and_alerts,
     alerts_stream_live,

@@ -182,6 +182,8 @@ pub struct Alert {
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
     pub note: Option<String>,
+    /// 0: the venue's community; 1: escalated to the street; 2: to the district.
+    pub level: u8,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -277,6 +279,13 @@ pub trait EntryStore: Send + Sync {
     /// Newest first.
     async fn list_alerts(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<Alert>, StoreError>;
     async fn get_alert(&self, id: i64) -> Result<Alert, StoreError>;
+    /// Raises by one level every open alert below `max_level` untouched since `older_than`; returns them.
+    async fn escalate_alerts(
+        &self,
+        older_than: DateTime<Utc>,
+        max_level: u8,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Alert>, StoreError>;
     /// Moves an alert forward (open → acknowledged → resolved); `NotFound` if it is not in a state to.
     async fn advance_alert(
         &self,

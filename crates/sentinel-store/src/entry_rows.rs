@@ -12,7 +12,7 @@ pub const POLICY_COLUMNS: &str = "id, scope_kind, scope_value, version, body, st
 pub const VISIT_COLUMNS: &str = "x.id, x.person_id, x.venue_id, x.device_id, x.channel, x.entered_at, x.left_at, \
                                  x.outcome, x.reasons, x.policy_id, x.temperature_c, x.mask, x.registrar, v.category";
 pub const ALERT_COLUMNS: &str = "a.id, a.kind, a.visit_id, a.venue_id, a.person_id, a.region_code, a.status, \
-                                 a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.note";
+                                 a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, a.level";
 
 pub struct PolicyRow {
     pub id: i64,
@@ -103,6 +103,7 @@ pub struct AlertRow {
     pub resolved_at: Option<i64>,
     pub resolved_by: Option<String>,
     pub note: Option<String>,
+    pub level: i64,
 }
 
 impl AlertRow {
@@ -122,6 +123,7 @@ impl AlertRow {
             resolved_at: self.resolved_at.map(from_millis).transpose()?,
             resolved_by: self.resolved_by,
             note: self.note,
+            level: u8::try_from(self.level).unwrap_or(u8::MAX),
         })
     }
 }

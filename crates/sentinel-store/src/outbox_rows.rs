@@ -9,7 +9,7 @@ pub const WEBHOOK_SECRET_FIELD: &str = "webhook.secret";
 
 pub const DELIVERY_SELECT: &str = "SELECT o.id, o.attempts, o.last_error, w.id, w.url, w.secret_enc, w.format, w.active, \
     w.created_at, a.id, a.kind, a.visit_id, a.venue_id, a.person_id, a.region_code, a.status, a.created_at, \
-    a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, v.name \
+    a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, a.level, v.name \
     FROM outbox o JOIN webhooks w ON w.id = o.webhook_id JOIN alerts a ON a.id = o.alert_id JOIN venues v ON v.id = a.venue_id";
 
 pub struct WebhookRow {

@@ -211,6 +211,26 @@ mod cases {
             s.advance_alert(open.items[1].id, AlertStatus::Resolved, "grid2", None, now()).await.unwrap();
         assert_eq!(direct.acknowledged_by.as_deref(), Some("grid2"), "resolving acknowledges too");
         assert_eq!(s.get_alert(id).await.unwrap(), resolved);
+
+        // Escalation: only open alerts untouched long enough move up, one level at a time, to the cap.
+        let mut late = visit(market.id, Some(p), Some(d.id), Some("k9"), 0);
+        late.alerts = vec![NewAlert { kind: "fever".into(), region_code: rc("320508001001") }];
+        let late_id = s.record_visits(&[late]).await.unwrap()[0].alert_ids[0];
+        // Escalate what has waited 15 minutes, as the server's job does at time `t`.
+        let at = |minutes: i64| async move {
+            let t = now() + Duration::minutes(minutes);
+            s.escalate_alerts(t - Duration::minutes(15), 2, t).await.unwrap()
+        };
+        assert!(at(10).await.is_empty(), "not old enough");
+        let up = at(20).await;
+        assert_eq!(
+            up.iter().map(|a| (a.id, a.level)).collect::<Vec<_>>(),
+            [(late_id, 1)],
+            "resolved ones stay"
+        );
+        assert!(at(30).await.is_empty(), "the clock restarts at each escalation");
+        assert_eq!(at(40).await[0].level, 2);
+        assert!(at(600).await.is_empty(), "capped");
     }
 }
 

@@ -36,6 +36,8 @@ pub struct AlertView {
     pub acknowledged_by: Option<String>,
     pub resolved_by: Option<String>,
     pub note: Option<String>,
+    /// 0: the venue's community; 1: escalated to the street; 2: to the district.
+    pub level: u8,
 }
 
 fn alert_view(state: &AppState, a: Alert) -> AlertView {
@@ -51,6 +53,7 @@ fn alert_view(state: &AppState, a: Alert) -> AlertView {
         acknowledged_by: a.acknowledged_by,
         resolved_by: a.resolved_by,
         note: a.note,
+        level: a.level,
     }
 }
 

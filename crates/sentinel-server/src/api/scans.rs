@@ -237,6 +237,7 @@ pub async fn scan(
             visit_id: recorded.visit_id,
             region_code: venue.region_code.to_string(),
             created_at: now,
+            level: 0,
             category: Some(venue.category),
         });
     }

@@ -2,7 +2,7 @@
 //! each subscriber seeing only what its scope covers.
 
 use chrono::{DateTime, Utc};
-use sentinel_core::{RegionCode, Scope, VenueCategory, VenueId};
+use sentinel_core::{RegionCode, RegionLevel, Scope, VenueCategory, VenueId};
 use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
@@ -20,16 +20,30 @@ pub struct AlertEvent {
     pub region_code: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
+    /// 0: the venue's community and its grids; 1: escalated to the street; 2: to the district and above.
+    pub level: u8,
     #[serde(skip)]
     pub category: Option<VenueCategory>,
 }
 
 impl AlertEvent {
+    /// Who is pushed this event: region scopes at the event's level (community and grids first, the street
+    /// after one escalation, the district and above after two), and every other scope covering the venue.
     pub fn visible_to(&self, scope: &Scope) -> bool {
         let (Ok(region), Some(category)) = (RegionCode::parse(&self.region_code), self.category) else {
             return false;
         };
-        scope.covers_venue(VenueId(self.venue_id), category, &region)
+        if !scope.covers_venue(VenueId(self.venue_id), category, &region) {
+            return false;
+        }
+        match scope {
+            Scope::Region(r) => match self.level {
+                0 => r.level() >= RegionLevel::Community,
+                1 => r.level() == RegionLevel::Street,
+                _ => r.level() <= RegionLevel::District,
+            },
+            _ => true,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod devices;
 pub mod dispatch;
+pub mod escalation;
 pub mod events;
 pub mod facts;
 pub mod policy;

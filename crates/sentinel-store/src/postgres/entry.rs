@@ -70,6 +70,7 @@ fn alert_row(r: &Row) -> R<AlertRow> {
         resolved_at: r.try_get(10)?,
         resolved_by: r.try_get(11)?,
         note: r.try_get(12)?,
+        level: r.try_get(13)?,
     })
 }
 
@@ -384,6 +385,24 @@ impl EntryStore for PostgresStore {
     async fn get_alert(&self, id: i64) -> Result<Alert, StoreError> {
         let c = self.pool.get().await?;
         select_alert(&c, id).await
+    }
+
+    async fn escalate_alerts(
+        &self,
+        older_than: DateTime<Utc>,
+        max_level: u8,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Alert>, StoreError> {
+        let c = self.pool.get().await?;
+        let sql = format!(
+            "UPDATE alerts AS a SET level = level + 1, escalated_at = $1
+             WHERE status = 'open' AND level < $2 AND COALESCE(escalated_at, created_at) <= $3
+             RETURNING {ALERT_COLUMNS}"
+        );
+        let rows = c
+            .query(&sql, &[&now.timestamp_millis(), &i64::from(max_level), &older_than.timestamp_millis()])
+            .await?;
+        rows.iter().map(|r| alert_row(r)?.decode()).collect()
     }
 
     async fn advance_alert(

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_entry.sql")),
     (5, include_str!("migrations/0005_outbox.sql")),
     (6, include_str!("migrations/0006_unvaccinated.sql")),
+    (7, include_str!("migrations/0007_escalation.sql")),
 ];
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x05e4_71e1;

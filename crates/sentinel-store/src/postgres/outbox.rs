@@ -42,8 +42,9 @@ fn delivery_row(r: &Row) -> R<DeliveryRow> {
             resolved_at: r.try_get(19)?,
             resolved_by: r.try_get(20)?,
             note: r.try_get(21)?,
+            level: r.try_get(22)?,
         },
-        venue_name: r.try_get(22)?,
+        venue_name: r.try_get(23)?,
     })
 }
 

@@ -67,6 +67,7 @@ fn alert_row(r: &Row<'_>) -> rusqlite::Result<AlertRow> {
         resolved_at: r.get(10)?,
         resolved_by: r.get(11)?,
         note: r.get(12)?,
+        level: r.get(13)?,
     })
 }
 
@@ -380,6 +381,30 @@ impl EntryStore for SqliteStore {
 
     async fn get_alert(&self, id: i64) -> Result<Alert, StoreError> {
         self.read(Box::new(move |c, _| select_alert(c, id))).await
+    }
+
+    async fn escalate_alerts(
+        &self,
+        older_than: DateTime<Utc>,
+        max_level: u8,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Alert>, StoreError> {
+        self.write(Box::new(move |c, _| {
+            // SQLite's RETURNING takes plain column names.
+            let sql = format!(
+                "UPDATE alerts SET level = level + 1, escalated_at = ?1
+                 WHERE status = 'open' AND level < ?2 AND COALESCE(escalated_at, created_at) <= ?3
+                 RETURNING {}",
+                ALERT_COLUMNS.replace("a.", "")
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(
+                params![now.timestamp_millis(), max_level, older_than.timestamp_millis()],
+                alert_row,
+            )?;
+            rows.map(|r| r.map_err(StoreError::from).and_then(AlertRow::decode)).collect()
+        }))
+        .await
     }
 
     async fn advance_alert(

@@ -40,8 +40,9 @@ fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
             resolved_at: r.get(19)?,
             resolved_by: r.get(20)?,
             note: r.get(21)?,
+            level: r.get(22)?,
         },
-        venue_name: r.get(22)?,
+        venue_name: r.get(23)?,
     })
 }
 
