@@ -50,6 +50,27 @@ enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Drive simulated gate devices against a running server and report throughput and latency.
+    Load {
+        /// The server, e.g. http://127.0.0.1:8080
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// A user who may register devices and issue health codes (admin).
+        #[arg(long, default_value = "admin")]
+        username: String,
+        #[arg(long, env = "SENTINEL_LOAD_PASSWORD")]
+        password: String,
+        /// Simulated devices, each scanning as fast as it is answered.
+        #[arg(long, default_value_t = 8)]
+        devices: usize,
+        /// Residents whose codes are shown.
+        #[arg(long, default_value_t = 200)]
+        persons: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Key management.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -187,6 +208,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = common.config()?;
             init_logging(config.log_format);
             import::run(&config, &kind, &file, report.as_deref()).await
+        }
+        Command::Load { url, username, password, devices, persons, seconds, seed } => {
+            let opts = sentinel_sim::load::LoadOptions {
+                base_url: url.trim_end_matches('/').to_owned(),
+                username,
+                password,
+                devices,
+                persons,
+                duration: std::time::Duration::from_secs(seconds),
+                seed,
+            };
+            let report = sentinel_sim::load::run(&opts, &|done| eprint!("\r  {done} scans")).await?;
+            eprintln!();
+            println!(
+                "{} scans in {:.1} s: {:.0} scans/s; latency p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms; {} errors",
+                report.scans,
+                report.seconds,
+                report.per_second(),
+                report.percentile(0.50),
+                report.percentile(0.95),
+                report.percentile(0.99),
+                report.errors
+            );
+            println!("outcomes: {:?}", report.outcomes);
+            println!("reasons:  {:?}", report.reasons);
+            Ok(())
         }
         Command::Keys(KeysCommand::List(common)) => keys::list(&common.config()?).await,
         Command::Keys(KeysCommand::Rotate(common)) => keys::rotate(&common.config()?).await,

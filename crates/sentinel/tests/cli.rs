@@ -238,6 +238,27 @@ async fn demo_seeds_idempotently_and_serves() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("(0 new"), "re-importing changes nothing");
+    // The load generator drives simulated devices against the running demo.
+    let load = sentinel()
+        .args([
+            "load",
+            "--url",
+            &base,
+            "--devices",
+            "2",
+            "--persons",
+            "20",
+            "--seconds",
+            "2",
+            "--password",
+            &password,
+        ])
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&load.stdout);
+    assert!(load.status.success(), "{summary} {}", String::from_utf8_lossy(&load.stderr));
+    let scans: usize = summary.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(scans > 10 && summary.contains("; 0 errors"), "{summary}");
     let bad =
         sentinel().args(["import", "x-rays"]).arg(&file).arg("--data-dir").arg(dir.path()).output().unwrap();
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("unknown import kind"));

@@ -1,0 +1,226 @@
+//! The device load generator: registers simulated gate devices at a running server's venues, issues health
+//! codes for its residents, then scans from every device at once with a realistic mix of readings, and
+//! reports throughput, latency percentiles and the outcomes.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub base_url: String,
+    pub username: String,
+    pub password: String,
+    pub devices: usize,
+    pub persons: usize,
+    pub duration: Duration,
+    pub seed: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Server(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    pub scans: usize,
+    pub errors: usize,
+    pub seconds: f64,
+    /// Sorted latencies in milliseconds.
+    pub latencies_ms: Vec<f64>,
+    pub outcomes: BTreeMap<String, usize>,
+    pub reasons: BTreeMap<String, usize>,
+}
+
+impl LoadReport {
+    pub fn per_second(&self) -> f64 {
+        self.scans as f64 / self.seconds.max(1e-9)
+    }
+
+    pub fn percentile(&self, q: f64) -> f64 {
+        let n = self.latencies_ms.len();
+        if n == 0 {
+            return f64::NAN;
+        }
+        self.latencies_ms[((n - 1) as f64 * q).round() as usize]
+    }
+}
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, LoadError> {
+        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        let value: Value = res.json().await?;
+        if !status.is_success() {
+            return Err(LoadError::Server(format!("{path}: {status} {value}")));
+        }
+        Ok(value)
+    }
+}
+
+async fn health_codes(api: &Api, persons: &[i64]) -> Result<Vec<String>, LoadError> {
+    let mut codes = Vec::with_capacity(persons.len());
+    for p in persons {
+        let code = api
+            .call(reqwest::Method::POST, &format!("/api/v1/persons/{p}/health-code"), Some(json!({})))
+            .await?;
+        codes.push(code["token"].as_str().unwrap_or_default().to_owned());
+    }
+    Ok(codes)
+}
+
+/// Runs the load; `progress` is told each second how many scans are done.
+pub async fn run(opts: &LoadOptions, progress: &(dyn Fn(usize) + Sync)) -> Result<LoadReport, LoadError> {
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{}/api/v1/auth/login", opts.base_url))
+        .json(&json!({"username": opts.username, "password": opts.password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["token"]
+        .as_str()
+        .ok_or_else(|| LoadError::Server(format!("login failed: {login}")))?
+        .to_owned();
+    let api = Api { client: client.clone(), base: opts.base_url.clone(), token };
+    let venues = api
+        .call(reqwest::Method::GET, &format!("/api/v1/venues?limit={}", opts.devices.max(1)), None)
+        .await?;
+    let mut device_tokens = Vec::new();
+    for v in venues["items"].as_array().into_iter().flatten().take(opts.devices) {
+        let d = api
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/venues/{}/devices", v["id"]),
+                Some(json!({"name": "模拟设备", "kind": "sentinel"})),
+            )
+            .await?;
+        device_tokens.push(d["token"].as_str().unwrap_or_default().to_owned());
+    }
+    if device_tokens.is_empty() {
+        return Err(LoadError::Server("no venues to put devices at".into()));
+    }
+    let persons = api
+        .call(reqwest::Method::GET, &format!("/api/v1/persons?limit={}", opts.persons.clamp(1, 500)), None)
+        .await?;
+    let ids: Vec<i64> =
+        persons["items"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_i64()).collect();
+    if ids.is_empty() {
+        return Err(LoadError::Server("no residents to scan".into()));
+    }
+    let codes = std::sync::Arc::new(tokio::sync::RwLock::new(health_codes(&api, &ids).await?));
+    let started = Instant::now();
+    let deadline = started + opts.duration;
+    // Dynamic codes live 120 s: renew them every 60 s while the load runs.
+    let renewer = {
+        let codes = codes.clone();
+        let ids = ids.clone();
+        let api = Api { client: client.clone(), base: api.base.clone(), token: api.token.clone() };
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                if let Ok(fresh) = health_codes(&api, &ids).await {
+                    *codes.write().await = fresh;
+                }
+            }
+        })
+    };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for (lane, device) in device_tokens.into_iter().enumerate() {
+        let (client, base, codes, done) =
+            (client.clone(), opts.base_url.clone(), codes.clone(), done.clone());
+        let seed = opts.seed.wrapping_add(lane as u64);
+        tasks.push(tokio::spawn(async move {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut report = LoadReport::default();
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let code = {
+                    let codes = codes.read().await;
+                    codes[rng.gen_range(0..codes.len())].clone()
+                };
+                // Mostly healthy readings; now and then a fever or a missing mask.
+                let temperature =
+                    if rng.gen_ratio(1, 100) { rng.gen_range(37.4..39.0) } else { rng.gen_range(36.0..37.1) };
+                let body = json!({
+                    "idempotency_key": format!("sim-{seed}-{i}"),
+                    "health_code": code,
+                    "temperature_c": (temperature * 10.0f64).round() / 10.0,
+                    "mask": !rng.gen_ratio(1, 20),
+                });
+                i += 1;
+                let sent = Instant::now();
+                let answer = client
+                    .post(format!("{base}/api/v1/device/scans"))
+                    .bearer_auth(&device)
+                    .json(&body)
+                    .send()
+                    .await;
+                let answer = match answer {
+                    Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
+                    _ => None,
+                };
+                match answer {
+                    Some(a) => {
+                        report.latencies_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+                        report.scans += 1;
+                        *report
+                            .outcomes
+                            .entry(a["outcome"].as_str().unwrap_or("?").to_owned())
+                            .or_default() += 1;
+                        for r in a["reasons"].as_array().into_iter().flatten() {
+                            *report.reasons.entry(r.as_str().unwrap_or("?").to_owned()).or_default() += 1;
+                        }
+                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    None => report.errors += 1,
+                }
+            }
+            report
+        }));
+    }
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        progress(done.load(std::sync::atomic::Ordering::Relaxed));
+    }
+    let mut total = LoadReport::default();
+    for t in tasks {
+        let r = t.await.map_err(|e| LoadError::Server(e.to_string()))?;
+        total.scans += r.scans;
+        total.errors += r.errors;
+        total.latencies_ms.extend(r.latencies_ms);
+        for (k, v) in r.outcomes {
+            *total.outcomes.entry(k).or_default() += v;
+        }
+        for (k, v) in r.reasons {
+            *total.reasons.entry(k).or_default() += v;
+        }
+    }
+    renewer.abort();
+    total.seconds = started.elapsed().as_secs_f64();
+    total.latencies_ms.sort_by(f64::total_cmp);
+    Ok(total)
+}
