@@ -316,6 +316,22 @@ async fn policies_are_versioned_and_published(s: &TestServer) {
     );
     let grid = s.user(&g.admin, "grid1", "grid_worker", "320508001001").await;
     assert_eq!(s.post("/api/v1/policies", &grid, json!({"scope": "city"})).await.0, StatusCode::FORBIDDEN);
+    // Fields may stand beside the scope, and `mask` is shorthand for the mask rule.
+    let (status, flat) = s
+        .post(
+            "/api/v1/policies",
+            &g.admin,
+            json!({"scope": "category:supermarket", "mask": "deny", "nat_max_age_hours": 24}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{flat}");
+    assert_eq!(
+        (flat["policy"]["on_no_mask"]["effect"].as_str(), flat["policy"]["nat_max_age_hours"].as_u64()),
+        (Some("deny"), Some(24))
+    );
+    let (status, e) =
+        s.post("/api/v1/policies", &g.admin, json!({"scope": "city", "mask": "sometimes"})).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("policy.mask")));
     let (_, list) = s.get("/api/v1/policies", &g.admin).await;
     assert_eq!(list["items"][0]["status"], "builtin");
 }

@@ -130,9 +130,11 @@ pub async fn list_policies(
 pub struct PolicyInput {
     /// `city`, `category:CODE` or `venue:ID`
     pub scope: String,
-    /// Missing fields take the city default.
-    #[serde(default)]
-    pub policy: PolicyDoc,
+    /// Missing fields take the city default. The fields may also stand beside `scope` instead.
+    pub policy: Option<PolicyDoc>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Saves a draft version; nothing changes at the gates until it is published.
@@ -145,8 +147,23 @@ pub async fn create_policy(
 ) -> ApiResult<(StatusCode, Json<PolicyView>)> {
     let scope = parse_scope(&input.scope)?;
     may_write(&state, &caller, &scope).await?;
-    input.policy.to_policy().map_err(|(field, why)| ApiError::invalid(&format!("policy.{field}"), why))?;
-    let body = serde_json::to_string(&input.policy).map_err(|_| ApiError::internal())?;
+    let doc = match input.policy {
+        Some(doc) => doc,
+        None => serde_json::from_value(serde_json::Value::Object(input.fields)).map_err(|e| {
+            let message = e.to_string();
+            let field = message
+                .split("field `")
+                .nth(1)
+                .and_then(|r| r.split('`').next())
+                .unwrap_or("policy")
+                .to_owned();
+            ApiError::invalid(&format!("policy.{field}"), message)
+        })?,
+    };
+    // Stored with the shorthand resolved, so the version reads back as it decides.
+    let policy =
+        doc.to_policy().map_err(|(field, why)| ApiError::invalid(&format!("policy.{field}"), why))?;
+    let body = serde_json::to_string(&PolicyDoc::from(&policy)).map_err(|_| ApiError::internal())?;
     let record = state.store.create_policy(&scope, &body, &caller.user.username, state.now()).await?;
     Ok((StatusCode::CREATED, Json(view(&state, record))))
 }

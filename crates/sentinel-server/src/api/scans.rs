@@ -29,7 +29,6 @@ pub struct IdCardRead {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ScanInput {
     /// Unique per scan on this device: a retry with the same key is the same visit.
     pub idempotency_key: String,

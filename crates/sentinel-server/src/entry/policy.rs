@@ -49,6 +49,9 @@ pub struct PolicyDoc {
     pub on_face_mismatch: OnFailureDoc,
     pub paper_codes_accepted: bool,
     pub proxy_accepted: bool,
+    /// Shorthand for `on_no_mask`: `off`, `remind` or `deny` (DESIGN.md §6).
+    #[serde(skip_serializing)]
+    pub mask: Option<String>,
 }
 
 impl Default for PolicyDoc {
@@ -76,6 +79,7 @@ impl From<&EntryPolicy> for PolicyDoc {
             on_face_mismatch: p.on_face_mismatch.into(),
             paper_codes_accepted: p.paper_codes_accepted,
             proxy_accepted: p.proxy_accepted,
+            mask: None,
         }
     }
 }
@@ -113,6 +117,13 @@ impl PolicyDoc {
         if self.min_vaccine_doses > 10 {
             return Err(bad("min_vaccine_doses", "应为0–10 / must be 0–10"));
         }
+        let on_no_mask = match self.mask.as_deref() {
+            None => on("on_no_mask", &self.on_no_mask)?,
+            Some("off") => OnFailure::new(Effect::Ignore, false),
+            Some("remind") => OnFailure::new(Effect::Remind, false),
+            Some("deny") => OnFailure::new(Effect::Deny, true),
+            Some(_) => return Err(bad("mask", "应为 off、remind 或 deny / must be off, remind or deny")),
+        };
         Ok(EntryPolicy {
             accepted_colours,
             on_colour: on("on_colour", &self.on_colour)?,
@@ -125,7 +136,7 @@ impl PolicyDoc {
             on_risk_itinerary: on("on_risk_itinerary", &self.on_risk_itinerary)?,
             temperature_max_c: self.temperature_max_c,
             on_fever: on("on_fever", &self.on_fever)?,
-            on_no_mask: on("on_no_mask", &self.on_no_mask)?,
+            on_no_mask,
             face_match_min: self.face_match_min,
             on_face_mismatch: on("on_face_mismatch", &self.on_face_mismatch)?,
             paper_codes_accepted: self.paper_codes_accepted,
