@@ -458,8 +458,9 @@ pub fn decide(
         };
         fail(reason, policy.on_colour);
     }
+    // A positive result of any kind counts; the accepted kinds only govern the age check.
     let nat = status.last_nat.as_ref().filter(|n| policy.nat_kinds.contains(&n.kind));
-    if nat.is_some_and(|n| n.outcome == NatOutcome::Positive) {
+    if status.last_nat.as_ref().is_some_and(|n| n.outcome == NatOutcome::Positive) {
         // A positive result always stops the person and tells the grid worker, whatever the NAT age rule.
         fail(Reason::NatPositive, OnFailure::new(Effect::Deny, true));
     } else if let Some(max_hours) = policy.nat_max_age_hours {
@@ -486,9 +487,9 @@ pub fn decide(
     if status.vaccine_doses < policy.min_vaccine_doses && !exempt_by_age && !subject.vaccine_exempt {
         fail(Reason::Unvaccinated, policy.on_vaccine);
     }
+    // An ID card is only as good as the face match: a read without a score proves nothing.
     if channel == Channel::DeviceIdCard
-        && let Some(score) = readings.face_match
-        && score.value() < policy.face_match_min
+        && readings.face_match.is_none_or(|score| score.value() < policy.face_match_min)
     {
         fail(Reason::FaceMismatch, policy.on_face_mismatch);
     }

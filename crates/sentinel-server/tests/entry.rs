@@ -380,6 +380,13 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
     s.post("/api/v1/webhooks", &g.admin, json!({"url": wecom_url, "secret": "", "format": "wecom"})).await;
+    let district = s.user(&g.admin, "gusu", "command_centre", "320508").await;
+    let (status, _) = s.post("/api/v1/webhooks", &district, json!({"url": json_url, "secret": secret})).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a webhook sees the whole deployment: deployment-wide callers only"
+    );
     let (status, e) = s.post("/api/v1/webhooks", &g.admin, json!({"url": "ftp://x", "secret": secret})).await;
     assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("url")));
 

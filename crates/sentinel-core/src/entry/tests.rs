@@ -233,6 +233,39 @@ fn the_policy_matrix() {
 }
 
 #[test]
+fn an_id_card_without_a_face_score_does_not_pass() {
+    let s = status(Colour::Green, Some(10), 3, false);
+    let d = decide(
+        &EntryPolicy::default(),
+        Subject { status: &s, age: Some(30), vaccine_exempt: false },
+        readings(36.5, true),
+        Channel::DeviceIdCard,
+        now(),
+    );
+    assert_eq!(
+        (d.outcome, d.reasons().map(Reason::code).collect::<Vec<_>>()),
+        (Outcome::Deny, vec!["face_mismatch"])
+    );
+}
+
+#[test]
+fn a_positive_antigen_stops_even_where_only_pcr_counts() {
+    let mut s = status(Colour::Green, Some(10), 3, false);
+    let nat = s.last_nat.as_mut().unwrap();
+    (nat.outcome, nat.kind) = (NatOutcome::Positive, NatKind::Antigen);
+    let policy =
+        EntryPolicy { nat_kinds: vec![NatKind::Pcr], nat_max_age_hours: None, ..EntryPolicy::default() };
+    let d = decide(
+        &policy,
+        Subject { status: &s, age: Some(30), vaccine_exempt: false },
+        Readings::default(),
+        Channel::SelfScan,
+        now(),
+    );
+    assert_eq!(d.alerts().map(Reason::code).collect::<Vec<_>>(), ["nat_positive"]);
+}
+
+#[test]
 fn a_positive_result_always_stops_and_alerts() {
     let mut s = status(Colour::Green, Some(10), 3, false);
     s.last_nat.as_mut().unwrap().outcome = NatOutcome::Positive;

@@ -138,7 +138,7 @@ pub async fn rotate_token(
     caller.require(Permission::ManageDevices)?;
     let filter = VenueFilter { scope: Some(caller.user.scope.clone()), ..Default::default() };
     let mut page = sentinel_store::PageRequest::first(sentinel_store::PageRequest::MAX_LIMIT);
-    page.after = Some(id - 1);
+    page.after = Some(id.checked_sub(1).filter(|_| id > 0).ok_or_else(|| ApiError::not_found("device"))?);
     let device = state
         .store
         .list_devices(&filter, None, page)

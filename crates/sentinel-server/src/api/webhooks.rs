@@ -15,6 +15,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
+/// A webhook receives every alert of the deployment, so only a deployment-wide caller may manage them.
+fn require_deployment_wide(caller: &Caller) -> ApiResult<()> {
+    caller.require(Permission::ManageWebhooks)?;
+    if caller.user.scope != sentinel_core::Scope::All {
+        return Err(ApiError::out_of_scope());
+    }
+    Ok(())
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct WebhookInput {
     /// http(s) URL the alerts are POSTed to.
@@ -43,7 +52,7 @@ pub async fn create_webhook(
     caller: Caller,
     ApiJson(input): ApiJson<WebhookInput>,
 ) -> ApiResult<(StatusCode, Json<WebhookView>)> {
-    caller.require(Permission::ManageWebhooks)?;
+    require_deployment_wide(&caller)?;
     let url = input.url.trim();
     if !(url.starts_with("http://") || url.starts_with("https://"))
         || url.len() > 500

@@ -89,22 +89,17 @@ async fn select_alert(c: &impl GenericClient, id: i64) -> Result<Alert, StoreErr
 }
 
 async fn insert_visit(c: &impl GenericClient, v: &NewVisit) -> Result<RecordedVisit, StoreError> {
-    if let (Some(device), Some(key)) = (v.device_id, &v.idempotency_key) {
-        let stmt =
-            c.prepare_cached("SELECT id FROM visits WHERE device_id = $1 AND idempotency_key = $2").await?;
-        if let Some(row) = c.query_opt(&stmt, &[&device.0, key]).await? {
-            return Ok(RecordedVisit { visit_id: row.try_get(0)?, duplicate: true, alert_ids: Vec::new() });
-        }
-    }
+    // ON CONFLICT rather than look-then-insert: a retry racing on another node must not abort the batch.
     let stmt = c
         .prepare_cached(
             "INSERT INTO visits (person_id, venue_id, device_id, channel, entered_at, outcome, reasons, policy_id,
                                  temperature_c, mask, idempotency_key, registrar)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (device_id, idempotency_key) DO NOTHING RETURNING id",
         )
         .await?;
-    let row = c
-        .query_one(
+    let inserted = c
+        .query_opt(
             &stmt,
             &[
                 &v.person_id.map(|p| p.0),
@@ -122,6 +117,12 @@ async fn insert_visit(c: &impl GenericClient, v: &NewVisit) -> Result<RecordedVi
             ],
         )
         .await?;
+    let Some(row) = inserted else {
+        let stmt =
+            c.prepare_cached("SELECT id FROM visits WHERE device_id = $1 AND idempotency_key = $2").await?;
+        let existing = c.query_one(&stmt, &[&v.device_id.map(|d| d.0), &v.idempotency_key]).await?;
+        return Ok(RecordedVisit { visit_id: existing.try_get(0)?, duplicate: true, alert_ids: Vec::new() });
+    };
     let visit_id: i64 = row.try_get(0)?;
     let mut alert_ids = Vec::with_capacity(v.alerts.len());
     for a in &v.alerts {
