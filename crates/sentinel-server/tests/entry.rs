@@ -87,6 +87,7 @@ async fn gate_decides_records_and_alerts(s: &TestServer) {
         (again["visit_id"].clone(), again["duplicate"].as_bool()),
         (pass["visit_id"].clone(), Some(true))
     );
+    assert_eq!(again["prompt"], pass["prompt"], "a retry hears the same words");
 
     let (_, fever) = scan(
         s,

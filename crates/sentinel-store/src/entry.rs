@@ -99,6 +99,8 @@ pub struct NewVisit {
     pub idempotency_key: Option<String>,
     /// The staff member who registered by hand, or the guardian of a proxy check-in.
     pub registrar: Option<String>,
+    /// What the gate was told to say (zh, en).
+    pub prompt: Option<(String, String)>,
     pub alerts: Vec<NewAlert>,
 }
 
@@ -126,6 +128,7 @@ pub struct Visit {
     pub temperature_c: Option<f32>,
     pub mask: Option<bool>,
     pub registrar: Option<String>,
+    pub prompt: Option<(String, String)>,
     /// The venue's category, for inferring a missing check-out.
     pub category: VenueCategory,
 }

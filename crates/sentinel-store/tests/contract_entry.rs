@@ -27,6 +27,7 @@ fn visit(
         mask: Some(true),
         idempotency_key: key.map(str::to_owned),
         registrar: None,
+        prompt: Some(("验证通过，请通行".into(), "Verified: please enter".into())),
         alerts: vec![],
     }
 }
@@ -162,6 +163,7 @@ mod cases {
         );
         let first = &s.list_visits(&VisitFilter::default(), PageRequest::first(1)).await.unwrap().items[0];
         assert_eq!(&s.get_visit(first.id).await.unwrap(), first);
+        assert_eq!(first.prompt.as_ref().map(|p| p.0.as_str()), Some("验证通过，请通行"));
         assert!(matches!(s.get_visit(9999).await, Err(StoreError::NotFound)));
         assert_eq!(
             (first.reasons.clone(), first.temperature_c, first.category),

@@ -201,6 +201,7 @@ pub async fn scan(
         mask: readings.mask,
         idempotency_key: Some(key.to_owned()),
         registrar: None,
+        prompt: Some((decision.prompt_zh.clone(), decision.prompt_en.clone())),
         alerts: alerts.clone(),
     };
     let recorded = state.visits.record(visit).await?;
@@ -208,6 +209,7 @@ pub async fn scan(
         // The earlier answer stands: read it back from the stored visit.
         let earlier = state.store.get_visit(recorded.visit_id).await?;
         let admitted = earlier.outcome != "deny";
+        let earlier_registration = earlier.reasons.iter().any(|r| r == "unvaccinated");
         return Ok(Json(ScanResult {
             outcome: match earlier.outcome.as_str() {
                 "pass" => "pass",
@@ -215,13 +217,17 @@ pub async fn scan(
                 _ => "deny",
             },
             reasons: earlier.reasons,
-            prompt: Prompt { zh: decision.prompt_zh, en: decision.prompt_en },
+            // The earlier answer's own words (older visits without them: the current ones).
+            prompt: match earlier.prompt {
+                Some((zh, en)) => Prompt { zh, en },
+                None => Prompt { zh: decision.prompt_zh, en: decision.prompt_en },
+            },
             gate: if admitted { "open" } else { "closed" },
             visit_id: recorded.visit_id,
             policy_version: effective.label,
             masked_name,
             colour: status.map(|s| s.colour.code()),
-            registration_prompt: decision.registration_prompt,
+            registration_prompt: earlier_registration,
             duplicate: true,
             at: state.local(earlier.entered_at),
         }));

@@ -49,6 +49,8 @@ fn visit_row(r: &Row<'_>) -> rusqlite::Result<VisitRow> {
         mask: r.get(11)?,
         registrar: r.get(12)?,
         category: r.get(13)?,
+        prompt_zh: r.get(14)?,
+        prompt_en: r.get(15)?,
     })
 }
 
@@ -93,8 +95,8 @@ fn insert_visit(c: &Connection, v: &NewVisit) -> Result<RecordedVisit, StoreErro
     }
     c.prepare_cached(
         "INSERT INTO visits (person_id, venue_id, device_id, channel, entered_at, outcome, reasons, policy_id,
-                             temperature_c, mask, idempotency_key, registrar)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                             temperature_c, mask, idempotency_key, registrar, prompt_zh, prompt_en)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         v.person_id.map(|p| p.0),
@@ -108,7 +110,9 @@ fn insert_visit(c: &Connection, v: &NewVisit) -> Result<RecordedVisit, StoreErro
         v.temperature_c.map(f64::from),
         v.mask,
         v.idempotency_key,
-        v.registrar
+        v.registrar,
+        v.prompt.as_ref().map(|p| p.0.as_str()),
+        v.prompt.as_ref().map(|p| p.1.as_str())
     ])?;
     let visit_id = c.last_insert_rowid();
     let mut alert_ids = Vec::with_capacity(v.alerts.len());

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_outbox.sql")),
     (6, include_str!("migrations/0006_unvaccinated.sql")),
     (7, include_str!("migrations/0007_escalation.sql")),
+    (8, include_str!("migrations/0008_visit_prompt.sql")),
 ];
 const READERS: usize = 4;
 
