@@ -7,7 +7,7 @@ use sentinel_core::PersonId;
 use sentinel_core::health::{HealthRecord, RiskArea};
 use tokio_postgres::Row;
 
-use super::PostgresStore;
+use super::{Param, PostgresStore, refs};
 use crate::health_rows::*;
 use crate::{
     Appeal, AppealStatus, AssignmentRecord, HealthStore, NewAssignment, NewItinerary, NewNatResult,
@@ -112,6 +112,34 @@ async fn select_risk_area(c: &impl GenericClient, id: i64) -> Result<RiskArea, S
     risk_area_row(&row)?.decode()
 }
 
+impl PostgresStore {
+    /// Runs one prepared insert per item in a transaction, logging each changed person once; returns how
+    /// many rows were new. `row` gives an item's person and its parameters.
+    async fn insert_all<T>(
+        &self,
+        sql: &str,
+        items: &[T],
+        now: DateTime<Utc>,
+        row: impl Fn(&T) -> (i64, Vec<Param>),
+    ) -> Result<usize, StoreError> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let stmt = tx.prepare_cached(sql).await?;
+        let (mut inserted, mut changed) = (0, std::collections::BTreeSet::new());
+        for item in items {
+            let (person, params) = row(item);
+            let n = tx.execute(&stmt, &refs(&params)).await? as usize;
+            if n > 0 {
+                changed.insert(person);
+            }
+            inserted += n;
+        }
+        log_changes(&tx, changed, now.timestamp_millis()).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+}
+
 #[async_trait]
 impl HealthStore for PostgresStore {
     async fn add_assignment(
@@ -177,107 +205,61 @@ impl HealthStore for PostgresStore {
         results: &[NewNatResult],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let mut c = self.pool.get().await?;
-        let tx = c.transaction().await?;
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO nat_results (person_id, sampled_at, reported_at, outcome, kind, lab, source_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        let sql = "INSERT INTO nat_results (person_id, sampled_at, reported_at, outcome, kind, lab, source_id, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING";
+        self.insert_all(sql, results, now, |r| {
+            (
+                r.person_id.0,
+                vec![
+                    Box::new(r.person_id.0),
+                    Box::new(r.sampled_at.timestamp_millis()),
+                    Box::new(r.reported_at.timestamp_millis()),
+                    Box::new(r.outcome.code()),
+                    Box::new(r.kind.code()),
+                    Box::new(r.lab.clone()),
+                    Box::new(r.source_id.clone()),
+                    Box::new(now.timestamp_millis()),
+                ],
             )
-            .await?;
-        let (mut inserted, mut changed) = (0, std::collections::BTreeSet::<i64>::new());
-        for r in results {
-            let n = tx
-                .execute(
-                    &stmt,
-                    &[
-                        &r.person_id.0,
-                        &r.sampled_at.timestamp_millis(),
-                        &r.reported_at.timestamp_millis(),
-                        &r.outcome.code(),
-                        &r.kind.code(),
-                        &r.lab,
-                        &r.source_id,
-                        &now.timestamp_millis(),
-                    ],
-                )
-                .await? as usize;
-            if n > 0 {
-                changed.insert(r.person_id.0);
-            }
-            inserted += n;
-        }
-        log_changes(&tx, changed, now.timestamp_millis()).await?;
-        tx.commit().await?;
-        Ok(inserted)
+        })
+        .await
     }
 
     async fn add_vaccinations(&self, v: &[NewVaccination], now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let mut c = self.pool.get().await?;
-        let tx = c.transaction().await?;
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO vaccinations (person_id, dose, date, product, manufacturer, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        let sql = "INSERT INTO vaccinations (person_id, dose, date, product, manufacturer, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+        self.insert_all(sql, v, now, |x| {
+            (
+                x.person_id.0,
+                vec![
+                    Box::new(x.person_id.0),
+                    Box::new(i64::from(x.dose)),
+                    Box::new(date_text(x.date)),
+                    Box::new(x.product.clone()),
+                    Box::new(x.manufacturer.clone()),
+                    Box::new(now.timestamp_millis()),
+                ],
             )
-            .await?;
-        let (mut inserted, mut changed) = (0, std::collections::BTreeSet::<i64>::new());
-        for x in v {
-            let dose = i64::from(x.dose);
-            let n = tx
-                .execute(
-                    &stmt,
-                    &[
-                        &x.person_id.0,
-                        &dose,
-                        &date_text(x.date),
-                        &x.product,
-                        &x.manufacturer,
-                        &now.timestamp_millis(),
-                    ],
-                )
-                .await? as usize;
-            if n > 0 {
-                changed.insert(x.person_id.0);
-            }
-            inserted += n;
-        }
-        log_changes(&tx, changed, now.timestamp_millis()).await?;
-        tx.commit().await?;
-        Ok(inserted)
+        })
+        .await
     }
 
     async fn add_itineraries(&self, v: &[NewItinerary], now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let mut c = self.pool.get().await?;
-        let tx = c.transaction().await?;
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO itineraries (person_id, region_code, date_from, date_to, created_at)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        let sql = "INSERT INTO itineraries (person_id, region_code, date_from, date_to, created_at)
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+        self.insert_all(sql, v, now, |x| {
+            (
+                x.person_id.0,
+                vec![
+                    Box::new(x.person_id.0),
+                    Box::new(x.region.to_string()),
+                    Box::new(date_text(x.from)),
+                    Box::new(date_text(x.to)),
+                    Box::new(now.timestamp_millis()),
+                ],
             )
-            .await?;
-        let (mut inserted, mut changed) = (0, std::collections::BTreeSet::<i64>::new());
-        for x in v {
-            let n = tx
-                .execute(
-                    &stmt,
-                    &[
-                        &x.person_id.0,
-                        &x.region.as_str(),
-                        &date_text(x.from),
-                        &date_text(x.to),
-                        &now.timestamp_millis(),
-                    ],
-                )
-                .await? as usize;
-            if n > 0 {
-                changed.insert(x.person_id.0);
-            }
-            inserted += n;
-        }
-        log_changes(&tx, changed, now.timestamp_millis()).await?;
-        tx.commit().await?;
-        Ok(inserted)
+        })
+        .await
     }
 
     async fn health_record(&self, person: PersonId) -> Result<HealthRecord, StoreError> {
