@@ -180,6 +180,31 @@ async fn gate_decides_records_and_alerts(s: &TestServer) {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a user token is not a device token");
 
+    // A lost device gets a new token; the old one stops at once, and other venues' staff cannot do it.
+    let (_, devices) = s.get(&format!("/api/v1/devices?venue_id={}", g.venue), &g.admin).await;
+    let device_id = devices["items"][0]["id"].as_i64().unwrap();
+    let (status, fresh) = s.post(&format!("/api/v1/devices/{device_id}/token"), &g.admin, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    let (status, _) = s
+        .post("/api/v1/device/scans", &g.device, json!({"idempotency_key": "r1", "health_code": red_token}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the replaced token");
+    let renewed = fresh["token"].as_str().unwrap();
+    let (status, _) = s
+        .post("/api/v1/device/scans", renewed, json!({"idempotency_key": "r2", "health_code": red_token}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let elsewhere = s.user(&g.admin, "mgr2", "venue_manager", &format!("venue:{}", g.venue + 1)).await;
+    assert_eq!(
+        s.post(&format!("/api/v1/devices/{device_id}/token"), &elsewhere, json!({})).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.post("/api/v1/devices/-9223372036854775808/token", &g.admin, json!({})).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let g = Gate { device: renewed.to_owned(), ..g };
+
     // An elderly person by ID card with no vaccination: reminded, and registration prompted.
     let elder = id_number("320508", "19580505", 41);
     let (_, p) = s

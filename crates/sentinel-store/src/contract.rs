@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sentinel_core::{PersonId, PhoneNumber, RegionCode, ResidentIdNumber, UserId, VenueId};
+use sentinel_core::{DeviceId, PersonId, PhoneNumber, RegionCode, ResidentIdNumber, UserId, VenueId};
 use std::fmt;
 
 use crate::model::*;
@@ -65,6 +65,7 @@ pub trait Store: HealthStore + CredentialStore + EntryStore + OutboxStore + Send
     ) -> Result<Page<Person>, StoreError>;
 
     async fn create_device(&self, device: &NewDevice, now: DateTime<Utc>) -> Result<Device, StoreError>;
+    async fn get_device(&self, id: DeviceId) -> Result<Device, StoreError>;
     async fn list_devices(
         &self,
         filter: &VenueFilter,

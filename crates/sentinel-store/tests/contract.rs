@@ -179,6 +179,8 @@ mod cases {
         let d1 = s.create_device(&new(v1.id, "SN-1"), now()).await.unwrap();
         let d2 = s.create_device(&new(v2.id, "SN-2"), now()).await.unwrap();
         assert_eq!((d1.venue_id, d1.kind, d1.serial.as_str()), (v1.id, DeviceKind::Sentinel, "SN-1"));
+        assert_eq!(s.get_device(d1.id).await.unwrap(), d1);
+        assert!(matches!(s.get_device(DeviceId(999)).await, Err(StoreError::NotFound)));
         assert!(matches!(s.create_device(&new(v1.id, "SN-1"), now()).await, Err(StoreError::Conflict(_))));
         assert!(matches!(
             s.create_device(&new(VenueId(999), "SN-3"), now()).await,

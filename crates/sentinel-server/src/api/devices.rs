@@ -135,18 +135,13 @@ pub async fn rotate_token(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<RegisteredDevice>> {
-    caller.require(Permission::ManageDevices)?;
-    let filter = VenueFilter { scope: Some(caller.user.scope.clone()), ..Default::default() };
-    let mut page = sentinel_store::PageRequest::first(sentinel_store::PageRequest::MAX_LIMIT);
-    page.after = Some(id.checked_sub(1).filter(|_| id > 0).ok_or_else(|| ApiError::not_found("device"))?);
-    let device = state
-        .store
-        .list_devices(&filter, None, page)
-        .await?
-        .items
-        .into_iter()
-        .find(|d| d.id.0 == id)
-        .ok_or_else(|| ApiError::not_found("device"))?;
+    let not_found = |e: StoreError| match e {
+        StoreError::NotFound => ApiError::not_found("device"),
+        other => other.into(),
+    };
+    let device = state.store.get_device(sentinel_core::DeviceId(id)).await.map_err(not_found)?;
+    let venue = state.store.get_venue(device.venue_id).await.map_err(not_found)?;
+    caller.require_venue(Permission::ManageDevices, &venue)?;
     let (token, hash) = crate::auth::new_device_token();
     state.store.set_device_token(device.id, &hash).await?;
     state.devices.clear();

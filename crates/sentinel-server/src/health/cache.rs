@@ -136,12 +136,6 @@ impl StatusCache {
         records.remove(&person);
     }
 
-    pub fn invalidate_all(&self) {
-        let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        records.clear();
-    }
-
     /// Replaces the risk areas every itinerary is checked against.
     pub fn set_risk_areas(&self, areas: Vec<RiskArea>) {
         let mut current = self.risk_areas.write().unwrap_or_else(|p| p.into_inner());
@@ -173,14 +167,6 @@ impl StatusCache {
             }
             self.change_seq.fetch_max(last, Ordering::SeqCst);
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.records.read().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

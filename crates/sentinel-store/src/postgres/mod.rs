@@ -10,7 +10,7 @@ mod rows;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
-use sentinel_core::{PersonId, PhoneNumber, RegionCode, ResidentIdNumber, UserId, VenueId};
+use sentinel_core::{DeviceId, PersonId, PhoneNumber, RegionCode, ResidentIdNumber, UserId, VenueId};
 use std::sync::Arc;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
@@ -471,6 +471,13 @@ impl Store for PostgresStore {
             .query_one(sql, &[&d.venue_id.0, &d.kind.code(), &d.serial, &d.name, &now.timestamp_millis()])
             .await
             .map_err(rename_conflict("device.serial"))?;
+        device_row(&row)?.decode()
+    }
+
+    async fn get_device(&self, id: DeviceId) -> Result<Device, StoreError> {
+        let c = self.pool.get().await?;
+        let sql = format!("SELECT {} FROM devices d WHERE d.id = $1", query::DEVICE_COLUMNS);
+        let row = c.query_opt(&sql, &[&id.0]).await?.ok_or(StoreError::NotFound)?;
         device_row(&row)?.decode()
     }
 

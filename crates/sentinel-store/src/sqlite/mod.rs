@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
-use sentinel_core::{PersonId, PhoneNumber, RegionCode, ResidentIdNumber, UserId, VenueId};
+use sentinel_core::{DeviceId, PersonId, PhoneNumber, RegionCode, ResidentIdNumber, UserId, VenueId};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -498,6 +498,14 @@ impl Store for SqliteStore {
             })?;
             let sql = format!("SELECT {} FROM devices d WHERE d.id = ?1", query::DEVICE_COLUMNS);
             c.query_row(&sql, [c.last_insert_rowid()], device_row)?.decode()
+        }))
+        .await
+    }
+
+    async fn get_device(&self, id: DeviceId) -> Result<Device, StoreError> {
+        self.read(Box::new(move |c, _| {
+            let sql = format!("SELECT {} FROM devices d WHERE d.id = ?1", query::DEVICE_COLUMNS);
+            c.query_row(&sql, [id.0], device_row)?.decode()
         }))
         .await
     }
