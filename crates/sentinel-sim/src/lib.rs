@@ -4,6 +4,7 @@
 //! gate devices against a running server.
 
 pub mod demo;
+pub mod gate_connection;
 pub mod load;
 pub mod names;
 pub mod suzhou;

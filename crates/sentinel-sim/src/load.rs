@@ -52,6 +52,13 @@ impl LoadReport {
     }
 }
 
+/// The part of a scan's answer the report counts.
+#[derive(serde::Deserialize)]
+struct ScanAnswer {
+    outcome: String,
+    reasons: Vec<String>,
+}
+
 struct Api {
     client: reqwest::Client,
     base: String,
@@ -150,8 +157,8 @@ pub async fn run(opts: &LoadOptions, progress: &(dyn Fn(usize) + Sync)) -> Resul
     let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for (lane, device) in device_tokens.into_iter().enumerate() {
-        let (client, base, codes, done) =
-            (client.clone(), opts.base_url.clone(), codes.clone(), done.clone());
+        let (codes, done) = (codes.clone(), done.clone());
+        let mut connection = crate::gate_connection::GateConnection::new(&opts.base_url, &device)?;
         let seed = opts.seed.wrapping_add(lane as u64);
         tasks.push(tokio::spawn(async move {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -173,26 +180,19 @@ pub async fn run(opts: &LoadOptions, progress: &(dyn Fn(usize) + Sync)) -> Resul
                 });
                 i += 1;
                 let sent = Instant::now();
-                let answer = client
-                    .post(format!("{base}/api/v1/device/scans"))
-                    .bearer_auth(&device)
-                    .json(&body)
-                    .send()
-                    .await;
-                let answer = match answer {
-                    Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
+                let answer = match connection.scan(body.to_string().into_bytes()).await {
+                    Ok((status, bytes)) if status.is_success() => {
+                        serde_json::from_slice::<ScanAnswer>(&bytes).ok()
+                    }
                     _ => None,
                 };
                 match answer {
                     Some(a) => {
                         report.latencies_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
                         report.scans += 1;
-                        *report
-                            .outcomes
-                            .entry(a["outcome"].as_str().unwrap_or("?").to_owned())
-                            .or_default() += 1;
-                        for r in a["reasons"].as_array().into_iter().flatten() {
-                            *report.reasons.entry(r.as_str().unwrap_or("?").to_owned()).or_default() += 1;
+                        *report.outcomes.entry(a.outcome).or_default() += 1;
+                        for r in a.reasons {
+                            *report.reasons.entry(r).or_default() += 1;
                         }
                         done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }

@@ -1,5 +1,10 @@
 //! `sentinel`: the one command of the platform: `serve`, `demo`, `migrate`, `keys`.
 
+// A scan allocates a few dozen small objects on whichever worker thread runs it; glibc's arenas lock and
+// consolidate under that pattern, mimalloc's per-thread heaps do not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod demo;
 mod import;
 mod keys;

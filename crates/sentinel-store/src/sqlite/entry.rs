@@ -84,36 +84,36 @@ fn select_alert(c: &Connection, id: i64) -> Result<Alert, StoreError> {
 
 /// Inserts one visit and its alerts, or finds the visit its idempotency key names.
 fn insert_visit(c: &Connection, v: &NewVisit) -> Result<RecordedVisit, StoreError> {
-    if let (Some(device), Some(key)) = (v.device_id, &v.idempotency_key) {
-        let existing: Option<i64> = c
+    // The unique index on (device, idempotency key) finds a retry while inserting: no lookup first.
+    let inserted = c
+        .prepare_cached(
+            "INSERT INTO visits (person_id, venue_id, device_id, channel, entered_at, outcome, reasons, policy_id,
+                                 temperature_c, mask, idempotency_key, registrar, prompt_zh, prompt_en)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT (device_id, idempotency_key) DO NOTHING",
+        )?
+        .execute(params![
+            v.person_id.map(|p| p.0),
+            v.venue_id.0,
+            v.device_id.map(|d| d.0),
+            v.channel,
+            v.entered_at.timestamp_millis(),
+            v.outcome,
+            join_reasons(&v.reasons),
+            v.policy_id,
+            v.temperature_c.map(f64::from),
+            v.mask,
+            v.idempotency_key,
+            v.registrar,
+            v.prompt.as_ref().map(|p| p.0.as_str()),
+            v.prompt.as_ref().map(|p| p.1.as_str())
+        ])?;
+    if inserted == 0 {
+        let visit_id: i64 = c
             .prepare_cached("SELECT id FROM visits WHERE device_id = ?1 AND idempotency_key = ?2")?
-            .query_row(params![device.0, key], |r| r.get(0))
-            .optional()?;
-        if let Some(visit_id) = existing {
-            return Ok(RecordedVisit { visit_id, duplicate: true, alert_ids: Vec::new() });
-        }
+            .query_row(params![v.device_id.map(|d| d.0), v.idempotency_key], |r| r.get(0))?;
+        return Ok(RecordedVisit { visit_id, duplicate: true, alert_ids: Vec::new() });
     }
-    c.prepare_cached(
-        "INSERT INTO visits (person_id, venue_id, device_id, channel, entered_at, outcome, reasons, policy_id,
-                             temperature_c, mask, idempotency_key, registrar, prompt_zh, prompt_en)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?
-    .execute(params![
-        v.person_id.map(|p| p.0),
-        v.venue_id.0,
-        v.device_id.map(|d| d.0),
-        v.channel,
-        v.entered_at.timestamp_millis(),
-        v.outcome,
-        join_reasons(&v.reasons),
-        v.policy_id,
-        v.temperature_c.map(f64::from),
-        v.mask,
-        v.idempotency_key,
-        v.registrar,
-        v.prompt.as_ref().map(|p| p.0.as_str()),
-        v.prompt.as_ref().map(|p| p.1.as_str())
-    ])?;
     let visit_id = c.last_insert_rowid();
     let mut alert_ids = Vec::with_capacity(v.alerts.len());
     for a in &v.alerts {
