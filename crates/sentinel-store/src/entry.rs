@@ -274,8 +274,13 @@ pub trait EntryStore: Send + Sync {
     async fn set_device_token(&self, device: DeviceId, token_hash: &[u8]) -> Result<(), StoreError>;
     async fn device_by_token(&self, token_hash: &[u8]) -> Result<Option<(Device, Venue)>, StoreError>;
 
-    /// Stores the visits and their alerts in one transaction (group commit), in order.
+    /// Stores the visits and their alerts in one transaction (group commit); the answer is in input order.
     async fn record_visits(&self, visits: &[NewVisit]) -> Result<Vec<RecordedVisit>, StoreError>;
+    /// How many `record_visits` transactions may usefully run at once: one for SQLite's single writer,
+    /// more for a server that overlaps one commit's flush with the next batch.
+    fn concurrent_visit_batches(&self) -> usize {
+        1
+    }
     async fn list_visits(&self, filter: &VisitFilter, page: PageRequest) -> Result<Page<Visit>, StoreError>;
     async fn get_visit(&self, id: i64) -> Result<Visit, StoreError>;
 

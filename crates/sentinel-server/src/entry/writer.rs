@@ -3,7 +3,7 @@
 
 use sentinel_store::{NewVisit, RecordedVisit, Store, StoreError};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Most visits in one transaction.
 const MAX_BATCH: usize = 512;
@@ -18,27 +18,42 @@ pub struct VisitWriter {
     jobs: mpsc::Sender<Job>,
 }
 
+/// Writes one batch in one transaction and answers every scan in it.
+async fn commit(store: &dyn Store, batch: Vec<Job>) {
+    let visits: Vec<NewVisit> = batch.iter().map(|j| j.visit.clone()).collect();
+    match store.record_visits(&visits).await {
+        Ok(recorded) => {
+            for (job, r) in batch.into_iter().zip(recorded) {
+                let _ = job.reply.send(Ok(r));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, visits = batch.len(), "writing visits failed");
+            for job in batch {
+                let _ = job.reply.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
 impl VisitWriter {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Arc<dyn Store>) -> Self {
         let (jobs, mut rx) = mpsc::channel::<Job>(16 * MAX_BATCH);
+        // Batches in flight at once: while one commits, the next gathers and writes.
+        let slots = Arc::new(Semaphore::new(store.concurrent_visit_batches().max(1)));
         tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(MAX_BATCH);
-            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let visits: Vec<NewVisit> = batch.iter().map(|j| j.visit.clone()).collect();
-                match store.record_visits(&visits).await {
-                    Ok(recorded) => {
-                        for (job, r) in batch.drain(..).zip(recorded) {
-                            let _ = job.reply.send(Ok(r));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, visits = batch.len(), "writing visits failed");
-                        for job in batch.drain(..) {
-                            let _ = job.reply.send(Err(e.to_string()));
-                        }
-                    }
+            loop {
+                let Ok(slot) = slots.clone().acquire_owned().await else { return };
+                let mut batch = Vec::with_capacity(MAX_BATCH);
+                if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                    return;
                 }
+                let store = store.clone();
+                tokio::spawn(async move {
+                    commit(&*store, batch).await;
+                    drop(slot);
+                });
             }
         });
         Self { jobs }

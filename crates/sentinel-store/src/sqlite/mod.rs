@@ -68,7 +68,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// Past this many WAL frames (1 KiB pages: 1 GiB) the checkpointer briefly holds the writer.
 const WAL_RESTART_FRAMES: i64 = 1024 * 1024;
 /// What is left to copy while holding the writer: a few milliseconds of writing.
@@ -159,7 +159,9 @@ impl SqliteStore {
         migrate(&mut writer)?;
         // Commits only append to the WAL; copying it back into the database (and the fsync that needs) is
         // the checkpointer's job, so no scan waits for it.
-        writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
+        // The WAL file is not truncated after it starts over: cutting a file of a gigabyte stalls the commit
+        // that does it for hundreds of milliseconds, so the space is kept for the next peak.
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
         let readers = (0..READERS).map(|_| connect(path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
         let writer = Arc::new(Mutex::new(writer));
         let checkpointer = start_checkpointer(connect(path)?, writer.clone())?;
