@@ -252,6 +252,15 @@ async fn alerts_stream_live(s: &TestServer) {
 async fn unacknowledged_alerts_escalate(s: &TestServer) {
     let g = gate(s).await;
     let street = s.user(&g.admin, "street1", "grid_worker", "320508001").await;
+    let (json_url, json_seen) = receiver().await;
+    let (sms_url, sms_seen) = receiver().await;
+    let secret = "a-long-shared-secret";
+    for (url, format) in [(&json_url, "json"), (&sms_url, "sms")] {
+        let (status, hook) = s
+            .post("/api/v1/webhooks", &g.admin, json!({"url": url, "secret": secret, "format": format}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{hook}");
+    }
     let mut stream =
         s.http.get(format!("{}/api/v1/alerts/stream", s.base)).bearer_auth(&street).send().await.unwrap();
     s.post(
@@ -277,6 +286,22 @@ async fn unacknowledged_alerts_escalate(s: &TestServer) {
     assert!(received.contains("\"level\":1"), "{received}");
     let (_, alerts) = s.get("/api/v1/alerts?status=open", &street).await;
     assert_eq!(alerts["items"][0]["level"], 1);
+    // The webhook and the SMS gateway hear of it twice: when raised, and at the street level.
+    let deliveries = wait_for_count(&json_seen, 2).await;
+    let levels: Vec<Value> = deliveries
+        .iter()
+        .map(|(_, body)| serde_json::from_slice::<Value>(body).unwrap()["alert"]["level"].clone())
+        .collect();
+    assert!(levels.contains(&json!(1)), "{levels:?}");
+    let texts = wait_for_count(&sms_seen, 2).await;
+    let (headers, body) = &texts[1];
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    hmac::Mac::update(&mut mac, body);
+    let expected = format!("sha256={}", hex::encode(hmac::Mac::finalize(mac).into_bytes()));
+    assert_eq!(headers["x-sentinel-signature"].to_str().unwrap(), expected);
+    let sms: Value = serde_json::from_slice(body).unwrap();
+    let text = sms["text"].as_str().unwrap();
+    assert!(text.contains("红码") && text.contains("观前街商场") && text.chars().count() <= 70, "{sms}");
 }
 
 /// Policies are drafted, published with an effective time, and decide the next scan; a venue may only tighten.
@@ -392,6 +417,17 @@ async fn wait_for(received: &Received) -> (axum::http::HeaderMap, Vec<u8>) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("nothing delivered within 4 s");
+}
+
+async fn wait_for_count(received: &Received, n: usize) -> Vec<(axum::http::HeaderMap, Vec<u8>)> {
+    for _ in 0..40 {
+        let seen = received.lock().unwrap().clone();
+        if seen.len() >= n {
+            return seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {n} deliveries within 4 s");
 }
 
 /// Alerts reach a webhook signed with HMAC-SHA256, and a WeCom robot in its own message format.

@@ -287,7 +287,8 @@ pub trait EntryStore: Send + Sync {
     /// Newest first.
     async fn list_alerts(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<Alert>, StoreError>;
     async fn get_alert(&self, id: i64) -> Result<Alert, StoreError>;
-    /// Raises by one level every open alert below `max_level` untouched since `older_than`; returns them.
+    /// Raises by one level every open alert below `max_level` untouched since `older_than`, and owes each
+    /// active webhook a delivery of it at its new level (same transaction); returns them.
     async fn escalate_alerts(
         &self,
         older_than: DateTime<Utc>,

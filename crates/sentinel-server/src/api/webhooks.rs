@@ -28,9 +28,11 @@ fn require_deployment_wide(caller: &Caller) -> ApiResult<()> {
 pub struct WebhookInput {
     /// http(s) URL the alerts are POSTed to.
     pub url: String,
-    /// Signs the `json` format (`X-Sentinel-Signature: sha256=HEX`); DingTalk's robot secret for `dingtalk`.
+    /// Signs the `json` and `sms` formats (`X-Sentinel-Signature: sha256=HEX`); DingTalk's robot secret
+    /// for `dingtalk`.
     pub secret: String,
-    /// `json` (default), `wecom` or `dingtalk`
+    /// `json` (default), `wecom`, `dingtalk`, or `sms`: the city's SMS gateway, which gets a short text and
+    /// the grid and level and sends it to that grid's duty roster (Sentinel keeps no officials' phones).
     pub format: Option<String>,
 }
 
@@ -61,13 +63,13 @@ pub async fn create_webhook(
         return Err(ApiError::invalid("url", "应为 http(s) 地址 / must be an http(s) URL"));
     }
     let format = input.format.as_deref().unwrap_or("json");
-    if !matches!(format, "json" | "wecom" | "dingtalk") {
+    if !matches!(format, "json" | "wecom" | "dingtalk" | "sms") {
         return Err(ApiError::invalid(
             "format",
-            "格式应为 json、wecom 或 dingtalk / format must be json, wecom or dingtalk",
+            "格式应为 json、wecom、dingtalk 或 sms / format must be json, wecom, dingtalk or sms",
         ));
     }
-    if format == "json" && input.secret.len() < 16 {
+    if matches!(format, "json" | "sms") && input.secret.len() < 16 {
         return Err(ApiError::invalid(
             "secret",
             "签名密钥至少16个字符 / the signing secret needs at least 16 characters",

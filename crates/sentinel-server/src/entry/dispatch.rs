@@ -1,5 +1,6 @@
 //! The outbox dispatcher: delivers every alert to every webhook — generic JSON signed with HMAC-SHA256,
-//! or the WeCom and DingTalk group-robot message formats — retrying with exponential backoff and moving
+//! the WeCom and DingTalk group-robot message formats, or a short text for the city's SMS gateway (same
+//! signature) — again when an alert is escalated, retrying with exponential backoff and moving
 //! a delivery to the dead letters after the last attempt. Rows are written with the alerts, so a restart
 //! resumes where it stopped; a delivery cut off between sending and marking is sent again, and receivers
 //! dedupe by `X-Sentinel-Delivery`.
@@ -47,17 +48,53 @@ fn backoff(attempts: i64) -> Duration {
     Duration::seconds((5i64 << attempts.clamp(0, 10)).min(3600))
 }
 
+/// Who an alert has been escalated to, in the message's words.
+fn level_zh(level: u8) -> &'static str {
+    match level {
+        0 => "",
+        1 => "（超时未处置，已升级至街道）",
+        _ => "（超时未处置，已升级至区）",
+    }
+}
+
 fn message(state: &AppState, d: &Delivery) -> String {
     let a = &d.alert;
     let person = a.person_id.map_or("未识别".to_owned(), |p| p.to_string());
     format!(
-        "【数字哨兵告警】{}\n场所：{}\n网格：{}\n人员编号：{}\n时间：{}",
+        "【数字哨兵告警】{}{}\n场所：{}\n网格：{}\n人员编号：{}\n时间：{}",
         kind_zh(&a.kind),
+        level_zh(a.level),
         d.venue_name,
         a.region_code,
         person,
         state.local(a.created_at).format("%Y-%m-%d %H:%M:%S")
     )
+}
+
+/// One SMS (70 Chinese characters at most): no person number, which an SMS must not carry.
+fn sms_text(state: &AppState, d: &Delivery) -> String {
+    let text = format!(
+        "【数字哨兵】{}{} {} {}，请及时处置",
+        state.local(d.alert.created_at).format("%H:%M"),
+        kind_zh(&d.alert.kind),
+        d.venue_name,
+        level_zh(d.alert.level),
+    );
+    text.chars().take(70).collect()
+}
+
+/// POSTs a JSON body signed with the webhook's secret.
+fn signed(
+    client: &reqwest::Client,
+    d: &Delivery,
+    body: &serde_json::Value,
+) -> Result<reqwest::RequestBuilder, String> {
+    let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    Ok(client
+        .post(&d.webhook.url)
+        .header("content-type", "application/json")
+        .header("x-sentinel-signature", signature(&d.webhook.secret, &body))
+        .body(body))
 }
 
 async fn deliver(
@@ -86,8 +123,22 @@ async fn deliver(
             }
             req
         }
-        _ => {
-            let body = serde_json::to_vec(&json!({
+        "sms" => signed(
+            client,
+            d,
+            &json!({
+                "event": "alert_sms",
+                "delivery_id": d.id,
+                "alert_id": a.id,
+                "region_code": a.region_code.to_string(),
+                "level": a.level,
+                "text": sms_text(state, d),
+            }),
+        )?,
+        _ => signed(
+            client,
+            d,
+            &json!({
                 "event": "alert",
                 "delivery_id": d.id,
                 "alert": {
@@ -99,16 +150,11 @@ async fn deliver(
                     "person_id": a.person_id.map(|p| p.0),
                     "visit_id": a.visit_id,
                     "region_code": a.region_code.to_string(),
+                    "level": a.level,
                     "created_at": state.local(a.created_at),
                 }
-            }))
-            .map_err(|e| e.to_string())?;
-            client
-                .post(&d.webhook.url)
-                .header("content-type", "application/json")
-                .header("x-sentinel-signature", signature(&d.webhook.secret, &body))
-                .body(body)
-        }
+            }),
+        )?,
     };
     let response = request
         .header("x-sentinel-delivery", d.id.to_string())

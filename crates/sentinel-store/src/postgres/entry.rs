@@ -402,16 +402,27 @@ impl EntryStore for PostgresStore {
         max_level: u8,
         now: DateTime<Utc>,
     ) -> Result<Vec<Alert>, StoreError> {
-        let c = self.pool.get().await?;
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
         let sql = format!(
             "UPDATE alerts AS a SET level = level + 1, escalated_at = $1
              WHERE status = 'open' AND level < $2 AND COALESCE(escalated_at, created_at) <= $3
              RETURNING {ALERT_COLUMNS}"
         );
-        let rows = c
+        let rows = tx
             .query(&sql, &[&now.timestamp_millis(), &i64::from(max_level), &older_than.timestamp_millis()])
             .await?;
-        rows.iter().map(|r| alert_row(r)?.decode()).collect()
+        let escalated = rows.iter().map(|r| alert_row(r)?.decode()).collect::<Result<Vec<_>, _>>()?;
+        // The webhooks hear of it again, at the new level, as surely as the first time.
+        let ids: Vec<i64> = escalated.iter().map(|a| a.id).collect();
+        tx.execute(
+            "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at)
+             SELECT w.id, a, $2 FROM webhooks w CROSS JOIN unnest($1::bigint[]) AS a WHERE w.active",
+            &[&ids, &now.timestamp_millis()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(escalated)
     }
 
     async fn advance_alert(

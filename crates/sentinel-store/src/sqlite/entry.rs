@@ -401,12 +401,24 @@ impl EntryStore for SqliteStore {
                  RETURNING {}",
                 ALERT_COLUMNS.replace("a.", "")
             );
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(
-                params![now.timestamp_millis(), max_level, older_than.timestamp_millis()],
-                alert_row,
-            )?;
-            rows.map(|r| r.map_err(StoreError::from).and_then(AlertRow::decode)).collect()
+            let tx = c.transaction()?;
+            let escalated: Vec<Alert> = {
+                let mut stmt = tx.prepare(&sql)?;
+                let rows = stmt.query_map(
+                    params![now.timestamp_millis(), max_level, older_than.timestamp_millis()],
+                    alert_row,
+                )?;
+                rows.map(|r| r.map_err(StoreError::from).and_then(AlertRow::decode)).collect::<Result<_, _>>()?
+            };
+            // The webhooks hear of it again, at the new level, as surely as the first time.
+            for a in &escalated {
+                tx.prepare_cached(
+                    "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, ?1, ?2 FROM webhooks WHERE active = 1",
+                )?
+                .execute(params![a.id, now.timestamp_millis()])?;
+            }
+            tx.commit()?;
+            Ok(escalated)
         }))
         .await
     }
