@@ -80,6 +80,13 @@ impl Caller {
         if self.user.role.allows(permission) { Ok(()) } else { Err(ApiError::forbidden()) }
     }
 
+    /// The permission, over the whole deployment: for what spans every region (webhooks hear every alert,
+    /// the audit log names whose data was read anywhere).
+    pub fn require_deployment_wide(&self, permission: Permission) -> ApiResult<()> {
+        self.require(permission)?;
+        if self.user.scope == sentinel_core::Scope::All { Ok(()) } else { Err(ApiError::out_of_scope()) }
+    }
+
     /// The permission, for something registered in `region` (a person's home).
     pub fn require_region(&self, permission: Permission, region: &RegionCode) -> ApiResult<()> {
         self.require(permission)?;

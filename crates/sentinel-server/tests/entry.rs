@@ -77,15 +77,21 @@ async fn gate_decides_records_and_alerts(s: &TestServer) {
         (pass["masked_name"].as_str(), pass["prompt"]["zh"].as_str()),
         (Some("陈*"), Some("验证通过，请通行"))
     );
+    // A retry carrying readings that would deny now is still the first scan: its answer stands.
     let (_, again) = scan(
         s,
         &g,
-        json!({"idempotency_key": "k1", "health_code": token, "temperature_c": 36.5, "mask": true}),
+        json!({"idempotency_key": "k1", "health_code": token, "temperature_c": 38.6, "mask": false}),
     )
     .await;
     assert_eq!(
         (again["visit_id"].clone(), again["duplicate"].as_bool()),
         (pass["visit_id"].clone(), Some(true))
+    );
+    assert_eq!(
+        (again["outcome"].as_str(), again["gate"].as_str(), reasons(&again)),
+        (Some("pass"), Some("open"), Vec::<&str>::new()),
+        "{again}"
     );
     assert_eq!(again["prompt"], pass["prompt"], "a retry hears the same words");
 
@@ -336,12 +342,18 @@ async fn policies_are_versioned_and_published(s: &TestServer) {
     assert_eq!((reasons(&after), after["policy_version"].as_str()), (vec!["nat_expired"], Some("city v1")));
     let (_, later) = s.post("/api/v1/policies", &g.admin, json!({"scope": "city"})).await;
     let tomorrow = (Utc::now() + Duration::days(1)).to_rfc3339();
-    s.post(
-        &format!("/api/v1/policies/{}/publish", later["id"]),
-        &g.admin,
-        json!({"effective_from": tomorrow}),
-    )
-    .await;
+    let (status, v2) = s
+        .post(
+            &format!("/api/v1/policies/{}/publish", later["id"]),
+            &g.admin,
+            json!({"effective_from": tomorrow}),
+        )
+        .await;
+    assert_eq!(
+        (status, v2["status"].as_str(), v2["version"].as_i64()),
+        (StatusCode::OK, Some("published"), Some(2)),
+        "{v2}"
+    );
     let (_, still) = scan(s, &g, json!({"idempotency_key": "p3", "health_code": token})).await;
     assert_eq!(still["policy_version"], "city v1", "v2 takes over tomorrow");
 
@@ -449,6 +461,14 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
         StatusCode::FORBIDDEN,
         "a webhook sees the whole deployment: deployment-wide callers only"
     );
+    for path in ["/api/v1/webhooks", "/api/v1/webhooks/dead-letters"] {
+        assert_eq!(
+            s.get(path, &district).await.0,
+            StatusCode::FORBIDDEN,
+            "{path}: webhook URLs are not theirs"
+        );
+        assert_eq!(s.get(path, &g.admin).await.0, StatusCode::OK, "{path}");
+    }
     let (status, e) = s.post("/api/v1/webhooks", &g.admin, json!({"url": "ftp://x", "secret": secret})).await;
     assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("url")));
 

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{List, page_request};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 
@@ -73,11 +73,7 @@ pub async fn list_audit(
     caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<List<AuditView>>> {
-    caller.require(Permission::ReadAudit)?;
-    // Audit records span every region (whose data was read, and why): only a deployment-wide auditor reads them.
-    if caller.user.scope != sentinel_core::Scope::All {
-        return Err(ApiError::out_of_scope());
-    }
+    caller.require_deployment_wide(Permission::ReadAudit)?;
     let page = page_request(q.cursor.as_deref(), q.limit)?;
     let filter = AuditFilter { actor: q.actor, subject: q.subject, action: q.action };
     let records = state.store.list_audit(&filter, page).await?;

@@ -15,15 +15,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
-/// A webhook receives every alert of the deployment, so only a deployment-wide caller may manage them.
-fn require_deployment_wide(caller: &Caller) -> ApiResult<()> {
-    caller.require(Permission::ManageWebhooks)?;
-    if caller.user.scope != sentinel_core::Scope::All {
-        return Err(ApiError::out_of_scope());
-    }
-    Ok(())
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct WebhookInput {
     /// http(s) URL the alerts are POSTed to.
@@ -46,6 +37,18 @@ pub struct WebhookView {
     pub created_at: DateTime<FixedOffset>,
 }
 
+impl WebhookView {
+    fn new(state: &AppState, hook: sentinel_store::Webhook) -> Self {
+        Self {
+            id: hook.id,
+            url: hook.url,
+            format: hook.format,
+            active: hook.active,
+            created_at: state.local(hook.created_at),
+        }
+    }
+}
+
 /// Registers a webhook; every alert from now on is delivered to it.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "entry", request_body = WebhookInput,
     responses((status = 201, body = WebhookView), (status = 422, body = crate::error::Problem)))]
@@ -54,7 +57,7 @@ pub async fn create_webhook(
     caller: Caller,
     ApiJson(input): ApiJson<WebhookInput>,
 ) -> ApiResult<(StatusCode, Json<WebhookView>)> {
-    require_deployment_wide(&caller)?;
+    caller.require_deployment_wide(Permission::ManageWebhooks)?;
     let url = input.url.trim();
     if !(url.starts_with("http://") || url.starts_with("https://"))
         || url.len() > 500
@@ -79,16 +82,7 @@ pub async fn create_webhook(
         state.store.create_webhook(url, &input.secret, format, &caller.user.username, state.now()).await?;
     super::audit::record(&state, &caller, "webhook.create", None, None, Some(format!("{format} {url}")))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(WebhookView {
-            id: hook.id,
-            url: hook.url,
-            format: hook.format,
-            active: hook.active,
-            created_at: state.local(hook.created_at),
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(WebhookView::new(&state, hook))))
 }
 
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "entry", responses((status = 200, body = List<WebhookView>)))]
@@ -96,20 +90,9 @@ pub async fn list_webhooks(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<List<WebhookView>>> {
-    caller.require(Permission::ManageWebhooks)?;
+    caller.require_deployment_wide(Permission::ManageWebhooks)?;
     let hooks = state.store.webhooks().await?;
-    Ok(Json(List::all(
-        hooks
-            .into_iter()
-            .map(|h| WebhookView {
-                id: h.id,
-                url: h.url,
-                format: h.format,
-                active: h.active,
-                created_at: state.local(h.created_at),
-            })
-            .collect(),
-    )))
+    Ok(Json(List::all(hooks.into_iter().map(|h| WebhookView::new(&state, h)).collect())))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -127,7 +110,7 @@ pub async fn dead_letters(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<List<DeadLetterView>>> {
-    caller.require(Permission::ManageWebhooks)?;
+    caller.require_deployment_wide(Permission::ManageWebhooks)?;
     let dead = state.store.dead_letters(200).await?;
     Ok(Json(List::all(
         dead.into_iter()
