@@ -65,19 +65,27 @@ fn active(k: &StoredKey, now: DateTime<Utc>) -> bool {
         && k.not_after.is_none_or(|e| now < e)
 }
 
-async fn build(store: &dyn Store, now: DateTime<Utc>) -> Result<Ring, StoreError> {
-    let mut keys = store.keys().await?;
+/// The stored keys, creating the trust anchor and an issuer key when there are none (first start only:
+/// a background reload must never mint keys, or every node would make its own).
+async fn keys_creating_missing(store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<StoredKey>, StoreError> {
+    let keys = store.keys().await?;
+    let mut created = false;
     if !keys.iter().any(|k| k.purpose == KeyPurpose::Anchor && k.retired_at.is_none()) {
         let anchor = SigningKey::generate(Algorithm::Ed25519);
         store.create_key(&stored(&anchor, KeyPurpose::Anchor, now)).await?;
         tracing::info!(kid = %anchor.kid(), "created trust anchor key");
+        created = true;
     }
     if !keys.iter().any(|k| active(k, now)) {
         let issuer = SigningKey::generate(Algorithm::Ed25519);
         store.create_key(&stored(&issuer, KeyPurpose::Issuer, now)).await?;
         tracing::info!(kid = %issuer.kid(), "created issuer key");
+        created = true;
     }
-    keys = store.keys().await?;
+    if created { store.keys().await } else { Ok(keys) }
+}
+
+fn build(keys: &[StoredKey], now: DateTime<Utc>) -> Result<Ring, StoreError> {
     let anchor = keys
         .iter()
         .rev()
@@ -121,14 +129,15 @@ async fn build(store: &dyn Store, now: DateTime<Utc>) -> Result<Ring, StoreError
 impl KeyRing {
     /// Loads the keys (creating the anchor and an issuer key on first start) and all revocations.
     pub async fn load(store: &dyn Store, now: DateTime<Utc>, skew: Duration) -> Result<Self, StoreError> {
-        let ring = KeyRing { ring: RwLock::new(build(store, now).await?), skew };
+        let ring =
+            KeyRing { ring: RwLock::new(build(&keys_creating_missing(store, now).await?, now)?), skew };
         ring.sync_revocations(store).await?;
         Ok(ring)
     }
 
     /// Rebuilds the key set from the store (after a rotation here or on another node).
     pub async fn reload_keys(&self, store: &dyn Store, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let fresh = build(store, now).await?;
+        let fresh = build(&store.keys().await?, now)?;
         let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
         ring.issuer = fresh.issuer;
         ring.anchor = fresh.anchor;
