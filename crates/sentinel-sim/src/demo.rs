@@ -92,7 +92,8 @@ impl DemoCity {
                 venues_of(d, &local, opts.venues_per_district, &mut rng)
             })
             .collect();
-        let persons = (0..opts.persons).map(|i| person(&places, i, &mut rng)).collect();
+        let mut sequences = Sequences::new();
+        let persons = (0..opts.persons).map(|_| person(&places, &mut sequences, &mut rng)).collect();
         let first_community = places[0].grid.parent().expect("grid has a community");
         let second_community =
             places[opts.grids_per_community.min(places.len() - 1)].grid.parent().expect("community");
@@ -258,16 +259,28 @@ fn category_capacity(category: VenueCategory, rng: &mut impl Rng) -> i64 {
     rng.gen_range(lo..=hi)
 }
 
-fn person(places: &[Place], i: usize, rng: &mut impl Rng) -> NewPerson {
+/// The sequence numbers given out per (area, birth date): the part of an ID number that tells apart people
+/// born the same day in the same place.
+type Sequences = std::collections::HashMap<(&'static str, NaiveDate), u16>;
+
+fn person(places: &[Place], sequences: &mut Sequences, rng: &mut impl Rng) -> NewPerson {
     let today = reference_day();
     let home = pick(rng, places);
     // Ages 0–89, skewed like a city's working population.
     let age = if rng.gen_ratio(1, 6) { rng.gen_range(0..18) } else { rng.gen_range(18..90) };
     let birth_year = today.year() - age - 1;
-    let birth = NaiveDate::from_yo_opt(birth_year, rng.gen_range(1..=365)).unwrap_or(today);
+    let mut birth = NaiveDate::from_yo_opt(birth_year, rng.gen_range(1..=365)).unwrap_or(today);
     let area = if rng.gen_ratio(7, 10) { home.district.code } else { pick(rng, OTHER_AREAS) };
-    // The sequence is unique per generated person, so two residents never share a number.
-    let sequence = 1 + (i % 999) as u16;
+    // The next free sequence for that area and day (a day whose 999 are used up passes to the day before),
+    // so two residents never share a number.
+    let sequence = loop {
+        let next = sequences.entry((area, birth)).or_insert(0);
+        if *next < 999 {
+            *next += 1;
+            break *next;
+        }
+        birth = birth.pred_opt().unwrap_or(birth);
+    };
     let id_number =
         ResidentIdNumber::from_parts(area, birth, sequence, today).expect("generated ID numbers are valid");
     let name = PersonName::parse(&full_name(rng)).expect("generated names are valid");
@@ -301,7 +314,9 @@ mod tests {
 
     #[test]
     fn the_demo_city_is_deterministic_and_complete() {
-        let opts = DemoOptions { persons: 500, ..Default::default() };
+        // The demo's own size: enough people that numbers would collide if sequences were not kept per day.
+        let opts = DemoOptions::default();
+        assert!(opts.persons >= 3000);
         let a = DemoCity::generate(opts);
         let b = DemoCity::generate(opts);
         assert_eq!(a.persons, b.persons);

@@ -181,8 +181,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = common.config()?;
             init_logging(config.log_format);
             let store = sentinel_server::open_store(&config).await?;
-            let state = sentinel_server::build_state(&config, store.clone()).await?;
             let login = demo::seed(&*store, &config, seed, persons).await?;
+            // After seeding: the state loads the demo's risk areas and policies at once, not at the next refresh.
+            let state = sentinel_server::build_state(&config, store.clone()).await?;
             let addr = config.listen;
             println!();
             println!("演示城市已就绪 / demo city ready: 苏州市 (seed {seed})");
