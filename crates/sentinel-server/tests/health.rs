@@ -380,6 +380,9 @@ async fn imports_report_rows_and_are_idempotent(s: &TestServer) {
             .body(body)
             .send()
     };
+    // Read first, so the cache holds a status without these results and the import must invalidate it.
+    let (_, before) = s.get(&format!("/api/v1/persons/{pid}/health"), &admin).await;
+    assert!(before["last_nat"].is_null(), "{before}");
     let report: Value = send(csv.clone().into_bytes(), "text/csv").await.unwrap().json().await.unwrap();
     assert_eq!((report["accepted"].as_u64(), report["inserted"].as_u64()), (Some(3), Some(3)), "{report}");
     let rows: Vec<u64> =

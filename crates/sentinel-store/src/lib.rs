@@ -32,7 +32,10 @@ pub use health::*;
 pub use model::*;
 pub use outbox::*;
 
-/// Opens the store a database URL names (`sqlite://PATH`, `sqlite::memory:` or `postgres://…`) and
+/// The schema version both backends' migrations bring a database to.
+pub const SCHEMA_VERSION: i64 = 8;
+
+/// Opens the store a database URL names (`sqlite://PATH` or `postgres://…`) and
 /// brings its schema up to date.
 pub async fn open(url: &str, cipher: PersonalDataCipher) -> Result<Arc<dyn Store>, StoreError> {
     let cipher = Arc::new(cipher);

@@ -284,7 +284,7 @@ mod cases {
         s.set_meta("demo.seed", "2").await.unwrap();
         assert_eq!(s.get_meta("demo.seed").await.unwrap().as_deref(), Some("2"));
         s.ping().await.unwrap();
-        assert!(s.schema_version().await.unwrap() >= 1);
+        assert_eq!(s.schema_version().await.unwrap(), sentinel_store::SCHEMA_VERSION);
     }
 }
 

@@ -191,7 +191,7 @@ async fn demo_seeds_idempotently_and_serves() {
 
     let grid = login(&client, &base, "grid1", &password).await;
     let grid_persons = count(&client, &base, "/api/v1/persons", &grid).await;
-    assert!(grid_persons < 300, "a grid worker sees only their community");
+    assert!((1..300).contains(&grid_persons), "a grid worker sees only their community: {grid_persons}");
 
     let mut secrets = Vec::new();
     for id in 1..=20 {

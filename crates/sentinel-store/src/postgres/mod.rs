@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_escalation.sql")),
     (8, include_str!("migrations/0008_visit_prompt.sql")),
 ];
+const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x05e4_71e1;
 const POOL_SIZE: usize = 16;

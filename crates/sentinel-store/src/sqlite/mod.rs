@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_escalation.sql")),
     (8, include_str!("migrations/0008_visit_prompt.sql")),
 ];
+const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
 const READERS: usize = 4;
 
 type Job<T> = Box<dyn FnOnce(&mut Connection, &PersonalDataCipher) -> Result<T, StoreError> + Send>;
