@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::report::{Figure, print};
+use sentinel_sim::load::percentile;
 
 fn claims(i: u64) -> HealthClaims {
     let t = Utc.with_ymd_and_hms(2024, 4, 29, 6, 0, 0).unwrap();
@@ -34,11 +35,6 @@ fn claims(i: u64) -> HealthClaims {
             itinerary_risk: false,
         },
     }
-}
-
-fn percentile(sorted_ns: &[u64], p: f64) -> f64 {
-    let i = ((sorted_ns.len() as f64 - 1.0) * p).round() as usize;
-    sorted_ns[i] as f64 / 1000.0
 }
 
 pub fn run(json: bool, persons: usize, iterations: usize) -> anyhow::Result<()> {
@@ -175,37 +171,37 @@ pub fn run(json: bool, persons: usize, iterations: usize) -> anyhow::Result<()> 
     let lookups = 1_000_000;
     let ids: Vec<PersonId> = (0..lookups).map(|_| PersonId(rng.gen_range(0..persons as i64))).collect();
     let time_each = |f: &dyn Fn(PersonId)| {
-        let mut ns: Vec<u64> = ids
+        let mut us: Vec<f64> = ids
             .iter()
             .map(|id| {
                 let t = Instant::now();
                 f(*id);
-                t.elapsed().as_nanos() as u64
+                t.elapsed().as_nanos() as f64 / 1000.0
             })
             .collect();
-        ns.sort_unstable();
-        ns
+        us.sort_by(f64::total_cmp);
+        us
     };
-    let anchor_ns = time_each(&|id| {
+    let anchor_us = time_each(&|id| {
         black_box(plain.get(&id));
     });
-    let lookup_ns = time_each(&|id| {
+    let lookup_us = time_each(&|id| {
         black_box(cache.cached_status(id, now, tz).expect("loaded"));
     });
     figures.push(Figure {
         figure: "status_lookup_p50_us",
-        value: percentile(&lookup_ns, 0.50),
+        value: percentile(&lookup_us, 0.50),
         unit: "µs",
         anchor: "hashmap_get_p50_us",
-        anchor_value: percentile(&anchor_ns, 0.50),
+        anchor_value: percentile(&anchor_us, 0.50),
         budget: "cache of 1 M persons",
     });
     figures.push(Figure {
         figure: "status_lookup_p99_us",
-        value: percentile(&lookup_ns, 0.99),
+        value: percentile(&lookup_us, 0.99),
         unit: "µs",
         anchor: "hashmap_get_p99_us",
-        anchor_value: percentile(&anchor_ns, 0.99),
+        anchor_value: percentile(&anchor_us, 0.99),
         budget: "budget: value ≤ 2 µs",
     });
     print(&figures, json);

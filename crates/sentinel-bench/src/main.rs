@@ -38,7 +38,7 @@ enum Command {
     Gate {
         #[arg(long)]
         json: bool,
-        /// Seconds of load per phase.
+        /// Seconds of load per phase (1–35: three phases run on codes that live two minutes).
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         /// Simulated devices, each on its own keep-alive connection.

@@ -4,9 +4,10 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Method, Request, StatusCode};
+pub use hyper::{Method, StatusCode};
 use hyper_util::rt::TokioIo;
 
 use crate::load::LoadError;
@@ -58,12 +59,25 @@ impl GateConnection {
 
     /// Posts one scan (a JSON body) and returns the status and the whole answer.
     pub async fn scan(&mut self, body: Vec<u8>) -> Result<(StatusCode, Bytes), LoadError> {
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(SCANS_PATH)
+        self.send(Method::POST, SCANS_PATH, body).await
+    }
+
+    /// One request on this connection (with the device's token); returns the status and the whole answer.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Bytes), LoadError> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
             .header(HOST, self.host.clone())
-            .header(AUTHORIZATION, self.authorization.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(AUTHORIZATION, self.authorization.clone());
+        if !body.is_empty() {
+            request = request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| LoadError::Server(format!("request: {e}")))?;
         let sender = self.connect().await?;
@@ -71,9 +85,9 @@ impl GateConnection {
         let response = match sender.send_request(request).await {
             Ok(r) => r,
             Err(e) => {
-                // The next scan reconnects.
+                // The next request reconnects.
                 self.sender = None;
-                return Err(LoadError::Server(format!("scan: {e}")));
+                return Err(LoadError::Server(format!("{path}: {e}")));
             }
         };
         let status = response.status();

@@ -44,11 +44,15 @@ impl LoadReport {
     }
 
     pub fn percentile(&self, q: f64) -> f64 {
-        let n = self.latencies_ms.len();
-        if n == 0 {
-            return f64::NAN;
-        }
-        self.latencies_ms[((n - 1) as f64 * q).round() as usize]
+        percentile(&self.latencies_ms, q)
+    }
+}
+
+/// The `q` quantile (0–1) of sorted values, the nearest rank; NaN when there are none.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n => sorted[((n - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize],
     }
 }
 
