@@ -15,15 +15,6 @@ pub enum RegionLevel {
 }
 
 impl RegionLevel {
-    pub const ALL: [RegionLevel; 6] = [
-        RegionLevel::Province,
-        RegionLevel::City,
-        RegionLevel::District,
-        RegionLevel::Street,
-        RegionLevel::Community,
-        RegionLevel::Grid,
-    ];
-
     pub fn code(self) -> &'static str {
         match self {
             RegionLevel::Province => "province",
@@ -129,11 +120,6 @@ impl RegionCode {
     /// Whether `other` is this region or lies below it.
     pub fn contains(&self, other: &RegionCode) -> bool {
         other.0.starts_with(self.subtree_prefix()) && other.level() >= self.level()
-    }
-
-    /// The district (six-digit GB/T 2260 county-level code) this region lies in, if it is at or below one.
-    pub fn district(&self) -> Option<RegionCode> {
-        (self.level() >= RegionLevel::District).then(|| RegionCode(self.0[..6].to_owned()))
     }
 }
 

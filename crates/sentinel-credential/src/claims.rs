@@ -29,17 +29,12 @@ impl TokenId {
     }
 
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(self.0)
     }
 
     pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() != 32 || !s.is_ascii() {
-            return None;
-        }
         let mut id = [0u8; 16];
-        for (i, byte) in id.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-        }
+        hex::decode_to_slice(s, &mut id).ok()?;
         Some(TokenId(id))
     }
 
@@ -73,14 +68,6 @@ impl CredentialKind {
         match self {
             CredentialKind::Dynamic => "dynamic",
             CredentialKind::Paper => "paper",
-        }
-    }
-
-    pub fn from_code(s: &str) -> Option<Self> {
-        match s {
-            "dynamic" => Some(CredentialKind::Dynamic),
-            "paper" => Some(CredentialKind::Paper),
-            _ => None,
         }
     }
 

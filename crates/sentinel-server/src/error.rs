@@ -47,14 +47,6 @@ impl ApiError {
         self
     }
 
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
-
     /// A field of the request is invalid; `detail` says why (the domain errors say it in zh and en).
     pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
         let mut e =

@@ -55,6 +55,13 @@ pub trait Store: HealthStore + CredentialStore + EntryStore + OutboxStore + Send
         &self,
         ids: &[ResidentIdNumber],
     ) -> Result<Vec<Option<(PersonId, RegionCode)>>, StoreError>;
+    /// One person's id and home region, without reading (and decrypting) the rest of them.
+    async fn locate_person(
+        &self,
+        id: &ResidentIdNumber,
+    ) -> Result<Option<(PersonId, RegionCode)>, StoreError> {
+        Ok(self.locate_persons(std::slice::from_ref(id)).await?.pop().flatten())
+    }
     /// Family members may share a phone, so this can be several persons.
     async fn find_persons_by_phone(&self, phone: &PhoneNumber) -> Result<Vec<Person>, StoreError>;
     /// Persons whose home lies in `region`'s subtree (everyone when `None`), by id.

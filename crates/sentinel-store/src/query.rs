@@ -126,10 +126,6 @@ pub const USER_COLUMNS: &str =
 pub const DEVICE_COLUMNS: &str = "d.id, d.venue_id, d.kind, d.serial, d.name, d.created_at";
 pub const AUDIT_COLUMNS: &str = "id, at, actor, action, subject, purpose, detail, request_id";
 
-pub fn to_millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
 pub fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     Utc.timestamp_millis_opt(ms).single().ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms}")))
 }

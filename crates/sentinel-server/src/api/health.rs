@@ -55,12 +55,12 @@ async fn target(
         (None, Some(raw)) => {
             let number = parse_id_number(state, "id_number", raw)?;
             let unknown = || ApiError::invalid("id_number", "人员未登记 / no person with this ID number");
-            let found = state.store.find_person_by_id_number(&number).await?.ok_or_else(unknown)?;
+            let (id, home) = state.store.locate_person(&number).await?.ok_or_else(unknown)?;
             // Outside the caller's scope reads as unknown: an ID number must not be probed.
-            if !caller.user.scope.covers_region(&found.region_code) {
+            if !caller.user.scope.covers_region(&home) {
                 return Err(unknown());
             }
-            found.id.0
+            id.0
         }
         (None, None) => {
             return Err(ApiError::invalid(

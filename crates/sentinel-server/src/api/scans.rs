@@ -134,8 +134,8 @@ async fn identify(state: &AppState, input: &ScanInput) -> ApiResult<Identified> 
     let today = state.local(now).date_naive();
     let number = ResidentIdNumber::parse(&card.id_number, today)
         .map_err(|e| ApiError::invalid("id_card.id_number", e.to_string()))?;
-    Ok(match state.store.find_person_by_id_number(&number).await? {
-        Some(p) => Identified::Person { id: p.id, channel: Channel::DeviceIdCard },
+    Ok(match state.store.locate_person(&number).await? {
+        Some((id, _)) => Identified::Person { id, channel: Channel::DeviceIdCard },
         None => Identified::Unknown,
     })
 }

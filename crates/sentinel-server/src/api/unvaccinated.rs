@@ -100,11 +100,9 @@ pub async fn register(
         return Err(ApiError::invalid("address", "地址最多200个字符 / address longer than 200 characters"));
     }
     let person_id = match input.id_number.as_deref().filter(|s| !s.trim().is_empty()) {
-        Some(raw) => state
-            .store
-            .find_person_by_id_number(&parse_id_number(&state, "id_number", raw)?)
-            .await?
-            .map(|p| p.id),
+        Some(raw) => {
+            state.store.locate_person(&parse_id_number(&state, "id_number", raw)?).await?.map(|(id, _)| id)
+        }
         None => None,
     };
     let registration = NewUnvaccinated {

@@ -20,17 +20,17 @@ pub struct VisitWriter {
 
 /// Writes one batch in one transaction and answers every scan in it.
 async fn commit(store: &dyn Store, batch: Vec<Job>) {
-    let visits: Vec<NewVisit> = batch.iter().map(|j| j.visit.clone()).collect();
+    let (visits, replies): (Vec<NewVisit>, Vec<_>) = batch.into_iter().map(|j| (j.visit, j.reply)).unzip();
     match store.record_visits(&visits).await {
         Ok(recorded) => {
-            for (job, r) in batch.into_iter().zip(recorded) {
-                let _ = job.reply.send(Ok(r));
+            for (reply, r) in replies.into_iter().zip(recorded) {
+                let _ = reply.send(Ok(r));
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, visits = batch.len(), "writing visits failed");
-            for job in batch {
-                let _ = job.reply.send(Err(e.to_string()));
+            tracing::error!(error = %e, visits = visits.len(), "writing visits failed");
+            for reply in replies {
+                let _ = reply.send(Err(e.to_string()));
             }
         }
     }
