@@ -92,6 +92,11 @@ async fn setup(database_url: Option<String>) -> anyhow::Result<(Target, tempfile
         let sampled = (Utc::now() - Duration::hours(10)).to_rfc3339();
         let reported = (Utc::now() - Duration::hours(5)).to_rfc3339();
         post("/api/v1/health/nat-results", &admin, json!({"person_id": person["id"], "sampled_at": sampled, "reported_at": reported, "result": "negative", "kind": "pcr"})).await?;
+        // Vaccinated too, so every scan passes outright (an unvaccinated person is admitted with a reminder).
+        for dose in 1..=2 {
+            let v = json!({"person_id": person["id"], "dose": dose, "date": format!("2021-0{}-10", dose + 4), "product": "新冠病毒灭活疫苗", "manufacturer": "北京生物"});
+            post("/api/v1/health/vaccinations", &admin, v).await?;
+        }
         let code = post(&format!("/api/v1/persons/{}/health-code", person["id"]), &admin, json!({})).await?;
         codes.push(code["token"].as_str().unwrap_or_default().to_owned());
     }
