@@ -499,16 +499,25 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
 async fn unvaccinated_registration_is_reported(s: &TestServer) {
     let g = gate(s).await;
     let staff = s.user(&g.admin, "staff1", "venue_staff", &format!("venue:{}", g.venue)).await;
+    let community = s.user(&g.admin, "grid2", "grid_worker", "320508001002").await;
+    let mut stream =
+        s.http.get(format!("{}/api/v1/alerts/stream", s.base)).bearer_auth(&community).send().await.unwrap();
     let body = json!({"name": "黄建国", "phone": "13812345678", "address": "平江路3号", "region_code": "320508001002", "reason": "基础疾病，暂缓接种"});
     let (status, reg) =
         s.post(&format!("/api/v1/venues/{}/unvaccinated", g.venue), &staff, body.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{reg}");
+    let mut received = String::new();
+    while !received.contains("unvaccinated_report") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(2), stream.chunk())
+            .await
+            .expect("the home community's stream hears the report");
+        received.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
     assert_eq!(
         (reg["name"].as_str(), reg["phone"].as_str()),
         (Some("黄**"), Some("138****5678")),
         "masked in answers"
     );
-    let community = s.user(&g.admin, "grid2", "grid_worker", "320508001002").await;
     let department = s.user(&g.admin, "commerce", "supervisor", "category:commercial_complex").await;
     for token in [&community, &department] {
         let (_, list) = s.get("/api/v1/unvaccinated", token).await;

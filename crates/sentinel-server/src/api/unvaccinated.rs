@@ -116,6 +116,11 @@ pub async fn register(
         registrar: caller.user.username.clone(),
     };
     let stored = state.store.register_unvaccinated(&registration, state.now()).await?;
+    // The report is an alert like a gate's: the live streams of the home community and the department hear it.
+    if let Some(alert_id) = stored.alert_id {
+        let alert = state.store.get_alert(alert_id).await?;
+        state.alerts.publish(crate::entry::AlertEvent::new(&alert, &venue));
+    }
     super::audit::record(
         &state,
         &caller,

@@ -24,22 +24,13 @@ pub async fn escalate_untouched_since(state: &AppState, cutoff: chrono::DateTime
         }
     };
     for a in &escalated {
-        let venue = state.store.get_venue(a.venue_id).await.ok();
         tracing::info!(alert = a.id, level = a.level, "alert escalated");
-        state.alerts.publish(AlertEvent {
-            id: a.id,
-            kind: a.kind.clone(),
-            venue_id: a.venue_id.0,
-            venue_name: venue.as_ref().map(|v| v.name.clone()).unwrap_or_default(),
-            person_id: a.person_id.map(|p| p.0),
-            visit_id: a.visit_id.unwrap_or_default(),
-            region_code: venue
-                .as_ref()
-                .map_or_else(|| a.region_code.to_string(), |v| v.region_code.to_string()),
-            created_at: a.created_at,
-            level: a.level,
-            category: venue.map(|v| v.category),
-        });
+        match state.store.get_venue(a.venue_id).await {
+            Ok(venue) => state.alerts.publish(AlertEvent::new(a, &venue)),
+            Err(e) => {
+                tracing::warn!(alert = a.id, error = %e, "escalated alert's venue unreadable; not streamed")
+            }
+        }
     }
     escalated.len()
 }

@@ -27,6 +27,23 @@ pub struct AlertEvent {
 }
 
 impl AlertEvent {
+    /// The event for a stored alert at its venue, routed by the alert's own region (the venue's grid, or
+    /// the home community of an unvaccinated report).
+    pub fn new(alert: &sentinel_store::Alert, venue: &sentinel_store::Venue) -> Self {
+        Self {
+            id: alert.id,
+            kind: alert.kind.clone(),
+            venue_id: venue.id.0,
+            venue_name: venue.name.clone(),
+            person_id: alert.person_id.map(|p| p.0),
+            visit_id: alert.visit_id.unwrap_or_default(),
+            region_code: alert.region_code.to_string(),
+            created_at: alert.created_at,
+            level: alert.level,
+            category: Some(venue.category),
+        }
+    }
+
     /// Who is pushed this event: region scopes at the event's level (community and grids first, the street
     /// after one escalation, the district and above after two), and every other scope covering the venue.
     pub fn visible_to(&self, scope: &Scope) -> bool {
