@@ -243,13 +243,7 @@ async fn alerts_stream_live(s: &TestServer) {
     let started = std::time::Instant::now();
     scan(s, &g, json!({"idempotency_key": "s1", "health_code": token, "temperature_c": 36.5, "mask": true}))
         .await;
-    let mut received = String::new();
-    while !received.contains("code_red") {
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(1), stream.chunk())
-            .await
-            .expect("an event within a second");
-        received.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
-    }
+    let received = read_until(&mut stream, "code_red", 1).await;
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
     assert!(received.contains("event: alert") && received.contains("观前街商场"), "{received}");
 }
@@ -282,13 +276,7 @@ async fn unacknowledged_alerts_escalate(s: &TestServer) {
     assert!(early.is_err(), "the street hears nothing before escalation: {early:?}");
     let cutoff = Utc::now() + Duration::minutes(1);
     assert_eq!(sentinel_server::entry::escalation::escalate_untouched_since(&s.state, cutoff).await, 1);
-    let mut received = String::new();
-    while !received.contains("code_red") {
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(2), stream.chunk())
-            .await
-            .expect("the escalation arrives");
-        received.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
-    }
+    let received = read_until(&mut stream, "code_red", 2).await;
     assert!(received.contains("\"level\":1"), "{received}");
     let (_, alerts) = s.get("/api/v1/alerts?status=open", &street).await;
     assert_eq!(alerts["items"][0]["level"], 1);
@@ -431,6 +419,18 @@ async fn wait_for(received: &Received) -> (axum::http::HeaderMap, Vec<u8>) {
     panic!("nothing delivered within 4 s");
 }
 
+/// Reads the SSE stream until `needle` arrives, each chunk within `secs` seconds; returns what was read.
+async fn read_until(stream: &mut reqwest::Response, needle: &str, secs: u64) -> String {
+    let mut received = String::new();
+    while !received.contains(needle) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(secs), stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {needle} within {secs} s; got {received}"));
+        received.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
+    received
+}
+
 async fn wait_for_count(received: &Received, n: usize) -> Vec<(axum::http::HeaderMap, Vec<u8>)> {
     for _ in 0..40 {
         let seen = received.lock().unwrap().clone();
@@ -506,13 +506,7 @@ async fn unvaccinated_registration_is_reported(s: &TestServer) {
     let (status, reg) =
         s.post(&format!("/api/v1/venues/{}/unvaccinated", g.venue), &staff, body.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{reg}");
-    let mut received = String::new();
-    while !received.contains("unvaccinated_report") {
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(2), stream.chunk())
-            .await
-            .expect("the home community's stream hears the report");
-        received.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
-    }
+    read_until(&mut stream, "unvaccinated_report", 2).await;
     assert_eq!(
         (reg["name"].as_str(), reg["phone"].as_str()),
         (Some("黄**"), Some("138****5678")),
