@@ -153,6 +153,11 @@ impl OnFailure {
     pub fn at_least(&self, other: &OnFailure) -> bool {
         self.effect >= other.effect && (self.alert || !other.alert)
     }
+
+    /// The stricter of both: the harsher effect, alerting if either alerts.
+    pub fn strictest(self, other: OnFailure) -> OnFailure {
+        OnFailure { effect: self.effect.max(other.effect), alert: self.alert || other.alert }
+    }
 }
 
 /// An entry policy (DESIGN.md §6). The city default follows the Suzhou notice and the vendor description.
@@ -256,6 +261,42 @@ impl EntryPolicy {
             }
         }
         looser
+    }
+}
+
+impl EntryPolicy {
+    /// A policy at least as strict as both `self` and `other` in every check, and no stricter than it must be.
+    ///
+    /// A venue's policy was checked against the city's when it was published; when the city (or the venue's
+    /// category) tightens later, the decision uses this meet so a venue never stays looser than the city.
+    pub fn strictest(&self, other: &EntryPolicy) -> EntryPolicy {
+        let nat_max_age_hours = match (self.nat_max_age_hours, other.nat_max_age_hours) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        EntryPolicy {
+            accepted_colours: self
+                .accepted_colours
+                .iter()
+                .copied()
+                .filter(|c| other.accepted_colours.contains(c))
+                .collect(),
+            on_colour: self.on_colour.strictest(other.on_colour),
+            nat_max_age_hours,
+            nat_kinds: self.nat_kinds.iter().copied().filter(|k| other.nat_kinds.contains(k)).collect(),
+            on_nat: self.on_nat.strictest(other.on_nat),
+            min_vaccine_doses: self.min_vaccine_doses.max(other.min_vaccine_doses),
+            vaccine_exempt_under_age: self.vaccine_exempt_under_age.min(other.vaccine_exempt_under_age),
+            on_vaccine: self.on_vaccine.strictest(other.on_vaccine),
+            on_risk_itinerary: self.on_risk_itinerary.strictest(other.on_risk_itinerary),
+            temperature_max_c: self.temperature_max_c.min(other.temperature_max_c),
+            on_fever: self.on_fever.strictest(other.on_fever),
+            on_no_mask: self.on_no_mask.strictest(other.on_no_mask),
+            face_match_min: self.face_match_min.max(other.face_match_min),
+            on_face_mismatch: self.on_face_mismatch.strictest(other.on_face_mismatch),
+            paper_codes_accepted: self.paper_codes_accepted && other.paper_codes_accepted,
+            proxy_accepted: self.proxy_accepted && other.proxy_accepted,
+        }
     }
 }
 

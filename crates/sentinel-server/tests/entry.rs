@@ -358,6 +358,40 @@ async fn policies_are_versioned_and_published(s: &TestServer) {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("policy.nat_max_age_hours")),
         "{e}"
     );
+    // A venue that tightened stays bound by a city that tightens after it.
+    let (_, strict) = s
+        .post(
+            "/api/v1/policies",
+            &g.admin,
+            json!({"scope": format!("venue:{}", g.venue), "nat_max_age_hours": 12, "mask": "deny"}),
+        )
+        .await;
+    let (status, _) =
+        s.post(&format!("/api/v1/policies/{}/publish", strict["id"]), &g.admin, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let venue_label = format!("venue:{} v2", g.venue);
+    let body = json!({"idempotency_key": "p4", "health_code": token, "temperature_c": 37.1, "mask": true});
+    let (_, own) = scan(s, &g, body).await;
+    assert_eq!(
+        (reasons(&own), own["policy_version"].as_str()),
+        (vec!["nat_expired"], Some(venue_label.as_str()))
+    );
+    let (_, city) = s
+        .post(
+            "/api/v1/policies",
+            &g.admin,
+            json!({"scope": "city", "nat_max_age_hours": 12, "temperature_max_c": 37.0}),
+        )
+        .await;
+    let (status, _) = s.post(&format!("/api/v1/policies/{}/publish", city["id"]), &g.admin, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let body = json!({"idempotency_key": "p5", "health_code": token, "temperature_c": 37.1, "mask": true});
+    let (_, met) = scan(s, &g, body).await;
+    assert_eq!(
+        (reasons(&met), met["policy_version"].as_str()),
+        (vec!["nat_expired", "fever"], Some(format!("{venue_label} ∧ city v3").as_str())),
+        "{met}"
+    );
     let (status, e) = s
         .post("/api/v1/policies", &g.admin, json!({"scope": "city", "policy": {"temperature_max_c": 45}}))
         .await;

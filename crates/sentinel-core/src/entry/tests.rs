@@ -335,3 +335,78 @@ fn venues_may_only_tighten() {
         ["nat_max_age_hours"]
     );
 }
+
+/// A handful of policies that differ in every check, looser and stricter than the city default.
+fn policy_variants() -> Vec<EntryPolicy> {
+    let city = EntryPolicy::default();
+    vec![
+        city.clone(),
+        EntryPolicy {
+            accepted_colours: vec![Colour::Green, Colour::Yellow],
+            nat_max_age_hours: None,
+            on_fever: OnFailure::new(Effect::Remind, false),
+            paper_codes_accepted: true,
+            ..city.clone()
+        },
+        EntryPolicy {
+            nat_max_age_hours: Some(24),
+            nat_kinds: vec![NatKind::Pcr],
+            min_vaccine_doses: 3,
+            vaccine_exempt_under_age: 0,
+            on_no_mask: OnFailure::new(Effect::Deny, true),
+            proxy_accepted: false,
+            ..city.clone()
+        },
+        EntryPolicy {
+            nat_max_age_hours: Some(72),
+            temperature_max_c: 37.0,
+            face_match_min: 0.95,
+            on_vaccine: OnFailure::new(Effect::Deny, false),
+            paper_codes_accepted: false,
+            ..city.clone()
+        },
+    ]
+}
+
+#[test]
+fn the_strictest_of_two_policies_is_at_least_as_strict_as_each_and_no_stricter() {
+    let variants = policy_variants();
+    for a in &variants {
+        assert_eq!(&a.strictest(a), a, "meeting a policy with itself changes nothing");
+        for b in &variants {
+            let meet = a.strictest(b);
+            assert!(meet.at_least_as_strict_as(a).is_empty(), "{a:?} ∧ {b:?}");
+            assert!(meet.at_least_as_strict_as(b).is_empty(), "{a:?} ∧ {b:?}");
+            assert_eq!(meet, b.strictest(a), "the meet does not depend on the order");
+            if a.at_least_as_strict_as(b).is_empty() {
+                assert_eq!(&meet, a, "a policy already stricter than the other stays as it is");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_city_tightened_after_a_venue_published_still_binds_the_venue() {
+    let city_then = EntryPolicy::default();
+    let venue = EntryPolicy { nat_max_age_hours: Some(24), ..city_then.clone() };
+    assert!(venue.at_least_as_strict_as(&city_then).is_empty());
+    // Overnight the city requires masks and a lower temperature; the venue's own policy is now looser.
+    let city_now =
+        EntryPolicy { temperature_max_c: 37.0, on_no_mask: OnFailure::new(Effect::Deny, true), ..city_then };
+    let in_force = venue.strictest(&city_now);
+    let s = status(Colour::Green, Some(6), 1, false);
+    let subject = Subject { status: &s, age: Some(30), vaccine_exempt: false };
+    let d = decide(&in_force, subject, readings(37.1, false), Channel::DeviceCode, now());
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert_eq!(d.reasons().map(Reason::code).collect::<Vec<_>>(), ["fever", "no_mask"]);
+    // The venue's own stricter NAT rule still holds: a 30-hour-old test is expired there.
+    let old_nat = status(Colour::Green, Some(30), 1, false);
+    let d = decide(
+        &in_force,
+        Subject { status: &old_nat, age: Some(30), vaccine_exempt: false },
+        Readings::default(),
+        Channel::DeviceCode,
+        now(),
+    );
+    assert_eq!(d.reasons().map(Reason::code).collect::<Vec<_>>(), ["nat_expired"]);
+}

@@ -213,16 +213,29 @@ impl PolicyBook {
             .cloned()
     }
 
-    /// The policy in force at a venue: its own, else its category's, else the city's, else the built-in default.
+    /// The policy in force at a venue: its own, its category's and the city's (else the built-in default),
+    /// each newest in force, met into the strictest of them. A venue or category was only allowed to tighten
+    /// when it published, but the city may tighten later; the meet keeps every venue at least as strict as
+    /// the levels above it. The label names every level that changed the outcome (`venue:42 v2 ∧ city v3`).
     pub fn effective(&self, venue: VenueId, category: VenueCategory, now: DateTime<Utc>) -> Effective {
-        [PolicyScope::Venue(venue), PolicyScope::Category(category), PolicyScope::City]
+        let city = self.newest(&PolicyScope::City, now).map_or_else(
+            || Effective { id: None, label: "default".into(), policy: EntryPolicy::default() },
+            |p| Effective { id: Some(p.id), label: p.label(), policy: p.policy },
+        );
+        [PolicyScope::Category(category), PolicyScope::Venue(venue)]
             .iter()
-            .find_map(|scope| self.newest(scope, now))
-            .map(|p| Effective { id: Some(p.id), label: p.label(), policy: p.policy })
-            .unwrap_or_else(|| Effective {
-                id: None,
-                label: "default".into(),
-                policy: EntryPolicy::default(),
+            .filter_map(|scope| self.newest(scope, now))
+            .fold(city, |above, own| {
+                let label = own.label();
+                if own.policy.at_least_as_strict_as(&above.policy).is_empty() {
+                    Effective { id: Some(own.id), label, policy: own.policy }
+                } else {
+                    Effective {
+                        id: Some(own.id),
+                        label: format!("{label} ∧ {}", above.label),
+                        policy: own.policy.strictest(&above.policy),
+                    }
+                }
             })
     }
 
