@@ -467,8 +467,6 @@ pub struct Subject<'a> {
     pub status: &'a LiveStatus,
     /// Age in whole years (from the ID number), for the vaccination exemption.
     pub age: Option<u32>,
-    /// A medical exemption from vaccination on record.
-    pub vaccine_exempt: bool,
 }
 
 /// The decision. Pure: the same inputs give the same answer, at any time `now`.
@@ -525,7 +523,7 @@ pub fn decide(
         fail(Reason::NoMask, policy.on_no_mask);
     }
     let exempt_by_age = subject.age.is_some_and(|a| a < u32::from(policy.vaccine_exempt_under_age));
-    if status.vaccine_doses < policy.min_vaccine_doses && !exempt_by_age && !subject.vaccine_exempt {
+    if status.vaccine_doses < policy.min_vaccine_doses && !exempt_by_age && !status.vaccine_exempt {
         fail(Reason::Unvaccinated, policy.on_vaccine);
     }
     // An ID card is only as good as the face match: a read without a score proves nothing.

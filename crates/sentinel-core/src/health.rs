@@ -170,6 +170,47 @@ pub fn vaccine_doses(vaccinations: &[Vaccination], today: NaiveDate) -> u8 {
     vaccinations.iter().filter(|v| v.date <= today).map(|v| v.dose).max().unwrap_or(0)
 }
 
+/// Why a person may not be vaccinated, as a medical certificate states it (no diagnosis is kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExemptionReason {
+    /// 接种禁忌症: a contraindication (e.g. an earlier severe reaction, a disease of the immune system).
+    Contraindication,
+    /// 暂缓接种: postponed for a passing condition (acute illness, pregnancy, treatment).
+    Postponed,
+}
+
+impl ExemptionReason {
+    pub const ALL: [ExemptionReason; 2] = [ExemptionReason::Contraindication, ExemptionReason::Postponed];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            ExemptionReason::Contraindication => "contraindication",
+            ExemptionReason::Postponed => "postponed",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == s)
+    }
+}
+
+/// A medical exemption from vaccination on record (医学原因暂缓/禁忌接种证明), valid on local dates, both inclusive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VaccineExemption {
+    pub reason: ExemptionReason,
+    /// The hospital or clinic that certified it.
+    pub issued_by: String,
+    pub from: NaiveDate,
+    /// `None`: permanent (a contraindication usually is).
+    pub until: Option<NaiveDate>,
+}
+
+impl VaccineExemption {
+    pub fn covers(&self, day: NaiveDate) -> bool {
+        self.from <= day && self.until.is_none_or(|u| day <= u)
+    }
+}
+
 /// A stay in a region on local dates, both inclusive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItineraryStop {
@@ -259,6 +300,7 @@ pub struct HealthRecord {
     pub assignments: Vec<Assignment>,
     pub nat_results: Vec<NatResult>,
     pub vaccinations: Vec<Vaccination>,
+    pub vaccine_exemptions: Vec<VaccineExemption>,
     pub itinerary: Vec<ItineraryStop>,
 }
 
@@ -270,6 +312,8 @@ pub struct LiveStatus {
     pub assignment: Option<Assignment>,
     pub last_nat: Option<NatResult>,
     pub vaccine_doses: u8,
+    /// A medical exemption from vaccination covers today.
+    pub vaccine_exempt: bool,
     pub itinerary_risk: bool,
 }
 
@@ -283,7 +327,7 @@ fn next_local_midnight(now: DateTime<Utc>, tz: FixedOffset) -> DateTime<Utc> {
 impl HealthRecord {
     /// The earliest moment after `now` at which [`HealthRecord::status`] can give another answer with
     /// these records and areas: an assignment starting, ending or lifted, a result being reported, a
-    /// vaccination date arriving, a risk area's period changing, or the 14-day window moving at midnight.
+    /// vaccination date arriving, an exemption starting or ending, a risk area's period changing, or the 14-day window moving at midnight.
     /// A cache may serve the status computed at `now` until then.
     pub fn status_valid_until(
         &self,
@@ -300,6 +344,8 @@ impl HealthRecord {
         let today = local_date(now, tz);
         let midnight = next_local_midnight(now, tz);
         let doses = self.vaccinations.iter().map(|v| (v.date > today).then_some(midnight));
+        // An exemption starts or ends at a local midnight; only the next one can change the answer.
+        let exemptions = (!self.vaccine_exemptions.is_empty()).then_some(midnight);
         let window = (!self.itinerary.is_empty()).then_some(midnight);
         let areas = risk_areas
             .iter()
@@ -308,7 +354,7 @@ impl HealthRecord {
         assignments
             .chain(reports)
             .chain(doses)
-            .chain([window])
+            .chain([window, exemptions])
             .chain(areas)
             .flatten()
             .min()
@@ -322,6 +368,7 @@ impl HealthRecord {
             assignment: governing.cloned(),
             last_nat: latest_nat(&self.nat_results, now).cloned(),
             vaccine_doses: vaccine_doses(&self.vaccinations, local_date(now, tz)),
+            vaccine_exempt: self.vaccine_exemptions.iter().any(|e| e.covers(local_date(now, tz))),
             itinerary_risk: itinerary_risk(&self.itinerary, risk_areas, now, tz),
         }
     }
@@ -408,6 +455,31 @@ mod tests {
         let travelled = HealthRecord { itinerary: vec![stop], ..Default::default() };
         // 2024-04-29 06:00 UTC is 14:00 in Suzhou: the window moves at 16:00 UTC.
         assert_eq!(travelled.status_valid_until(&[], t(6), cst()), t(16));
+    }
+
+    #[test]
+    fn a_medical_exemption_covers_its_dates_and_its_end_is_a_change() {
+        let day = |d| NaiveDate::from_ymd_opt(2024, 4, d).unwrap();
+        let exemption = VaccineExemption {
+            reason: ExemptionReason::Postponed,
+            issued_by: "苏州市立医院".into(),
+            from: day(20),
+            until: Some(day(29)),
+        };
+        let record = HealthRecord { vaccine_exemptions: vec![exemption], ..Default::default() };
+        // t(6) is 14:00 on the 29th in Suzhou; 16:00 UTC is midnight, the 30th.
+        assert!(record.status(&[], t(6), cst()).vaccine_exempt);
+        assert_eq!(record.status_valid_until(&[], t(6), cst()), t(16), "the exemption ends at midnight");
+        assert!(!record.status(&[], t(16), cst()).vaccine_exempt);
+        assert!(!record.status(&[], t(6) - chrono::Duration::days(10), cst()).vaccine_exempt, "not yet");
+        let permanent = VaccineExemption {
+            reason: ExemptionReason::Contraindication,
+            until: None,
+            ..record.vaccine_exemptions[0].clone()
+        };
+        assert!(permanent.covers(day(20) + chrono::Duration::days(3650)));
+        assert_eq!(ExemptionReason::from_code("postponed"), Some(ExemptionReason::Postponed));
+        assert_eq!(ExemptionReason::from_code("cured"), None);
     }
 
     #[test]

@@ -228,6 +228,28 @@ async fn gate_decides_records_and_alerts(s: &TestServer) {
         (elderly["outcome"].as_str(), reasons(&elderly), elderly["registration_prompt"].as_bool()),
         (Some("remind"), vec!["unvaccinated"], Some(true))
     );
+    // A medical exemption on record: no reminder and no registration prompt while it covers the day.
+    let today = Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).date_naive();
+    let exemption = json!({"id_number": elder, "reason": "contraindication", "issued_by": "苏州市立医院", "from": (today - Duration::days(30)).to_string()});
+    let (status, stored) = s.post("/api/v1/health/vaccine-exemptions", &g.admin, exemption.clone()).await;
+    assert_eq!((status, stored["stored"].as_bool()), (StatusCode::CREATED, Some(true)), "{stored}");
+    assert_eq!(s.post("/api/v1/health/vaccine-exemptions", &g.admin, exemption).await.1["stored"], false);
+    let health = s.get(&format!("/api/v1/persons/{}/health", p["id"]), &g.admin).await.1;
+    assert_eq!((health["vaccine_doses"].as_u64(), health["vaccine_exempt"].as_bool()), (Some(0), Some(true)));
+    let card = json!({"idempotency_key": "k11", "id_card": {"id_number": elder, "name": "黄建国", "face_match": 0.92}, "temperature_c": 36.6, "mask": true});
+    let (_, exempt) = scan(s, &g, card).await;
+    assert_eq!(
+        (exempt["outcome"].as_str(), reasons(&exempt), exempt["registration_prompt"].as_bool()),
+        (Some("pass"), vec![], Some(false)),
+        "{exempt}"
+    );
+    let ended = json!({"person_id": p["id"], "reason": "postponed", "issued_by": "苏州市立医院", "from": today.to_string(), "until": (today - Duration::days(1)).to_string()});
+    let (status, e) = s.post("/api/v1/health/vaccine-exemptions", &g.admin, ended).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("until")));
+    let unknown =
+        json!({"person_id": p["id"], "reason": "feels_fine", "issued_by": "x", "from": today.to_string()});
+    let (status, e) = s.post("/api/v1/health/vaccine-exemptions", &g.admin, unknown).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")));
 }
 
 /// A grid worker's live stream receives the alert of a red code at that grid's venue within a second.

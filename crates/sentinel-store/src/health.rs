@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use sentinel_core::health::{
     Assignment, AssignmentSource, Colour, HealthRecord, NatKind, NatOutcome, RiskArea, RiskLevel,
+    VaccineExemption,
 };
 use sentinel_core::{PersonId, RegionCode};
 
@@ -51,6 +52,13 @@ pub struct NewVaccination {
     pub date: NaiveDate,
     pub product: String,
     pub manufacturer: String,
+}
+
+/// A medical exemption from vaccination, as certified (see [`VaccineExemption`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewVaccineExemption {
+    pub person_id: PersonId,
+    pub exemption: VaccineExemption,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +150,12 @@ pub trait HealthStore: Send + Sync {
     ) -> Result<usize, StoreError>;
     /// Idempotent by (person, dose).
     async fn add_vaccinations(&self, v: &[NewVaccination], now: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// Idempotent by (person, issuer, first day).
+    async fn add_vaccine_exemptions(
+        &self,
+        v: &[NewVaccineExemption],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
     /// Idempotent by (person, region, from, to).
     async fn add_itineraries(&self, v: &[NewItinerary], now: DateTime<Utc>) -> Result<usize, StoreError>;
     /// All records of a person, for the live status.

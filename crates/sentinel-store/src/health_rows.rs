@@ -3,8 +3,8 @@
 use chrono::NaiveDate;
 use sentinel_core::PersonId;
 use sentinel_core::health::{
-    Assignment, AssignmentSource, Colour, ItineraryStop, NatKind, NatOutcome, NatResult, RiskArea, RiskLevel,
-    Vaccination,
+    Assignment, AssignmentSource, Colour, ExemptionReason, ItineraryStop, NatKind, NatOutcome, NatResult,
+    RiskArea, RiskLevel, Vaccination, VaccineExemption,
 };
 
 use crate::query::{from_millis, region_code};
@@ -133,6 +133,20 @@ pub fn vaccination(
         date: date(date_s)?,
         product,
         manufacturer,
+    })
+}
+
+pub fn vaccine_exemption(
+    reason: &str,
+    issued_by: String,
+    from: &str,
+    until: Option<String>,
+) -> Result<VaccineExemption, StoreError> {
+    Ok(VaccineExemption {
+        reason: ExemptionReason::from_code(reason).ok_or_else(|| corrupt("exemption reason", reason))?,
+        issued_by,
+        from: date(from)?,
+        until: until.as_deref().map(date).transpose()?,
     })
 }
 

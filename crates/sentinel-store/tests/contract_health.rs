@@ -102,6 +102,23 @@ mod cases {
         };
         assert_eq!(s.add_vaccinations(&[v(1, 1), v(2, 22)], now()).await.unwrap(), 2);
         assert_eq!(s.add_vaccinations(&[v(2, 22)], now()).await.unwrap(), 0);
+        let exemption = |issued_by: &str, until| NewVaccineExemption {
+            person_id: p,
+            exemption: VaccineExemption {
+                reason: ExemptionReason::Postponed,
+                issued_by: issued_by.into(),
+                from: NaiveDate::from_ymd_opt(2024, 4, 1).unwrap(),
+                until,
+            },
+        };
+        let until = NaiveDate::from_ymd_opt(2024, 6, 30);
+        let both = [exemption("苏州市立医院", until), exemption("苏州大学附属第一医院", None)];
+        assert_eq!(s.add_vaccine_exemptions(&both, now()).await.unwrap(), 2);
+        assert_eq!(
+            s.add_vaccine_exemptions(&both[..1], now()).await.unwrap(),
+            0,
+            "re-sending changes nothing"
+        );
         let stop = NewItinerary {
             person_id: p,
             region: rc("310115"),
@@ -113,6 +130,9 @@ mod cases {
         let record = s.health_record(p).await.unwrap();
         assert_eq!((record.nat_results.len(), record.vaccinations.len(), record.itinerary.len()), (3, 2, 1));
         assert_eq!(record.vaccinations[1].dose, 2);
+        let mut exemptions = record.vaccine_exemptions.clone();
+        exemptions.sort_by(|a, b| a.issued_by.cmp(&b.issued_by));
+        assert_eq!(exemptions, [both[1].exemption.clone(), both[0].exemption.clone()]);
         assert_eq!(record.itinerary[0].region, rc("310115"));
         let latest = latest_nat(&record.nat_results, now()).unwrap();
         assert_eq!(latest.sampled_at, now() - Duration::hours(30));

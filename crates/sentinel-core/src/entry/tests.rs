@@ -21,6 +21,7 @@ fn status(colour: Colour, nat_hours: Option<i64>, doses: u8, itinerary_risk: boo
             lab: None,
         }),
         vaccine_doses: doses,
+        vaccine_exempt: false,
         itinerary_risk,
     }
 }
@@ -219,7 +220,7 @@ fn the_policy_matrix() {
         ),
     ];
     for r in rows {
-        let subject = Subject { status: &r.status, age: Some(r.age), vaccine_exempt: false };
+        let subject = Subject { status: &r.status, age: Some(r.age) };
         let d = decide(&r.policy, subject, r.readings, r.channel, now());
         let reasons: Vec<&str> = d.reasons().map(Reason::code).collect();
         let alerts: Vec<&str> = d.alerts().map(Reason::code).collect();
@@ -237,7 +238,7 @@ fn an_id_card_without_a_face_score_does_not_pass() {
     let s = status(Colour::Green, Some(10), 3, false);
     let d = decide(
         &EntryPolicy::default(),
-        Subject { status: &s, age: Some(30), vaccine_exempt: false },
+        Subject { status: &s, age: Some(30) },
         readings(36.5, true),
         Channel::DeviceIdCard,
         now(),
@@ -255,13 +256,8 @@ fn a_positive_antigen_stops_even_where_only_pcr_counts() {
     (nat.outcome, nat.kind) = (NatOutcome::Positive, NatKind::Antigen);
     let policy =
         EntryPolicy { nat_kinds: vec![NatKind::Pcr], nat_max_age_hours: None, ..EntryPolicy::default() };
-    let d = decide(
-        &policy,
-        Subject { status: &s, age: Some(30), vaccine_exempt: false },
-        Readings::default(),
-        Channel::SelfScan,
-        now(),
-    );
+    let d =
+        decide(&policy, Subject { status: &s, age: Some(30) }, Readings::default(), Channel::SelfScan, now());
     assert_eq!(d.alerts().map(Reason::code).collect::<Vec<_>>(), ["nat_positive"]);
 }
 
@@ -270,13 +266,8 @@ fn a_positive_result_always_stops_and_alerts() {
     let mut s = status(Colour::Green, Some(10), 3, false);
     s.last_nat.as_mut().unwrap().outcome = NatOutcome::Positive;
     let policy = EntryPolicy { nat_max_age_hours: None, ..EntryPolicy::default() };
-    let d = decide(
-        &policy,
-        Subject { status: &s, age: Some(30), vaccine_exempt: false },
-        Readings::default(),
-        Channel::SelfScan,
-        now(),
-    );
+    let d =
+        decide(&policy, Subject { status: &s, age: Some(30) }, Readings::default(), Channel::SelfScan, now());
     assert_eq!(
         (d.outcome, d.alerts().map(Reason::code).collect::<Vec<_>>()),
         (Outcome::Deny, vec!["nat_positive"])
@@ -285,10 +276,10 @@ fn a_positive_result_always_stops_and_alerts() {
 
 #[test]
 fn a_medical_exemption_counts() {
-    let s = status(Colour::Green, Some(10), 0, false);
+    let s = LiveStatus { vaccine_exempt: true, ..status(Colour::Green, Some(10), 0, false) };
     let d = decide(
         &EntryPolicy::default(),
-        Subject { status: &s, age: Some(40), vaccine_exempt: true },
+        Subject { status: &s, age: Some(40) },
         Readings::default(),
         Channel::Manual,
         now(),
@@ -395,7 +386,7 @@ fn a_city_tightened_after_a_venue_published_still_binds_the_venue() {
         EntryPolicy { temperature_max_c: 37.0, on_no_mask: OnFailure::new(Effect::Deny, true), ..city_then };
     let in_force = venue.strictest(&city_now);
     let s = status(Colour::Green, Some(6), 1, false);
-    let subject = Subject { status: &s, age: Some(30), vaccine_exempt: false };
+    let subject = Subject { status: &s, age: Some(30) };
     let d = decide(&in_force, subject, readings(37.1, false), Channel::DeviceCode, now());
     assert_eq!(d.outcome, Outcome::Deny);
     assert_eq!(d.reasons().map(Reason::code).collect::<Vec<_>>(), ["fever", "no_mask"]);
@@ -403,7 +394,7 @@ fn a_city_tightened_after_a_venue_published_still_binds_the_venue() {
     let old_nat = status(Colour::Green, Some(30), 1, false);
     let d = decide(
         &in_force,
-        Subject { status: &old_nat, age: Some(30), vaccine_exempt: false },
+        Subject { status: &old_nat, age: Some(30) },
         Readings::default(),
         Channel::DeviceCode,
         now(),

@@ -24,7 +24,7 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::health::import::{parse_date, parse_time};
 use crate::state::AppState;
 
-fn text(field: &str, raw: &str, max: usize) -> ApiResult<String> {
+pub(super) fn text(field: &str, raw: &str, max: usize) -> ApiResult<String> {
     let t = raw.trim();
     if t.is_empty() || t.chars().count() > max {
         return Err(ApiError::invalid(field, format!("应为1–{max}个字符 / must be 1–{max} characters")));
@@ -44,7 +44,7 @@ fn not_future(state: &AppState, field: &str, t: DateTime<chrono::Utc>) -> ApiRes
 }
 
 /// The person a record is for, by `person_id` or `id_number`, checked against the caller's scope.
-async fn target(
+pub(super) async fn target(
     state: &AppState,
     caller: &Caller,
     person_id: Option<i64>,
@@ -587,6 +587,8 @@ pub struct HealthView {
     pub valid_until: Option<DateTime<FixedOffset>>,
     pub last_nat: Option<NatView>,
     pub vaccine_doses: u8,
+    /// A medical exemption from vaccination covers today (see `/api/v1/health/vaccine-exemptions`).
+    pub vaccine_exempt: bool,
     /// 行程卡带星: a stay in a risk area within 14 days.
     pub itinerary_risk: bool,
     /// Every assignment, oldest first.
@@ -626,6 +628,7 @@ pub async fn person_health(
         valid_until: status.assignment.as_ref().and_then(|a| a.valid_until).map(|t| state.local(t)),
         last_nat: status.last_nat.clone().map(|n| nat_view(&state, n)),
         vaccine_doses: status.vaccine_doses,
+        vaccine_exempt: status.vaccine_exempt,
         itinerary_risk: status.itinerary_risk,
         history: history.into_iter().map(|r| assignment_view(&state, r)).collect(),
         appeals: appeals.into_iter().map(|a| appeal_view(&state, a)).collect(),

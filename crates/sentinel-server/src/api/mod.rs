@@ -13,6 +13,7 @@ pub mod regions;
 pub mod scans;
 pub mod unvaccinated;
 pub mod users;
+pub mod vaccine_exemptions;
 pub mod venues;
 pub mod visits;
 pub mod webhooks;
@@ -146,6 +147,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::decide_appeal))
         .routes(routes!(health::add_nat))
         .routes(routes!(health::add_vaccination))
+        .routes(routes!(vaccine_exemptions::add_vaccine_exemption))
         .routes(routes!(health::add_itinerary))
         .routes(routes!(health::create_risk_area, health::list_risk_areas))
         .routes(routes!(health::end_risk_area))

@@ -179,7 +179,7 @@ pub async fn scan(
             })?;
             let today = state.local(now).date_naive();
             let age = today.years_since(facts.birth_date);
-            let subject = Subject { status: &status, age, vaccine_exempt: false };
+            let subject = Subject { status: &status, age };
             let decision = decide(&effective.policy, subject, readings, channel, now);
             (Some(id), channel, decision, Some(status), Some(facts.masked_name))
         }

@@ -239,17 +239,21 @@ impl PolicyBook {
             })
     }
 
-    /// The policy a venue- or category-level draft is checked against when published.
+    /// The policy a venue- or category-level draft is checked against when published: the strictest of the
+    /// levels above it (a venue's category and the city; a category's city).
     pub fn base_for(
         &self,
         scope: &PolicyScope,
         category: Option<VenueCategory>,
         now: DateTime<Utc>,
     ) -> EntryPolicy {
-        let chain: Vec<PolicyScope> = match (scope, category) {
-            (PolicyScope::Venue(_), Some(c)) => vec![PolicyScope::Category(c), PolicyScope::City],
-            _ => vec![PolicyScope::City],
-        };
-        chain.iter().find_map(|s| self.newest(s, now)).map(|p| p.policy).unwrap_or_default()
+        let city = self.newest(&PolicyScope::City, now).map(|p| p.policy).unwrap_or_default();
+        match (scope, category) {
+            (PolicyScope::Venue(_), Some(c)) => match self.newest(&PolicyScope::Category(c), now) {
+                Some(category) => category.policy.strictest(&city),
+                None => city,
+            },
+            _ => city,
+        }
     }
 }

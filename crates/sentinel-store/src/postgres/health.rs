@@ -11,7 +11,7 @@ use super::{Param, PostgresStore, refs};
 use crate::health_rows::*;
 use crate::{
     Appeal, AppealStatus, AssignmentRecord, HealthStore, NewAssignment, NewItinerary, NewNatResult,
-    NewRiskArea, NewVaccination, StoreError,
+    NewRiskArea, NewVaccination, NewVaccineExemption, StoreError,
 };
 
 type R<T> = Result<T, tokio_postgres::Error>;
@@ -244,6 +244,31 @@ impl HealthStore for PostgresStore {
         .await
     }
 
+    async fn add_vaccine_exemptions(
+        &self,
+        v: &[NewVaccineExemption],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let sql =
+            "INSERT INTO vaccine_exemptions (person_id, reason, issued_by, date_from, date_until, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+        self.insert_all(sql, v, now, |x| {
+            let e = &x.exemption;
+            (
+                x.person_id.0,
+                vec![
+                    Box::new(x.person_id.0),
+                    Box::new(e.reason.code()),
+                    Box::new(e.issued_by.clone()),
+                    Box::new(date_text(e.from)),
+                    Box::new(e.until.map(date_text)),
+                    Box::new(now.timestamp_millis()),
+                ],
+            )
+        })
+        .await
+    }
+
     async fn add_itineraries(&self, v: &[NewItinerary], now: DateTime<Utc>) -> Result<usize, StoreError> {
         let sql = "INSERT INTO itineraries (person_id, region_code, date_from, date_to, created_at)
                    VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
@@ -264,7 +289,7 @@ impl HealthStore for PostgresStore {
 
     async fn health_record(&self, person: PersonId) -> Result<HealthRecord, StoreError> {
         let mut client = self.pool.get().await?;
-        // One snapshot for the four reads, so a record never mixes before and after a write.
+        // One snapshot for the five reads, so a record never mixes before and after a write.
         let c = client
             .build_transaction()
             .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -295,6 +320,12 @@ impl HealthStore for PostgresStore {
             .iter()
             .map(|r| vaccination(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
             .collect::<Result<_, _>>()?;
+        let vaccine_exemptions = c
+            .query("SELECT reason, issued_by, date_from, date_until FROM vaccine_exemptions WHERE person_id = $1 ORDER BY date_from", &[&p])
+            .await?
+            .iter()
+            .map(|r| vaccine_exemption(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
+            .collect::<Result<_, _>>()?;
         let itinerary = c
             .query("SELECT region_code, date_from, date_to FROM itineraries WHERE person_id = $1 ORDER BY date_from", &[&p])
             .await?
@@ -302,7 +333,7 @@ impl HealthStore for PostgresStore {
             .map(|r| itinerary(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
             .collect::<Result<_, _>>()?;
         c.commit().await?;
-        Ok(HealthRecord { assignments, nat_results, vaccinations, itinerary })
+        Ok(HealthRecord { assignments, nat_results, vaccinations, vaccine_exemptions, itinerary })
     }
 
     async fn add_risk_area(&self, a: &NewRiskArea, now: DateTime<Utc>) -> Result<RiskArea, StoreError> {

@@ -10,7 +10,7 @@ use super::SqliteStore;
 use crate::health_rows::*;
 use crate::{
     Appeal, AppealStatus, AssignmentRecord, HealthStore, NewAssignment, NewItinerary, NewNatResult,
-    NewRiskArea, NewVaccination, StoreError,
+    NewRiskArea, NewVaccination, NewVaccineExemption, StoreError,
 };
 
 fn assignment_row(r: &Row<'_>) -> rusqlite::Result<AssignmentRow> {
@@ -242,6 +242,36 @@ impl HealthStore for SqliteStore {
         .await
     }
 
+    async fn add_vaccine_exemptions(
+        &self,
+        v: &[NewVaccineExemption],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let v = v.to_vec();
+        self.write(Box::new(move |c, _| {
+            insert_all(
+                c,
+                "INSERT INTO vaccine_exemptions (person_id, reason, issued_by, date_from, date_until, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                &v,
+                |x| x.person_id.0,
+                |stmt, x| {
+                    let e = &x.exemption;
+                    stmt.execute(params![
+                        x.person_id.0,
+                        e.reason.code(),
+                        e.issued_by,
+                        date_text(e.from),
+                        e.until.map(date_text),
+                        now.timestamp_millis()
+                    ])
+                },
+                now.timestamp_millis(),
+            )
+        }))
+        .await
+    }
+
     async fn add_itineraries(&self, v: &[NewItinerary], now: DateTime<Utc>) -> Result<usize, StoreError> {
         let v = v.to_vec();
         self.write(Box::new(move |c, _| {
@@ -268,7 +298,7 @@ impl HealthStore for SqliteStore {
 
     async fn health_record(&self, person: PersonId) -> Result<HealthRecord, StoreError> {
         self.read(Box::new(move |conn, _| {
-            // One snapshot for the four reads, so a record never mixes before and after a write.
+            // One snapshot for the five reads, so a record never mixes before and after a write.
             let c = conn.transaction()?;
             let p = person.0;
             let sql = format!("SELECT {ASSIGNMENT_COLUMNS} FROM code_assignments WHERE person_id = ?1 ORDER BY id");
@@ -287,13 +317,18 @@ impl HealthStore for SqliteStore {
                 .query_map([p], |r| Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?)))?
                 .map(|r| r.map_err(StoreError::from).and_then(|(d, date, pr, m)| vaccination(d, &date, pr, m)))
                 .collect::<Result<_, _>>()?;
+            let vaccine_exemptions = c
+                .prepare_cached("SELECT reason, issued_by, date_from, date_until FROM vaccine_exemptions WHERE person_id = ?1 ORDER BY date_from")?
+                .query_map([p], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?)))?
+                .map(|r| r.map_err(StoreError::from).and_then(|(re, by, f, u)| vaccine_exemption(&re, by, &f, u)))
+                .collect::<Result<_, _>>()?;
             let itinerary = c
                 .prepare_cached("SELECT region_code, date_from, date_to FROM itineraries WHERE person_id = ?1 ORDER BY date_from")?
                 .query_map([p], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
                 .map(|r| r.map_err(StoreError::from).and_then(|(reg, f, t)| itinerary(&reg, &f, &t)))
                 .collect::<Result<_, _>>()?;
             c.commit()?;
-            Ok(HealthRecord { assignments, nat_results, vaccinations, itinerary })
+            Ok(HealthRecord { assignments, nat_results, vaccinations, vaccine_exemptions, itinerary })
         }))
         .await
     }
