@@ -1,0 +1,307 @@
+//! The co-presence index: the visits of a window sorted by (venue, entered) in four columns of 12 bytes a
+//! visit, a venue offset array, and per person the positions of their visits (4 bytes a visit).
+//!
+//! A stay is kept in whole minutes: a check-out rounds up; an entry-only scan keeps the time to the person's
+//! next check-in (rounded down, so it never reaches past it) and the rule set's default stay for the category
+//! caps it when a trace reads it. A venue's longest stay bounds the binary search of an overlap query.
+
+use sentinel_core::VenueCategory;
+
+use crate::rules::{CompiledRules, category_slot};
+
+/// One visit as the index takes it. Times are Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceVisit {
+    pub person: u32,
+    pub venue: u32,
+    pub entered: i64,
+    /// `None`: no check-out was recorded.
+    pub left: Option<i64>,
+}
+
+/// The flag of a stay that was inferred (no check-out).
+pub(crate) const INFERRED: u16 = 1;
+/// A stored inferred stay with no later check-in of the same person: the rule's default applies in full.
+pub(crate) const OPEN_STAY: u16 = u16::MAX;
+/// The longest stored stay, in minutes (about 45 days).
+const MAX_STAY: u16 = u16::MAX - 1;
+
+/// A visit read back from the index, with its stay as a rule set sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisitView {
+    /// Position in the index (stable for the life of this index).
+    pub position: u32,
+    pub person: u32,
+    pub venue: u32,
+    pub entered: i64,
+    /// Entered plus the stay in force.
+    pub ends: i64,
+    /// The check-out was missing and the stay was inferred.
+    pub inferred: bool,
+}
+
+/// Sizes of an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexStats {
+    pub visits: usize,
+    pub persons: usize,
+    pub venues: usize,
+    /// Bytes of the per-visit columns and position list.
+    pub visit_bytes: usize,
+    /// Bytes of everything, offsets and per-venue bounds included.
+    pub total_bytes: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TraceIndex {
+    /// `entered` is stored as seconds after this instant.
+    base: i64,
+    venue_categories: Vec<VenueCategory>,
+    venue_offsets: Vec<u32>,
+    /// Per venue, the longest checked-out stay and the longest stored inferred stay (minutes).
+    venue_checked_out_max: Vec<u16>,
+    venue_inferred_max: Vec<u16>,
+    person: Vec<u32>,
+    entered: Vec<u32>,
+    stay: Vec<u16>,
+    flags: Vec<u16>,
+    person_offsets: Vec<u32>,
+    person_visits: Vec<u32>,
+}
+
+/// Why an index could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum IndexError {
+    #[error("visit {index} names venue {venue}, but only {venues} venues are known")]
+    UnknownVenue { index: usize, venue: u32, venues: usize },
+    #[error(
+        "visit {index} entered {seconds} s from the window's start, outside the 136 years an index spans"
+    )]
+    OutOfWindow { index: usize, seconds: i64 },
+    #[error("an index holds at most 4 294 967 295 visits")]
+    TooMany,
+}
+
+fn minutes_up(secs: i64) -> u16 {
+    u16::try_from((secs.max(0) + 59) / 60).unwrap_or(MAX_STAY).min(MAX_STAY)
+}
+
+fn minutes_down(secs: i64) -> u16 {
+    u16::try_from(secs.max(0) / 60).unwrap_or(MAX_STAY).min(MAX_STAY)
+}
+
+/// Counting sort of `0..n` by `key` into a CSR: offsets (len `buckets + 1`) and the items in bucket order.
+fn csr(n: usize, buckets: usize, key: impl Fn(usize) -> usize) -> (Vec<u32>, Vec<u32>) {
+    let mut offsets = vec![0u32; buckets + 1];
+    for i in 0..n {
+        offsets[key(i) + 1] += 1;
+    }
+    for b in 0..buckets {
+        offsets[b + 1] += offsets[b];
+    }
+    let mut next = offsets.clone();
+    let mut items = vec![0u32; n];
+    for i in 0..n {
+        let b = key(i);
+        items[next[b] as usize] = i as u32;
+        next[b] += 1;
+    }
+    (offsets, items)
+}
+
+impl TraceIndex {
+    /// Builds the index of `visits` at venues whose categories `venue_categories` gives, by dense venue number.
+    pub fn build(visits: &[TraceVisit], venue_categories: Vec<VenueCategory>) -> Result<Self, IndexError> {
+        let n = visits.len();
+        u32::try_from(n).map_err(|_| IndexError::TooMany)?;
+        let venues = venue_categories.len();
+        if let Some((index, v)) = visits.iter().enumerate().find(|(_, v)| v.venue as usize >= venues) {
+            return Err(IndexError::UnknownVenue { index, venue: v.venue, venues });
+        }
+        let base = visits.iter().map(|v| v.entered).min().unwrap_or(0);
+        if let Some((index, v)) =
+            visits.iter().enumerate().find(|(_, v)| v.entered - base > i64::from(u32::MAX))
+        {
+            return Err(IndexError::OutOfWindow { index, seconds: v.entered - base });
+        }
+        let persons = visits.iter().map(|v| v.person as usize + 1).max().unwrap_or(0);
+
+        // Per person, in time order: the stays (an entry-only scan is cut at the next check-in).
+        let (person_offsets, mut by_person) = csr(n, persons, |i| visits[i].person as usize);
+        let mut stay = vec![0u16; n];
+        let mut flags = vec![0u16; n];
+        for p in 0..persons {
+            let slice = &mut by_person[person_offsets[p] as usize..person_offsets[p + 1] as usize];
+            slice.sort_unstable_by_key(|&i| (visits[i as usize].entered, visits[i as usize].venue, i));
+            for (k, &i) in slice.iter().enumerate() {
+                let v = &visits[i as usize];
+                stay[i as usize] = match v.left {
+                    Some(left) => minutes_up(left - v.entered),
+                    None => {
+                        flags[i as usize] = INFERRED;
+                        slice.get(k + 1).map_or(OPEN_STAY, |&next| {
+                            minutes_down(visits[next as usize].entered - v.entered)
+                        })
+                    }
+                };
+            }
+        }
+
+        // Per venue, in time order: the columns.
+        let (venue_offsets, mut by_venue) = csr(n, venues, |i| visits[i].venue as usize);
+        let mut position_of = vec![0u32; n];
+        let mut index = TraceIndex {
+            base,
+            venue_checked_out_max: vec![0; venues],
+            venue_inferred_max: vec![0; venues],
+            person: Vec::with_capacity(n),
+            entered: Vec::with_capacity(n),
+            stay: Vec::with_capacity(n),
+            flags: Vec::with_capacity(n),
+            ..Default::default()
+        };
+        for v in 0..venues {
+            let slice = &mut by_venue[venue_offsets[v] as usize..venue_offsets[v + 1] as usize];
+            slice.sort_unstable_by_key(|&i| (visits[i as usize].entered, visits[i as usize].person, i));
+            for &i in slice.iter() {
+                let i = i as usize;
+                position_of[i] = index.person.len() as u32;
+                index.person.push(visits[i].person);
+                index.entered.push((visits[i].entered - base) as u32);
+                index.stay.push(stay[i]);
+                index.flags.push(flags[i]);
+                let max = if flags[i] & INFERRED != 0 {
+                    &mut index.venue_inferred_max[v]
+                } else {
+                    &mut index.venue_checked_out_max[v]
+                };
+                *max = (*max).max(stay[i]);
+            }
+        }
+        for i in by_person.iter_mut() {
+            *i = position_of[*i as usize];
+        }
+        index.venue_categories = venue_categories;
+        index.venue_offsets = venue_offsets;
+        index.person_offsets = person_offsets;
+        index.person_visits = by_person;
+        Ok(index)
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        let visits = self.person.len();
+        let visit_bytes = visits * (4 + 4 + 2 + 2 + 4);
+        let per_venue =
+            self.venue_offsets.len() * 4 + self.venue_categories.len() + self.venue_checked_out_max.len() * 4;
+        IndexStats {
+            visits,
+            persons: self.person_offsets.len().saturating_sub(1),
+            venues: self.venue_categories.len(),
+            visit_bytes,
+            total_bytes: visit_bytes + per_venue + self.person_offsets.len() * 4,
+        }
+    }
+
+    pub fn venue_count(&self) -> usize {
+        self.venue_categories.len()
+    }
+
+    pub fn person_count(&self) -> usize {
+        self.person_offsets.len().saturating_sub(1)
+    }
+
+    pub fn category(&self, venue: u32) -> Option<VenueCategory> {
+        self.venue_categories.get(venue as usize).copied()
+    }
+
+    /// The stay in force at `position` when entry-only scans at its venue get `default_stay` minutes, in seconds.
+    fn stay_secs(&self, position: usize, default_stay: u16) -> i64 {
+        let stored = self.stay[position];
+        let minutes = if self.flags[position] & INFERRED != 0 { stored.min(default_stay) } else { stored };
+        i64::from(minutes) * 60
+    }
+
+    fn view(&self, position: usize, venue: u32, default_stay: u16) -> VisitView {
+        let entered = self.base + i64::from(self.entered[position]);
+        VisitView {
+            position: position as u32,
+            person: self.person[position],
+            venue,
+            entered,
+            ends: entered + self.stay_secs(position, default_stay),
+            inferred: self.flags[position] & INFERRED != 0,
+        }
+    }
+
+    /// The venue a position belongs to (binary search over the offsets).
+    fn venue_of(&self, position: u32) -> u32 {
+        (self.venue_offsets.partition_point(|&o| o <= position) - 1) as u32
+    }
+
+    fn default_stay(&self, venue: u32, rules: &CompiledRules) -> u16 {
+        rules.default_stay_minutes[category_slot(self.venue_categories[venue as usize])]
+    }
+
+    /// A person's visits in time order, with stays as `rules` sees them.
+    pub(crate) fn visits_of<'a>(
+        &'a self,
+        person: u32,
+        rules: &'a CompiledRules,
+    ) -> impl Iterator<Item = VisitView> + 'a {
+        let p = person as usize;
+        let range = match (self.person_offsets.get(p), self.person_offsets.get(p + 1)) {
+            (Some(&a), Some(&b)) => a as usize..b as usize,
+            _ => 0..0,
+        };
+        self.person_visits[range].iter().map(move |&position| {
+            let venue = self.venue_of(position);
+            self.view(position as usize, venue, self.default_stay(venue, rules))
+        })
+    }
+
+    /// The positions of `venue`'s visits entered at or after `from` (binary search), in time order.
+    fn from_time(&self, venue: u32, from: i64) -> std::ops::Range<usize> {
+        let v = venue as usize;
+        let (start, end) = (self.venue_offsets[v] as usize, self.venue_offsets[v + 1] as usize);
+        let lo = (from - self.base).clamp(0, i64::from(u32::MAX)) as u32;
+        start + self.entered[start..end].partition_point(|&e| e < lo)..end
+    }
+
+    /// Every visit at `venue` that may overlap `[from, to)` under `rules`: those entered in
+    /// `[from - the venue's longest stay, to)`. The caller checks the overlap itself.
+    pub(crate) fn candidates(
+        &self,
+        venue: u32,
+        from: i64,
+        to: i64,
+        rules: &CompiledRules,
+    ) -> impl Iterator<Item = VisitView> + '_ {
+        let v = venue as usize;
+        let default_stay = self.default_stay(venue, rules);
+        let longest = self.venue_checked_out_max[v].max(self.venue_inferred_max[v].min(default_stay));
+        self.entered_between_with(venue, from - i64::from(longest) * 60, to, default_stay)
+    }
+
+    /// Every visit at `venue` entered in `[from, to)`.
+    pub(crate) fn entered_between(
+        &self,
+        venue: u32,
+        from: i64,
+        to: i64,
+        rules: &CompiledRules,
+    ) -> impl Iterator<Item = VisitView> + '_ {
+        self.entered_between_with(venue, from, to, self.default_stay(venue, rules))
+    }
+
+    fn entered_between_with(
+        &self,
+        venue: u32,
+        from: i64,
+        to: i64,
+        default_stay: u16,
+    ) -> impl Iterator<Item = VisitView> + '_ {
+        self.from_time(venue, from)
+            .take_while(move |&p| self.base + i64::from(self.entered[p]) < to)
+            .map(move |p| self.view(p, venue, default_stay))
+    }
+}

@@ -1,0 +1,15 @@
+//! Exposure tracing (流调溯源): a compact co-presence index over the visits of the last days, rule sets as data,
+//! and the trace itself (trajectory, close and secondary contacts, same-day companions, with evidence).
+//!
+//! Times are whole seconds since the Unix epoch (`i64`); persons and venues are dense `u32` numbers the caller
+//! maps to and from its own ids. Nothing here reads a clock or does I/O.
+
+pub mod index;
+pub mod rules;
+pub mod trace;
+
+mod fast_map;
+
+pub use index::{IndexError, IndexStats, TraceIndex, TraceVisit, VisitView};
+pub use rules::{RuleError, RuleSet, TierRule};
+pub use trace::{Case, Contact, Evidence, Tier, TraceResult, trace, trajectory};
