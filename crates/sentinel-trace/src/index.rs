@@ -260,26 +260,48 @@ impl TraceIndex {
     }
 
     /// The positions of `venue`'s visits entered at or after `from` (binary search), in time order.
-    fn from_time(&self, venue: u32, from: i64) -> std::ops::Range<usize> {
+    fn entered_since(&self, venue: u32, from: i64) -> std::ops::Range<usize> {
         let v = venue as usize;
         let (start, end) = (self.venue_offsets[v] as usize, self.venue_offsets[v + 1] as usize);
         let lo = (from - self.base).clamp(0, i64::from(u32::MAX)) as u32;
         start + self.entered[start..end].partition_point(|&e| e < lo)..end
     }
 
-    /// Every visit at `venue` that may overlap `[from, to)` under `rules`: those entered in
-    /// `[from - the venue's longest stay, to)`. The caller checks the overlap itself.
-    pub(crate) fn candidates(
+    /// Calls `found(position, person, entered, ends, overlap)` for every visit at `venue` that overlaps
+    /// `[from, to)` by at least `min_overlap` seconds under `rules`. Only visits entered in
+    /// `[from - the venue's longest stay, to)` are read (a binary search finds the first).
+    pub(crate) fn overlaps(
         &self,
         venue: u32,
-        from: i64,
-        to: i64,
+        (from, to): (i64, i64),
+        min_overlap: i64,
         rules: &CompiledRules,
-    ) -> impl Iterator<Item = VisitView> + '_ {
+        mut found: impl FnMut(u32, u32, i64, i64, i64),
+    ) {
         let v = venue as usize;
         let default_stay = self.default_stay(venue, rules);
         let longest = self.venue_checked_out_max[v].max(self.venue_inferred_max[v].min(default_stay));
-        self.entered_between_with(venue, from - i64::from(longest) * 60, to, default_stay)
+        let range = self.entered_since(venue, from - i64::from(longest) * 60);
+        let (entered, stay, flags) =
+            (&self.entered[range.clone()], &self.stay[range.clone()], &self.flags[range.clone()]);
+        for k in 0..entered.len() {
+            let e = self.base + i64::from(entered[k]);
+            if e >= to {
+                break;
+            }
+            let minutes = if flags[k] & INFERRED != 0 { stay[k].min(default_stay) } else { stay[k] };
+            let ends = e + i64::from(minutes) * 60;
+            let overlap = ends.min(to) - e.max(from);
+            if overlap >= min_overlap {
+                let p = range.start + k;
+                found(p as u32, self.person[p], e, ends, overlap);
+            }
+        }
+    }
+
+    /// The visit at `position` of `venue`, with its stay as `rules` sees it.
+    pub(crate) fn visit_at(&self, position: u32, venue: u32, rules: &CompiledRules) -> VisitView {
+        self.view(position as usize, venue, self.default_stay(venue, rules))
     }
 
     /// Every visit at `venue` entered in `[from, to)`.
@@ -300,7 +322,7 @@ impl TraceIndex {
         to: i64,
         default_stay: u16,
     ) -> impl Iterator<Item = VisitView> + '_ {
-        self.from_time(venue, from)
+        self.entered_since(venue, from)
             .take_while(move |&p| self.base + i64::from(self.entered[p]) < to)
             .map(move |p| self.view(p, venue, default_stay))
     }

@@ -8,8 +8,6 @@ pub mod index;
 pub mod rules;
 pub mod trace;
 
-mod fast_map;
-
 pub use index::{IndexError, IndexStats, TraceIndex, TraceVisit, VisitView};
 pub use rules::{RuleError, RuleSet, TierRule};
-pub use trace::{Case, Contact, Evidence, Tier, TraceResult, trace, trajectory};
+pub use trace::{Case, Contact, Evidence, Tier, TraceResult, Tracer, trace, trajectory};

@@ -188,6 +188,8 @@ pub(crate) struct CompiledRules {
     pub min_overlap_secs: Vec<i64>,
     pub buffer_secs: i64,
     pub lookback_secs: i64,
+    /// Seconds east of UTC of the local day (the companion rule).
+    pub utc_offset: i64,
 }
 
 impl CompiledRules {
@@ -200,6 +202,7 @@ impl CompiledRules {
                 .collect(),
             buffer_secs: i64::from(rules.buffer_after_minutes) * 60,
             lookback_secs: i64::from(rules.lookback_days) * 86_400,
+            utc_offset: 0,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The trace: from cases to close contacts (overlap with a case at a venue), secondary contacts (overlap with
 //! a close contact after their first exposure) and same-day companions, with evidence, de-duplicated across
 //! cases with tier priority: case > close > secondary > companion.
+//!
+//! Each person's state lives in two arrays indexed by person number and stamped with the trace's epoch, so a
+//! trace touches only the persons it finds and a [`Tracer`] reuses its arrays from case to case.
 
-use crate::fast_map::{PersonMap, PersonSet};
 use crate::index::{TraceIndex, VisitView};
 use crate::rules::{CompiledRules, RuleSet, category_slot};
 
@@ -59,12 +61,6 @@ pub struct Evidence {
     pub overlap_secs: i64,
 }
 
-impl Evidence {
-    fn key(&self) -> (i64, u32, u32, u32) {
-        (self.from, self.venue, self.through, self.visit.position)
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Contact {
     pub person: u32,
@@ -90,62 +86,207 @@ impl TraceResult {
     }
 }
 
-fn note(found: &mut PersonMap<Contact>, person: u32, tier: Tier, evidence: Evidence) {
-    found
-        .entry(person)
-        .and_modify(|c| {
-            c.exposures += 1;
-            if evidence.key() < c.evidence.key() {
-                c.evidence = evidence;
-            }
-        })
-        .or_insert(Contact { person, tier, evidence, exposures: 1 });
+/// A person's standing in the current trace, kept in the top bits of their slot.
+const CASE: u32 = 3;
+const SHIFT: u32 = 30;
+const INDEX_MASK: u32 = (1 << SHIFT) - 1;
+
+fn tier_bits(t: Tier) -> u32 {
+    match t {
+        Tier::Companion => 0,
+        Tier::Secondary => 1,
+        Tier::Close => 2,
+    }
 }
 
-/// The source's visits that can expose others: entered before `until`, still there after `from`; each with
-/// its exposure interval `[max(entered, from), ends + buffer)`.
-fn exposing_visits<'a>(
-    index: &'a TraceIndex,
-    rules: &'a CompiledRules,
+/// An exposure found by a scan, before it becomes [`Evidence`].
+#[derive(Clone, Copy)]
+struct Found {
+    position: u32,
     person: u32,
+    venue: u32,
+    through: u32,
+    source: (i64, i64),
     from: i64,
-    until: i64,
-) -> impl Iterator<Item = (VisitView, i64, i64)> + 'a {
-    index
-        .visits_of(person, rules)
-        .take_while(move |v| v.entered < until)
-        .filter(move |v| v.ends > from)
-        .map(move |v| (v, v.entered.max(from), v.ends + rules.buffer_secs))
+    overlap: i64,
 }
 
-/// Everyone at `visit`'s venue together with the source during `[from, to)` for at least the category's
-/// minimum overlap, other than the source and those `skip` says.
-fn overlapping<'a>(
+impl Found {
+    fn key(&self) -> (i64, u32, u32, u32) {
+        (self.from, self.venue, self.through, self.position)
+    }
+}
+
+/// Reusable state for tracing one index: per person an epoch stamp and a slot.
+pub struct Tracer<'a> {
     index: &'a TraceIndex,
-    rules: &'a CompiledRules,
-    source: u32,
-    (visit, from, to): (VisitView, i64, i64),
-    skip: impl Fn(u32) -> bool + 'a,
-) -> impl Iterator<Item = Evidence> + 'a {
-    let slot = index.category(visit.venue).map_or(0, category_slot);
-    let min_overlap = rules.min_overlap_secs[slot];
-    index.candidates(visit.venue, from, to, rules).filter_map(move |c| {
-        let start = c.entered.max(from);
-        let overlap = c.ends.min(to) - start;
-        (overlap >= min_overlap && c.person != source && !skip(c.person)).then_some(Evidence {
-            venue: visit.venue,
-            through: source,
-            visit: c,
-            source_from: from,
-            source_to: to,
-            from: start,
-            overlap_secs: overlap,
-        })
-    })
+    stamp: Vec<u32>,
+    slot: Vec<u32>,
+    epoch: u32,
+    /// The contacts of the current trace; a slot points here.
+    found: Vec<(Tier, Found, u32)>,
 }
 
-/// Traces `cases` under `rules`. Close contacts are taken to be isolated at `now` (the end of the secondary
-/// window); `utc_offset_secs` places the local day of the companion rule.
+impl<'a> Tracer<'a> {
+    pub fn new(index: &'a TraceIndex) -> Self {
+        let persons = index.person_count();
+        Tracer { index, stamp: vec![0; persons], slot: vec![0; persons], epoch: 0, found: Vec::new() }
+    }
+
+    /// Bytes of the per-person state (8 a person).
+    pub fn state_bytes(&self) -> usize {
+        self.stamp.len() * 8
+    }
+
+    fn begin(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.stamp.fill(0);
+            self.epoch = 1;
+        }
+        self.found.clear();
+    }
+
+    fn mark_case(&mut self, person: u32) {
+        let p = person as usize;
+        if p < self.stamp.len() {
+            self.stamp[p] = self.epoch;
+            self.slot[p] = CASE << SHIFT;
+        }
+    }
+
+    /// Records an exposure of `tier`: a person of a higher standing keeps it, a lower one is raised (and
+    /// their exposures counted afresh), the same one keeps the earliest evidence.
+    fn note(&mut self, tier: Tier, f: Found) {
+        let p = f.person as usize;
+        let bits = tier_bits(tier);
+        if self.stamp[p] == self.epoch {
+            let slot = self.slot[p];
+            let (held, at) = (slot >> SHIFT, (slot & INDEX_MASK) as usize);
+            if held > bits {
+                return;
+            }
+            let entry = &mut self.found[at];
+            if held < bits {
+                *entry = (tier, f, 1);
+                self.slot[p] = (bits << SHIFT) | at as u32;
+            } else {
+                entry.2 += 1;
+                if f.key() < entry.1.key() {
+                    entry.1 = f;
+                }
+            }
+        } else {
+            self.stamp[p] = self.epoch;
+            self.slot[p] = (bits << SHIFT) | self.found.len() as u32;
+            self.found.push((tier, f, 1));
+        }
+    }
+
+    /// Scans the exposures `source` caused through its visits entered before `until` and still there after
+    /// `from`, each extended by the buffer; `tier` is what those exposed become.
+    fn expose(
+        &mut self,
+        r: &CompiledRules,
+        source: u32,
+        (from, until): (i64, i64),
+        tier: Tier,
+        companions: bool,
+    ) {
+        let index = self.index;
+        let offset = r.utc_offset;
+        for v in index.visits_of(source, r).take_while(|v| v.entered < until) {
+            if v.ends <= from {
+                continue;
+            }
+            let window = (v.entered.max(from), v.ends + r.buffer_secs);
+            let slot = index.category(v.venue).map_or(0, category_slot);
+            let venue = v.venue;
+            let min_overlap = r.min_overlap_secs[slot];
+            index.overlaps(venue, window, min_overlap, r, |position, person, entered, _, overlap| {
+                if person != source {
+                    let from = entered.max(window.0);
+                    let found =
+                        Found { position, person, venue, through: source, source: window, from, overlap };
+                    self.note(tier, found);
+                }
+            });
+            if companions {
+                let day = (v.entered + offset).div_euclid(86_400) * 86_400 - offset;
+                for c in index.entered_between(venue, day, day + 86_400, r) {
+                    if c.person != source {
+                        let found = Found {
+                            position: c.position,
+                            person: c.person,
+                            venue,
+                            through: source,
+                            source: window,
+                            from: c.entered,
+                            overlap: 0,
+                        };
+                        self.note(Tier::Companion, found);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Traces `cases` under `rules`. Close contacts are taken to be isolated at `now` (the end of the
+    /// secondary window); `utc_offset_secs` places the local day of the companion rule.
+    pub fn trace(&mut self, rules: &RuleSet, cases: &[Case], now: i64, utc_offset_secs: i32) -> TraceResult {
+        let mut r = CompiledRules::new(rules);
+        r.utc_offset = i64::from(utc_offset_secs);
+        self.begin();
+        for case in cases {
+            self.mark_case(case.person);
+        }
+        for case in cases {
+            let window = (case.onset - r.lookback_secs, case.isolated_at);
+            self.expose(&r, case.person, window, Tier::Close, rules.companions);
+        }
+        if rules.hops >= 2 {
+            let close: Vec<(u32, i64)> =
+                self.found.iter().filter(|f| f.0 == Tier::Close).map(|f| (f.1.person, f.1.from)).collect();
+            for (person, first_exposure) in close {
+                self.expose(&r, person, (first_exposure, now), Tier::Secondary, false);
+            }
+        }
+        let mut result = TraceResult::default();
+        let mut cases: Vec<u32> = cases.iter().map(|c| c.person).collect();
+        cases.sort_unstable();
+        cases.dedup();
+        result.cases = cases;
+        // Sort small keys, not contacts: (tier, person, position in `found`) packed into one u64.
+        let mut order: Vec<u64> = self
+            .found
+            .iter()
+            .enumerate()
+            .map(|(i, (tier, f, _))| u64::from(tier_bits(*tier)) << 62 | u64::from(f.person) << 30 | i as u64)
+            .collect();
+        order.sort_unstable();
+        for key in order {
+            let (tier, f, exposures) = self.found[(key & u64::from(INDEX_MASK)) as usize];
+            let evidence = Evidence {
+                venue: f.venue,
+                through: f.through,
+                visit: self.index.visit_at(f.position, f.venue, &r),
+                source_from: f.source.0,
+                source_to: f.source.1,
+                from: f.from,
+                overlap_secs: f.overlap,
+            };
+            let contact = Contact { person: f.person, tier, evidence, exposures };
+            match tier {
+                Tier::Close => result.close.push(contact),
+                Tier::Secondary => result.secondary.push(contact),
+                Tier::Companion => result.companions.push(contact),
+            }
+        }
+        result
+    }
+}
+
+/// Traces `cases` with a fresh [`Tracer`] (see [`Tracer::trace`]); keep a tracer to trace many.
 pub fn trace(
     index: &TraceIndex,
     rules: &RuleSet,
@@ -153,65 +294,7 @@ pub fn trace(
     now: i64,
     utc_offset_secs: i32,
 ) -> TraceResult {
-    let compiled = CompiledRules::new(rules);
-    let r = &compiled;
-    let case_set: PersonSet = cases.iter().map(|c| c.person).collect();
-    let is_case = |p: u32| case_set.contains(&p);
-    let mut close = PersonMap::default();
-    let mut companions = PersonMap::default();
-    let offset = i64::from(utc_offset_secs);
-    for case in cases {
-        let infectious_from = case.onset - r.lookback_secs;
-        for exposing in exposing_visits(index, r, case.person, infectious_from, case.isolated_at) {
-            for e in overlapping(index, r, case.person, exposing, is_case) {
-                note(&mut close, e.visit.person, Tier::Close, e);
-            }
-            if rules.companions {
-                let visit = exposing.0;
-                let day = (visit.entered + offset).div_euclid(86_400) * 86_400 - offset;
-                for c in index.entered_between(visit.venue, day, day + 86_400, r) {
-                    if c.person != case.person && !is_case(c.person) {
-                        let (source_from, source_to) = (exposing.1, exposing.2);
-                        let e = Evidence {
-                            venue: visit.venue,
-                            through: case.person,
-                            visit: c,
-                            source_from,
-                            source_to,
-                            from: c.entered,
-                            overlap_secs: 0,
-                        };
-                        note(&mut companions, c.person, Tier::Companion, e);
-                    }
-                }
-            }
-        }
-    }
-    let mut close: Vec<Contact> = close.into_values().collect();
-    close.sort_unstable_by_key(|c| c.person);
-
-    let mut secondary = PersonMap::default();
-    if rules.hops >= 2 {
-        let close_set: PersonSet = close.iter().map(|c| c.person).collect();
-        let skip = |p: u32| case_set.contains(&p) || close_set.contains(&p);
-        for contact in &close {
-            for exposing in exposing_visits(index, r, contact.person, contact.evidence.from, now) {
-                for e in overlapping(index, r, contact.person, exposing, skip) {
-                    note(&mut secondary, e.visit.person, Tier::Secondary, e);
-                }
-            }
-        }
-    }
-    let mut secondary: Vec<Contact> = secondary.into_values().collect();
-    secondary.sort_unstable_by_key(|c| c.person);
-
-    let taken: PersonSet = close.iter().chain(&secondary).map(|c| c.person).collect();
-    let mut companions: Vec<Contact> =
-        companions.into_values().filter(|c| !taken.contains(&c.person)).collect();
-    companions.sort_unstable_by_key(|c| c.person);
-    let mut case_list: Vec<u32> = case_set.into_iter().collect();
-    case_list.sort_unstable();
-    TraceResult { cases: case_list, close, secondary, companions }
+    Tracer::new(index).trace(rules, cases, now, utc_offset_secs)
 }
 
 /// A person's visits entered in `[from, to)`, in time order, with stays as `rules` sees them.

@@ -1,0 +1,354 @@
+//! `sentinel-bench trace`: the co-presence index against an indexed SQL range join on the same synthetic city
+//! (Zipf-like venue popularity), the same sampled cases, the same rule set (China 2022: 4 days back, 2 hops,
+//! companions); every compared case must give identical close, secondary and companion sets.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rusqlite::{Connection, params};
+use sentinel_sim::load::percentile;
+use sentinel_sim::zipf_city::{ZipfCity, ZipfCityOptions};
+use sentinel_trace::{Case, RuleSet, TraceIndex, TraceResult, Tracer};
+
+use crate::report::{Figure, print};
+
+pub struct TraceOptions {
+    pub persons: u32,
+    pub venues: u32,
+    pub days: u32,
+    /// Cases traced by both the index and SQL.
+    pub compared: usize,
+    /// Cases traced by the index alone (p50, slowest).
+    pub sampled: usize,
+    /// One batch of this many cases.
+    pub batch: usize,
+    /// Runs of each compared case on each side; the best counts.
+    pub repeat: usize,
+    pub seed: u64,
+    /// Skip the SQL side (for cities too large to load into SQLite here).
+    pub no_sql: bool,
+    /// Keep the SQLite database here (to run the SQL by hand); a temporary file otherwise.
+    pub sqlite_file: Option<std::path::PathBuf>,
+    pub json: bool,
+}
+
+/// Beijing time: the companion rule's local day.
+const UTC_OFFSET: i32 = 8 * 3600;
+
+/// The SQL the anchor runs for one case: a bounded range join on (venue, entered) and (person, entered),
+/// its steps materialized and its joins ordered (CROSS JOIN) so SQLite cannot turn them into a scan of every
+/// visit,
+/// the same rule (overlap per category, the case's stay plus a buffer, secondary contacts from the close
+/// contact's first exposure) and the stays resolved once at load time.
+pub const TRACE_SQL: &str = "
+WITH src AS MATERIALIZED (
+    SELECT venue, entered, max(entered, ?2) AS s, ends + ?5 AS e
+    FROM visits WHERE person = ?1 AND entered < ?3 AND ends > ?2),
+close_pairs AS (
+    SELECT v.person, max(v.entered, src.s) AS start
+    FROM src CROSS JOIN venues m ON m.venue = src.venue
+    CROSS JOIN visits v ON v.venue = src.venue AND v.entered >= src.s - m.max_stay AND v.entered < src.e
+    WHERE v.person <> ?1 AND min(v.ends, src.e) - max(v.entered, src.s) >= m.min_overlap),
+close AS MATERIALIZED (SELECT person, min(start) AS first FROM close_pairs GROUP BY person),
+src2 AS MATERIALIZED (
+    SELECT v.venue, max(v.entered, c.first) AS s, v.ends + ?5 AS e
+    FROM close c CROSS JOIN visits v ON v.person = c.person AND v.entered < ?4 AND v.ends > c.first),
+secondary AS MATERIALIZED (
+    SELECT DISTINCT v.person
+    FROM src2 CROSS JOIN venues m ON m.venue = src2.venue
+    CROSS JOIN visits v ON v.venue = src2.venue AND v.entered >= src2.s - m.max_stay AND v.entered < src2.e
+    WHERE min(v.ends, src2.e) - max(v.entered, src2.s) >= m.min_overlap
+      AND v.person <> ?1 AND v.person NOT IN (SELECT person FROM close)),
+companion AS (
+    SELECT DISTINCT v.person
+    FROM src CROSS JOIN visits v ON v.venue = src.venue
+     AND v.entered >= ((src.entered + ?6) / 86400) * 86400 - ?6
+     AND v.entered < ((src.entered + ?6) / 86400) * 86400 - ?6 + 86400
+    WHERE v.person <> ?1)
+SELECT 'close', person FROM close
+UNION ALL SELECT 'secondary', person FROM secondary
+UNION ALL SELECT 'companion', person FROM companion
+    WHERE person NOT IN (SELECT person FROM close) AND person NOT IN (SELECT person FROM secondary)";
+
+type Tiers = [BTreeSet<u32>; 3];
+
+fn tiers(r: &TraceResult) -> Tiers {
+    [
+        r.close.iter().map(|c| c.person).collect(),
+        r.secondary.iter().map(|c| c.person).collect(),
+        r.companions.iter().map(|c| c.person).collect(),
+    ]
+}
+
+/// Loads the city into a fresh SQLite file: raw visits, stays resolved with a window function (the next
+/// check-in of the same person), the two indexes, and per venue its longest stay and minimum overlap.
+fn load_sqlite(path: &std::path::Path, city: &ZipfCity, rules: &RuleSet) -> anyhow::Result<Connection> {
+    let mut c = Connection::open(path)?;
+    c.execute_batch(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -2000000;
+         PRAGMA temp_store = MEMORY;
+         CREATE TABLE raw (id INTEGER PRIMARY KEY, person INTEGER, venue INTEGER, entered INTEGER,
+                           left_at INTEGER, default_stay INTEGER);",
+    )?;
+    let tx = c.transaction()?;
+    {
+        let mut insert = tx.prepare("INSERT INTO raw VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+        for (i, v) in city.visits.iter().enumerate() {
+            let stay = rules.default_stay_minutes(city.categories[v.venue as usize]);
+            insert.execute(params![i as i64, v.person, v.venue, v.entered, v.left, stay])?;
+        }
+    }
+    tx.commit()?;
+    c.execute_batch(
+        "CREATE TABLE visits AS
+           SELECT person, venue, entered,
+                  CASE WHEN left_at IS NOT NULL THEN entered + ((max(left_at - entered, 0) + 59) / 60) * 60
+                       ELSE entered + min(default_stay, coalesce(
+                            (lead(entered) OVER (PARTITION BY person ORDER BY entered, venue, id) - entered) / 60,
+                            default_stay)) * 60
+                  END AS ends
+           FROM raw;
+         DROP TABLE raw;
+         CREATE INDEX visits_venue ON visits (venue, entered);
+         CREATE INDEX visits_person ON visits (person, entered);
+         CREATE TABLE venues (venue INTEGER PRIMARY KEY, max_stay INTEGER, min_overlap INTEGER);
+         ANALYZE;",
+    )?;
+    let mut insert = c.prepare("INSERT INTO venues VALUES (?1, ?2, ?3)")?;
+    let mut longest = vec![0i64; city.categories.len()];
+    let mut stays = c.prepare("SELECT venue, max(ends - entered) FROM visits GROUP BY venue")?;
+    for row in stays.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+        let (venue, stay) = row?;
+        longest[venue as usize] = stay;
+    }
+    for (venue, &category) in city.categories.iter().enumerate() {
+        let overlap = (i64::from(rules.min_overlap_minutes(category)) * 60).max(1);
+        insert.execute(params![venue as i64, longest[venue], overlap])?;
+    }
+    drop((insert, stays));
+    Ok(c)
+}
+
+/// The SQL's parameters for a case.
+fn sql_params(case: &Case, rules: &RuleSet) -> [i64; 6] {
+    let from = case.onset - i64::from(rules.lookback_days) * 86_400;
+    let buffer = i64::from(rules.buffer_after_minutes) * 60;
+    [i64::from(case.person), from, case.isolated_at, case.isolated_at, buffer, i64::from(UTC_OFFSET)]
+}
+
+/// SQLite's plan for the SQL, one step a line, to show it searches the two indexes.
+fn sql_plan(c: &Connection, case: &Case, rules: &RuleSet) -> anyhow::Result<String> {
+    let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {TRACE_SQL}"))?;
+    let rows =
+        stmt.query_map(rusqlite::params_from_iter(sql_params(case, rules)), |r| r.get::<_, String>(3))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?.join("\n  "))
+}
+
+fn sql_trace(c: &Connection, case: &Case, rules: &RuleSet) -> anyhow::Result<Tiers> {
+    let mut stmt = c.prepare_cached(TRACE_SQL)?;
+    let mut found: Tiers = Default::default();
+    let rows = stmt.query_map(rusqlite::params_from_iter(sql_params(case, rules)), |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+    })?;
+    for row in rows {
+        let (tier, person) = row?;
+        let slot = match tier.as_str() {
+            "close" => 0,
+            "secondary" => 1,
+            _ => 2,
+        };
+        found[slot].insert(person);
+    }
+    Ok(found)
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+pub fn run(o: TraceOptions) -> anyhow::Result<()> {
+    let rules = RuleSet::china_2022();
+    let options = ZipfCityOptions {
+        persons: o.persons,
+        venues: o.venues,
+        days: o.days,
+        seed: o.seed,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let city = ZipfCity::generate(options);
+    let visits = city.visits.len();
+    eprintln!(
+        "city: {} persons, {} venues, {} days, {visits} visits (generated in {:.1} s)",
+        o.persons,
+        o.venues,
+        o.days,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let index = TraceIndex::build(&city.visits, city.categories.clone())?;
+    let build_secs = t.elapsed().as_secs_f64();
+    let stats = index.stats();
+    eprintln!(
+        "index: built in {build_secs:.2} s, {:.1} bytes a visit ({:.1} with offsets)",
+        stats.visit_bytes as f64 / visits as f64,
+        stats.total_bytes as f64 / visits as f64
+    );
+    let now = city.end;
+    let mut rng = ChaCha8Rng::seed_from_u64(o.seed ^ 0x7ace);
+    let mut sample = |n: usize| -> Vec<Case> {
+        (0..n).map(|_| Case { person: rng.gen_range(0..o.persons), onset: now, isolated_at: now }).collect()
+    };
+    let compared = sample(o.compared);
+    let sampled = sample(o.sampled);
+    let batch = sample(o.batch);
+
+    let mut tracer = Tracer::new(&index);
+    let mut figures = Vec::new();
+    let mut engine_compared = Vec::new();
+    let mut sql_compared = Vec::new();
+    let mut sql_load_rate = f64::NAN;
+    let mut sql_bytes = f64::NAN;
+    if !o.no_sql {
+        let dir = tempfile::tempdir()?;
+        let path = o.sqlite_file.clone().unwrap_or_else(|| dir.path().join("visits.db"));
+        if path.exists() {
+            bail!("{} exists: the benchmark loads a fresh database", path.display());
+        }
+        let t = Instant::now();
+        let db = load_sqlite(&path, &city, &rules).context("loading SQLite")?;
+        let load_secs = t.elapsed().as_secs_f64();
+        sql_load_rate = visits as f64 / load_secs;
+        sql_bytes = std::fs::metadata(&path)?.len() as f64 / visits as f64;
+        eprintln!("SQLite: loaded and indexed in {load_secs:.1} s; the SQL of one case:{TRACE_SQL}\n");
+        if let Some(case) = compared.first() {
+            eprintln!("SQLite's plan:\n  {}\n", sql_plan(&db, case, &rules)?);
+        }
+        for (k, case) in compared.iter().enumerate() {
+            // Each side runs the case `repeat` times and counts its best: both warm, neither flattered.
+            let mut ours = TraceResult::default();
+            let mut theirs = Tiers::default();
+            let (mut best_ours, mut best_theirs) = (f64::INFINITY, f64::INFINITY);
+            for _ in 0..o.repeat.max(1) {
+                let t = Instant::now();
+                ours = tracer.trace(&rules, std::slice::from_ref(case), now, UTC_OFFSET);
+                best_ours = best_ours.min(ms(t));
+                let t = Instant::now();
+                theirs = sql_trace(&db, case, &rules)?;
+                best_theirs = best_theirs.min(ms(t));
+            }
+            engine_compared.push(best_ours);
+            sql_compared.push(best_theirs);
+            let mine = tiers(&ours);
+            if mine != theirs {
+                bail!(
+                    "case {k} (person {}): the index found {}/{}/{} close/secondary/companion, SQL {}/{}/{}",
+                    case.person,
+                    mine[0].len(),
+                    mine[1].len(),
+                    mine[2].len(),
+                    theirs[0].len(),
+                    theirs[1].len(),
+                    theirs[2].len()
+                );
+            }
+            eprintln!(
+                "case {k:>3}: {:>6} close {:>7} secondary {:>6} companions | index {:>9.3} ms | SQLite {:>10.1} ms",
+                mine[0].len(),
+                mine[1].len(),
+                mine[2].len(),
+                engine_compared[k],
+                sql_compared[k]
+            );
+        }
+    }
+    let sort = |v: &mut Vec<f64>| v.sort_by(f64::total_cmp);
+    sort(&mut engine_compared);
+    sort(&mut sql_compared);
+    if !o.no_sql {
+        figures.push(Figure {
+            figure: "trace p50, same cases",
+            value: percentile(&engine_compared, 0.5),
+            unit: "ms",
+            anchor: "SQLite indexed range join p50",
+            anchor_value: percentile(&sql_compared, 0.5),
+            budget: "≤ 0.02: ≥ 50× faster",
+        });
+        figures.push(Figure {
+            figure: "trace slowest, same cases",
+            value: percentile(&engine_compared, 1.0),
+            unit: "ms",
+            anchor: "SQLite slowest of the same cases",
+            anchor_value: percentile(&sql_compared, 1.0),
+            budget: "≤ 0.02: ≥ 50× faster",
+        });
+    }
+
+    let mut engine_sampled = Vec::with_capacity(sampled.len());
+    let mut heaviest = (0, 0);
+    for case in &sampled {
+        let t = Instant::now();
+        let r = tracer.trace(&rules, std::slice::from_ref(case), now, UTC_OFFSET);
+        engine_sampled.push(ms(t));
+        heaviest = heaviest.max((r.secondary.len(), r.close.len()));
+    }
+    sort(&mut engine_sampled);
+    eprintln!("{} sampled cases: heaviest {} close, {} secondary", sampled.len(), heaviest.1, heaviest.0);
+    let sql_p50 = percentile(&sql_compared, 0.5);
+    figures.push(Figure {
+        figure: "trace p50, sampled cases",
+        value: percentile(&engine_sampled, 0.5),
+        unit: "ms",
+        anchor: "SQLite p50 (compared cases)",
+        anchor_value: sql_p50,
+        budget: "≤ 1 ms at 10^8 visits",
+    });
+    figures.push(Figure {
+        figure: "trace slowest, sampled cases",
+        value: percentile(&engine_sampled, 1.0),
+        unit: "ms",
+        anchor: "SQLite slowest (compared cases)",
+        anchor_value: percentile(&sql_compared, 1.0),
+        budget: "≤ 2 000 ms at 10^8 visits",
+    });
+    let t = Instant::now();
+    let r = tracer.trace(&rules, &batch, now, UTC_OFFSET);
+    let batch_secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "batch of {} cases: {} close, {} secondary, {} companions",
+        batch.len(),
+        r.close.len(),
+        r.secondary.len(),
+        r.companions.len()
+    );
+    let sql_mean = sql_compared.iter().sum::<f64>() / sql_compared.len().max(1) as f64;
+    figures.push(Figure {
+        figure: "batch of cases",
+        value: batch_secs,
+        unit: "s",
+        anchor: "SQLite mean per case × batch",
+        anchor_value: sql_mean * batch.len() as f64 / 1000.0,
+        budget: "20 000 cases ≤ 300 s",
+    });
+    figures.push(Figure {
+        figure: "index bytes a visit",
+        value: stats.visit_bytes as f64 / visits as f64,
+        unit: "B",
+        anchor: "SQLite file bytes a visit",
+        anchor_value: sql_bytes,
+        budget: "≤ 16 B",
+    });
+    figures.push(Figure {
+        figure: "index rebuild",
+        value: visits as f64 / build_secs,
+        unit: "v/s",
+        anchor: "SQLite load with both indexes",
+        anchor_value: sql_load_rate,
+        budget: "≥ 2 000 000 visits/s",
+    });
+    print(&figures, o.json);
+    Ok(())
+}
