@@ -304,26 +304,21 @@ impl TraceIndex {
         self.view(position as usize, venue, self.default_stay(venue, rules))
     }
 
-    /// Every visit at `venue` entered in `[from, to)`.
+    /// Calls `found(position, person, entered)` for every visit at `venue` entered in `[from, to)`.
     pub(crate) fn entered_between(
         &self,
         venue: u32,
-        from: i64,
-        to: i64,
-        rules: &CompiledRules,
-    ) -> impl Iterator<Item = VisitView> + '_ {
-        self.entered_between_with(venue, from, to, self.default_stay(venue, rules))
-    }
-
-    fn entered_between_with(
-        &self,
-        venue: u32,
-        from: i64,
-        to: i64,
-        default_stay: u16,
-    ) -> impl Iterator<Item = VisitView> + '_ {
-        self.entered_since(venue, from)
-            .take_while(move |&p| self.base + i64::from(self.entered[p]) < to)
-            .map(move |p| self.view(p, venue, default_stay))
+        (from, to): (i64, i64),
+        mut found: impl FnMut(u32, u32, i64),
+    ) {
+        let range = self.entered_since(venue, from);
+        for (k, &e) in self.entered[range.clone()].iter().enumerate() {
+            let entered = self.base + i64::from(e);
+            if entered >= to {
+                break;
+            }
+            let p = range.start + k;
+            found(p as u32, self.person[p], entered);
+        }
     }
 }

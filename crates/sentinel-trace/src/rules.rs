@@ -180,12 +180,14 @@ impl RuleSet {
     }
 }
 
+const CATEGORIES: usize = VenueCategory::ALL.len();
+
 /// A rule set's figures per category, looked up by the category's position in `VenueCategory::ALL`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct CompiledRules {
-    pub default_stay_minutes: Vec<u16>,
+    pub default_stay_minutes: [u16; CATEGORIES],
     /// At least 1: touching intervals are not together.
-    pub min_overlap_secs: Vec<i64>,
+    pub min_overlap_secs: [i64; CATEGORIES],
     pub buffer_secs: i64,
     pub lookback_secs: i64,
     /// Seconds east of UTC of the local day (the companion rule).
@@ -195,11 +197,10 @@ pub(crate) struct CompiledRules {
 impl CompiledRules {
     pub fn new(rules: &RuleSet) -> Self {
         CompiledRules {
-            default_stay_minutes: VenueCategory::ALL.iter().map(|&c| rules.default_stay_minutes(c)).collect(),
-            min_overlap_secs: VenueCategory::ALL
-                .iter()
-                .map(|&c| (i64::from(rules.min_overlap_minutes(c)) * 60).max(1))
-                .collect(),
+            default_stay_minutes: std::array::from_fn(|k| rules.default_stay_minutes(VenueCategory::ALL[k])),
+            min_overlap_secs: std::array::from_fn(|k| {
+                (i64::from(rules.min_overlap_minutes(VenueCategory::ALL[k])) * 60).max(1)
+            }),
             buffer_secs: i64::from(rules.buffer_after_minutes) * 60,
             lookback_secs: i64::from(rules.lookback_days) * 86_400,
             utc_offset: 0,

@@ -125,12 +125,33 @@ pub struct Tracer<'a> {
     epoch: u32,
     /// The contacts of the current trace; a slot points here.
     found: Vec<(Tier, Found, u32)>,
+    /// A second tracer sharing the second hop on another core (made on first use).
+    helper: Option<Box<Tracer<'a>>>,
+    threads: usize,
 }
+
+/// Below this many close contacts the second hop is not worth a second thread.
+const PARALLEL_MIN_CLOSE: usize = 128;
 
 impl<'a> Tracer<'a> {
     pub fn new(index: &'a TraceIndex) -> Self {
         let persons = index.person_count();
-        Tracer { index, stamp: vec![0; persons], slot: vec![0; persons], epoch: 0, found: Vec::new() }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Tracer {
+            index,
+            stamp: vec![0; persons],
+            slot: vec![0; persons],
+            epoch: 0,
+            found: Vec::new(),
+            helper: None,
+            threads,
+        }
+    }
+
+    /// Uses at most `threads` threads (at least one); by default, as many as the machine has cores.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     /// Bytes of the per-person state (8 a person).
@@ -147,17 +168,26 @@ impl<'a> Tracer<'a> {
         self.found.clear();
     }
 
-    fn mark_case(&mut self, person: u32) {
+    /// Gives `person` a standing that no exposure of a lower tier can change (cases; close contacts in a
+    /// helper, which keeps no entry for them).
+    fn mark(&mut self, person: u32, bits: u32) {
         let p = person as usize;
         if p < self.stamp.len() {
             self.stamp[p] = self.epoch;
-            self.slot[p] = CASE << SHIFT;
+            self.slot[p] = bits << SHIFT;
         }
     }
 
     /// Records an exposure of `tier`: a person of a higher standing keeps it, a lower one is raised (and
     /// their exposures counted afresh), the same one keeps the earliest evidence.
+    #[inline(always)]
     fn note(&mut self, tier: Tier, f: Found) {
+        self.note_many(tier, f, 1);
+    }
+
+    /// [`Tracer::note`] for `n` exposures whose earliest is `f` (merging a helper's findings).
+    #[inline(always)]
+    fn note_many(&mut self, tier: Tier, f: Found, n: u32) {
         let p = f.person as usize;
         let bits = tier_bits(tier);
         if self.stamp[p] == self.epoch {
@@ -168,10 +198,10 @@ impl<'a> Tracer<'a> {
             }
             let entry = &mut self.found[at];
             if held < bits {
-                *entry = (tier, f, 1);
+                *entry = (tier, f, n);
                 self.slot[p] = (bits << SHIFT) | at as u32;
             } else {
-                entry.2 += 1;
+                entry.2 += n;
                 if f.key() < entry.1.key() {
                     entry.1 = f;
                 }
@@ -179,7 +209,7 @@ impl<'a> Tracer<'a> {
         } else {
             self.stamp[p] = self.epoch;
             self.slot[p] = (bits << SHIFT) | self.found.len() as u32;
-            self.found.push((tier, f, 1));
+            self.found.push((tier, f, n));
         }
     }
 
@@ -213,22 +243,64 @@ impl<'a> Tracer<'a> {
             });
             if companions {
                 let day = (v.entered + offset).div_euclid(86_400) * 86_400 - offset;
-                for c in index.entered_between(venue, day, day + 86_400, r) {
-                    if c.person != source {
+                index.entered_between(venue, (day, day + 86_400), |position, person, entered| {
+                    if person != source {
                         let found = Found {
-                            position: c.position,
-                            person: c.person,
+                            position,
+                            person,
                             venue,
                             through: source,
                             source: window,
-                            from: c.entered,
+                            from: entered,
                             overlap: 0,
                         };
                         self.note(Tier::Companion, found);
                     }
-                }
+                });
             }
         }
+    }
+
+    /// The second hop: every close contact exposes others from their first exposure until `now`. With more
+    /// than one core and enough close contacts, a helper tracer takes every other close contact on a second
+    /// thread and its findings are merged (earliest evidence, exposures added): the same answer either way.
+    fn second_hop(&mut self, r: &CompiledRules, cases: &[Case], now: i64) {
+        let close: Vec<(u32, i64)> =
+            self.found.iter().filter(|f| f.0 == Tier::Close).map(|f| (f.1.person, f.1.from)).collect();
+        if self.threads < 2 || close.len() < PARALLEL_MIN_CLOSE {
+            for &(person, first_exposure) in &close {
+                self.expose(r, person, (first_exposure, now), Tier::Secondary, false);
+            }
+            return;
+        }
+        let index = self.index;
+        let mut helper = self.helper.take().unwrap_or_else(|| Box::new(Tracer::new(index)));
+        helper.threads = 1;
+        helper.begin();
+        for case in cases {
+            helper.mark(case.person, CASE);
+        }
+        for &(person, _) in &close {
+            helper.mark(person, tier_bits(Tier::Close));
+        }
+        std::thread::scope(|scope| {
+            let theirs = scope.spawn(|| {
+                for &(person, first_exposure) in close.iter().skip(1).step_by(2) {
+                    helper.expose(r, person, (first_exposure, now), Tier::Secondary, false);
+                }
+            });
+            for &(person, first_exposure) in close.iter().step_by(2) {
+                self.expose(r, person, (first_exposure, now), Tier::Secondary, false);
+            }
+            // A panic on the helper's thread is a bug; let it surface here.
+            if let Err(panic) = theirs.join() {
+                std::panic::resume_unwind(panic);
+            }
+        });
+        for &(tier, f, n) in &helper.found {
+            self.note_many(tier, f, n);
+        }
+        self.helper = Some(helper);
     }
 
     /// Traces `cases` under `rules`. Close contacts are taken to be isolated at `now` (the end of the
@@ -238,18 +310,14 @@ impl<'a> Tracer<'a> {
         r.utc_offset = i64::from(utc_offset_secs);
         self.begin();
         for case in cases {
-            self.mark_case(case.person);
+            self.mark(case.person, CASE);
         }
         for case in cases {
             let window = (case.onset - r.lookback_secs, case.isolated_at);
             self.expose(&r, case.person, window, Tier::Close, rules.companions);
         }
         if rules.hops >= 2 {
-            let close: Vec<(u32, i64)> =
-                self.found.iter().filter(|f| f.0 == Tier::Close).map(|f| (f.1.person, f.1.from)).collect();
-            for (person, first_exposure) in close {
-                self.expose(&r, person, (first_exposure, now), Tier::Secondary, false);
-            }
+            self.second_hop(&r, cases, now);
         }
         let mut result = TraceResult::default();
         let mut cases: Vec<u32> = cases.iter().map(|c| c.person).collect();

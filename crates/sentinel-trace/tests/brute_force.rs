@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use sentinel_core::VenueCategory;
-use sentinel_trace::{Case, RuleSet, Tier, TraceIndex, TraceVisit, trace, trajectory};
+use sentinel_trace::{Case, RuleSet, Tier, TraceIndex, TraceVisit, Tracer, trace, trajectory};
 use std::collections::BTreeMap;
 
 /// A visit as the reference sees it: its interval under the rules.
@@ -133,7 +133,9 @@ fn engine(
     offset: i32,
 ) -> Found {
     let index = TraceIndex::build(visits, categories.to_vec()).unwrap();
-    let result = trace(&index, rules, cases, now, offset);
+    let result = Tracer::new(&index).with_threads(2).trace(rules, cases, now, offset);
+    let alone = Tracer::new(&index).with_threads(1).trace(rules, cases, now, offset);
+    assert_eq!(result, alone, "one thread or two, the same answer");
     let mut found = Found::new();
     for c in result.contacts() {
         let e = &c.evidence;
@@ -152,17 +154,33 @@ fn engine(
 const BASE: i64 = 1_714_348_800; // 2024-04-29 00:00 UTC
 
 fn city() -> impl Strategy<Value = (Vec<TraceVisit>, Vec<VenueCategory>)> {
-    let categories = prop::collection::vec(prop::sample::select(VenueCategory::ALL), 1..6);
-    categories.prop_flat_map(|categories| {
+    city_of(24, 1..6, 3 * 86_400, 0..150)
+}
+
+/// A crowded city: few venues, one day, many persons at once, so the second hop has dozens of close contacts
+/// (and runs on two threads).
+fn crowded_city() -> impl Strategy<Value = (Vec<TraceVisit>, Vec<VenueCategory>)> {
+    city_of(60, 1..3, 86_400, 200..400)
+}
+
+fn city_of(
+    persons: u32,
+    venues: std::ops::Range<usize>,
+    span: i64,
+    visits: std::ops::Range<usize>,
+) -> impl Strategy<Value = (Vec<TraceVisit>, Vec<VenueCategory>)> {
+    let categories = prop::collection::vec(prop::sample::select(VenueCategory::ALL), venues);
+    categories.prop_flat_map(move |categories| {
         let venues = categories.len() as u32;
-        let visit = (0..24u32, 0..venues, 0..3 * 86_400i64, prop::option::weighted(0.6, -600..30_000i64))
-            .prop_map(|(person, venue, t, stay)| TraceVisit {
+        let visit = (0..persons, 0..venues, 0..span, prop::option::weighted(0.6, -600..30_000i64)).prop_map(
+            |(person, venue, t, stay)| TraceVisit {
                 person,
                 venue,
                 entered: BASE + t,
                 left: stay.map(|s| BASE + t + s),
-            });
-        (prop::collection::vec(visit, 0..150), Just(categories))
+            },
+        );
+        (prop::collection::vec(visit, visits.clone()), Just(categories))
     })
 }
 
@@ -212,6 +230,14 @@ proptest! {
         let now = BASE + 3 * 86_400 + late;
         let expected = reference(&visits, &categories, &rules, &cases, now, i64::from(offset));
         prop_assert_eq!(engine(&visits, &categories, &rules, &cases, now, offset), expected);
+    }
+
+    #[test]
+    fn crowded_cities_with_many_close_contacts((visits, categories) in crowded_city(), cases in cases()) {
+        let now = BASE + 2 * 86_400;
+        let rules = RuleSet::china_2022();
+        let expected = reference(&visits, &categories, &rules, &cases, now, 8 * 3600);
+        prop_assert_eq!(engine(&visits, &categories, &rules, &cases, now, 8 * 3600), expected);
     }
 
     #[test]
