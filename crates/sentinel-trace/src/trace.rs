@@ -2,7 +2,7 @@
 //! a close contact after their first exposure) and same-day companions, with evidence, de-duplicated across
 //! cases with tier priority: case > close > secondary > companion.
 //!
-//! Each person's state lives in two arrays indexed by person number and stamped with the trace's epoch, so a
+//! Each person's state lives in one array indexed by person number and stamped with the trace's epoch, so a
 //! trace touches only the persons it finds and a [`Tracer`] reuses its arrays from case to case.
 
 use crate::index::{TraceIndex, VisitView};
@@ -117,14 +117,17 @@ impl Found {
     }
 }
 
-/// Reusable state for tracing one index: per person an epoch stamp and a slot.
+/// Reusable state for tracing one index: per person an epoch stamp and a slot (one word, one cache miss).
 pub struct Tracer<'a> {
     index: &'a TraceIndex,
-    stamp: Vec<u32>,
-    slot: Vec<u32>,
+    /// `epoch << 32 | standing << SHIFT | index into found`.
+    state: Vec<u64>,
     epoch: u32,
     /// The contacts of the current trace; a slot points here.
-    found: Vec<(Tier, Found, u32)>,
+    found: Vec<(Tier, Found)>,
+    /// Beside each found contact, the start of its earliest exposure and its number of exposures: the part
+    /// every repeated exposure reads and writes, kept small so it stays in cache.
+    hot: Vec<(i64, u32)>,
     /// A second tracer sharing the second hop on another core (made on first use).
     helper: Option<Box<Tracer<'a>>>,
     threads: usize,
@@ -139,10 +142,10 @@ impl<'a> Tracer<'a> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Tracer {
             index,
-            stamp: vec![0; persons],
-            slot: vec![0; persons],
+            state: vec![0; persons],
             epoch: 0,
             found: Vec::new(),
+            hot: Vec::new(),
             helper: None,
             threads,
         }
@@ -156,25 +159,25 @@ impl<'a> Tracer<'a> {
 
     /// Bytes of the per-person state (8 a person).
     pub fn state_bytes(&self) -> usize {
-        self.stamp.len() * 8
+        self.state.len() * 8
     }
 
     fn begin(&mut self) {
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
-            self.stamp.fill(0);
+            self.state.fill(0);
             self.epoch = 1;
         }
         self.found.clear();
+        self.hot.clear();
     }
 
     /// Gives `person` a standing that no exposure of a lower tier can change (cases; close contacts in a
     /// helper, which keeps no entry for them).
     fn mark(&mut self, person: u32, bits: u32) {
         let p = person as usize;
-        if p < self.stamp.len() {
-            self.stamp[p] = self.epoch;
-            self.slot[p] = bits << SHIFT;
+        if p < self.state.len() {
+            self.state[p] = u64::from(self.epoch) << 32 | u64::from(bits << SHIFT);
         }
     }
 
@@ -190,26 +193,30 @@ impl<'a> Tracer<'a> {
     fn note_many(&mut self, tier: Tier, f: Found, n: u32) {
         let p = f.person as usize;
         let bits = tier_bits(tier);
-        if self.stamp[p] == self.epoch {
-            let slot = self.slot[p];
+        let epoch = u64::from(self.epoch) << 32;
+        let state = self.state[p];
+        if state & !u64::from(u32::MAX) == epoch {
+            let slot = state as u32;
             let (held, at) = (slot >> SHIFT, (slot & INDEX_MASK) as usize);
             if held > bits {
                 return;
             }
-            let entry = &mut self.found[at];
             if held < bits {
-                *entry = (tier, f, n);
-                self.slot[p] = (bits << SHIFT) | at as u32;
+                self.found[at] = (tier, f);
+                self.hot[at] = (f.from, n);
+                self.state[p] = epoch | u64::from((bits << SHIFT) | at as u32);
             } else {
-                entry.2 += n;
-                if f.key() < entry.1.key() {
-                    entry.1 = f;
+                let hot = &mut self.hot[at];
+                hot.1 += n;
+                if f.from < hot.0 || (f.from == hot.0 && f.key() < self.found[at].1.key()) {
+                    hot.0 = f.from;
+                    self.found[at].1 = f;
                 }
             }
         } else {
-            self.stamp[p] = self.epoch;
-            self.slot[p] = (bits << SHIFT) | self.found.len() as u32;
-            self.found.push((tier, f, n));
+            self.state[p] = epoch | u64::from((bits << SHIFT) | self.found.len() as u32);
+            self.found.push((tier, f));
+            self.hot.push((f.from, n));
         }
     }
 
@@ -297,7 +304,7 @@ impl<'a> Tracer<'a> {
                 std::panic::resume_unwind(panic);
             }
         });
-        for &(tier, f, n) in &helper.found {
+        for (&(tier, f), &(_, n)) in helper.found.iter().zip(&helper.hot) {
             self.note_many(tier, f, n);
         }
         self.helper = Some(helper);
@@ -329,11 +336,12 @@ impl<'a> Tracer<'a> {
             .found
             .iter()
             .enumerate()
-            .map(|(i, (tier, f, _))| u64::from(tier_bits(*tier)) << 62 | u64::from(f.person) << 30 | i as u64)
+            .map(|(i, (tier, f))| u64::from(tier_bits(*tier)) << 62 | u64::from(f.person) << 30 | i as u64)
             .collect();
         order.sort_unstable();
         for key in order {
-            let (tier, f, exposures) = self.found[(key & u64::from(INDEX_MASK)) as usize];
+            let at = (key & u64::from(INDEX_MASK)) as usize;
+            let ((tier, f), (_, exposures)) = (self.found[at], self.hot[at]);
             let evidence = Evidence {
                 venue: f.venue,
                 through: f.through,
