@@ -83,7 +83,7 @@ pub enum IndexError {
 }
 
 fn minutes_up(secs: i64) -> u16 {
-    u16::try_from((secs.max(0) + 59) / 60).unwrap_or(MAX_STAY).min(MAX_STAY)
+    u16::try_from(secs.max(0).saturating_add(59) / 60).unwrap_or(MAX_STAY).min(MAX_STAY)
 }
 
 fn minutes_down(secs: i64) -> u16 {
@@ -120,9 +120,9 @@ impl TraceIndex {
         }
         let base = visits.iter().map(|v| v.entered).min().unwrap_or(0);
         if let Some((index, v)) =
-            visits.iter().enumerate().find(|(_, v)| v.entered - base > i64::from(u32::MAX))
+            visits.iter().enumerate().find(|(_, v)| v.entered.saturating_sub(base) > i64::from(u32::MAX))
         {
-            return Err(IndexError::OutOfWindow { index, seconds: v.entered - base });
+            return Err(IndexError::OutOfWindow { index, seconds: v.entered.saturating_sub(base) });
         }
         let persons = visits.iter().map(|v| v.person as usize + 1).max().unwrap_or(0);
 
@@ -136,11 +136,11 @@ impl TraceIndex {
             for (k, &i) in slice.iter().enumerate() {
                 let v = &visits[i as usize];
                 stay[i as usize] = match v.left {
-                    Some(left) => minutes_up(left - v.entered),
+                    Some(left) => minutes_up(left.saturating_sub(v.entered)),
                     None => {
                         flags[i as usize] = INFERRED;
                         slice.get(k + 1).map_or(OPEN_STAY, |&next| {
-                            minutes_down(visits[next as usize].entered - v.entered)
+                            minutes_down(visits[next as usize].entered.saturating_sub(v.entered))
                         })
                     }
                 };

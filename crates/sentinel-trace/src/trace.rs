@@ -320,7 +320,7 @@ impl<'a> Tracer<'a> {
             self.mark(case.person, CASE);
         }
         for case in cases {
-            let window = (case.onset - r.lookback_secs, case.isolated_at);
+            let window = (case.onset.saturating_sub(r.lookback_secs), case.isolated_at);
             self.expose(&r, case.person, window, Tier::Close, rules.companions);
         }
         if rules.hops >= 2 {

@@ -337,3 +337,18 @@ fn an_index_takes_sixteen_bytes_a_visit_and_refuses_unknown_venues() {
         []
     );
 }
+
+#[test]
+fn extreme_times_are_refused_or_traced_without_overflow() {
+    let far = [visit(0, 0, i64::MIN / 2, Some(i64::MAX)), visit(1, 0, i64::MAX / 2, None)];
+    assert!(TraceIndex::build(&far, vec![VenueCategory::Bus]).is_err(), "a window wider than 136 years");
+    let odd = [visit(0, 0, at(1, 0), Some(i64::MAX)), visit(1, 0, at(1, 5), Some(i64::MIN))];
+    let index = TraceIndex::build(&odd, vec![VenueCategory::Bus]).unwrap();
+    let case = Case { person: 0, onset: i64::MIN, isolated_at: i64::MAX };
+    let result = trace(&index, &RuleSet::china_2022(), &[case], i64::MAX, 0);
+    assert_eq!(
+        tiers(&result),
+        [(1, "companion")],
+        "a zero stay overlaps nobody; the same day makes a companion"
+    );
+}
