@@ -131,6 +131,7 @@ pub struct Tracer<'a> {
     /// A second tracer sharing the second hop on another core (made on first use).
     helper: Option<Box<Tracer<'a>>>,
     threads: usize,
+    parallel_min_close: usize,
 }
 
 /// Below this many close contacts the second hop is not worth a second thread.
@@ -148,12 +149,20 @@ impl<'a> Tracer<'a> {
             hot: Vec::new(),
             helper: None,
             threads,
+            parallel_min_close: PARALLEL_MIN_CLOSE,
         }
     }
 
     /// Uses at most `threads` threads (at least one); by default, as many as the machine has cores.
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
+        self
+    }
+
+    /// Shares the second hop with a second thread from this many close contacts on (default 128: below it a
+    /// thread costs more than it saves).
+    pub fn with_parallel_threshold(mut self, close_contacts: usize) -> Self {
+        self.parallel_min_close = close_contacts.max(1);
         self
     }
 
@@ -274,7 +283,7 @@ impl<'a> Tracer<'a> {
     fn second_hop(&mut self, r: &CompiledRules, cases: &[Case], now: i64) {
         let close: Vec<(u32, i64)> =
             self.found.iter().filter(|f| f.0 == Tier::Close).map(|f| (f.1.person, f.1.from)).collect();
-        if self.threads < 2 || close.len() < PARALLEL_MIN_CLOSE {
+        if self.threads < 2 || close.len() < self.parallel_min_close {
             for &(person, first_exposure) in &close {
                 self.expose(r, person, (first_exposure, now), Tier::Secondary, false);
             }

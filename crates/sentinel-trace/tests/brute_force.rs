@@ -133,7 +133,8 @@ fn engine(
     offset: i32,
 ) -> Found {
     let index = TraceIndex::build(visits, categories.to_vec()).unwrap();
-    let result = Tracer::new(&index).with_threads(2).trace(rules, cases, now, offset);
+    let result =
+        Tracer::new(&index).with_threads(2).with_parallel_threshold(2).trace(rules, cases, now, offset);
     let alone = Tracer::new(&index).with_threads(1).trace(rules, cases, now, offset);
     assert_eq!(result, alone, "one thread or two, the same answer");
     let mut found = Found::new();
