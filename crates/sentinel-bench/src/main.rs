@@ -49,36 +49,7 @@ enum Command {
     /// Exposure tracing: the co-presence index against an indexed SQL range join in SQLite on the same
     /// synthetic city and cases (answers compared), plus p50/slowest over sampled cases, a batch, the index's
     /// bytes a visit and its rebuild rate.
-    Trace {
-        #[arg(long)]
-        json: bool,
-        #[arg(long, default_value_t = 100_000)]
-        persons: u32,
-        #[arg(long, default_value_t = 20_000)]
-        venues: u32,
-        #[arg(long, default_value_t = 14)]
-        days: u32,
-        /// Cases traced by both sides and compared.
-        #[arg(long, default_value_t = 20)]
-        compared: usize,
-        /// Cases traced by the index alone.
-        #[arg(long, default_value_t = 100)]
-        sampled: usize,
-        /// Cases traced together in one batch.
-        #[arg(long, default_value_t = 2_000)]
-        batch: usize,
-        /// Runs of each compared case on each side (the best counts).
-        #[arg(long, default_value_t = 3)]
-        repeat: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Index side only (a city too large to load into SQLite on this machine).
-        #[arg(long)]
-        no_sql: bool,
-        /// Keep the SQLite database in this (new) file, to run the printed SQL by hand.
-        #[arg(long)]
-        sqlite_file: Option<std::path::PathBuf>,
-    },
+    Trace(trace::TraceOptions),
     /// Print a NAT-results CSV for the demo city of `--seed` (the same residents as `sentinel demo`),
     /// with a few deliberately bad rows, for trying `sentinel import`.
     NatCsv {
@@ -99,30 +70,6 @@ fn main() -> anyhow::Result<()> {
         Command::Credential { json, persons, iterations } => credential::run(json, persons, iterations),
         Command::NatCsv { seed, persons, rows } => credential::nat_csv(seed, persons, rows),
         Command::Gate { json, seconds, connections } => gate::run(json, seconds, connections),
-        Command::Trace {
-            json,
-            persons,
-            venues,
-            days,
-            compared,
-            sampled,
-            batch,
-            repeat,
-            seed,
-            no_sql,
-            sqlite_file,
-        } => trace::run(trace::TraceOptions {
-            persons,
-            venues,
-            days,
-            compared,
-            sampled,
-            batch,
-            repeat,
-            seed,
-            no_sql,
-            sqlite_file,
-            json,
-        }),
+        Command::Trace(options) => trace::run(options),
     }
 }

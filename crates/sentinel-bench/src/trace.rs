@@ -15,24 +15,37 @@ use sentinel_trace::{Case, RuleSet, TraceIndex, TraceResult, Tracer};
 
 use crate::report::{Figure, print};
 
+#[derive(clap::Args)]
 pub struct TraceOptions {
+    /// One JSON line per figure.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value_t = 100_000)]
     pub persons: u32,
+    #[arg(long, default_value_t = 20_000)]
     pub venues: u32,
+    #[arg(long, default_value_t = 14)]
     pub days: u32,
-    /// Cases traced by both the index and SQL.
+    /// Cases traced by both the index and SQL, answers compared.
+    #[arg(long, default_value_t = 20)]
     pub compared: usize,
     /// Cases traced by the index alone (p50, slowest).
+    #[arg(long, default_value_t = 100)]
     pub sampled: usize,
-    /// One batch of this many cases.
+    /// Cases traced together in one batch.
+    #[arg(long, default_value_t = 2_000)]
     pub batch: usize,
-    /// Runs of each compared case on each side; the best counts.
+    /// Runs of each compared case on each side (the best counts).
+    #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Skip the SQL side (for cities too large to load into SQLite here).
+    /// Index side only (a city too large to load into SQLite on this machine).
+    #[arg(long)]
     pub no_sql: bool,
-    /// Keep the SQLite database here (to run the SQL by hand); a temporary file otherwise.
+    /// Keep the SQLite database in this (new) file, to run the printed SQL by hand.
+    #[arg(long)]
     pub sqlite_file: Option<std::path::PathBuf>,
-    pub json: bool,
 }
 
 /// Beijing time: the companion rule's local day.
