@@ -8,7 +8,8 @@ use sentinel_core::health::{Colour, NatKind};
 use sentinel_core::{VenueCategory, VenueId};
 use sentinel_store::{PolicyRecord, PolicyScope, PolicyStatus, Store, StoreError};
 use serde::{Deserialize, Serialize};
-use std::sync::RwLock;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use utoipa::ToSchema;
 
 /// What failing a check does.
@@ -173,9 +174,66 @@ pub struct Effective {
     pub policy: EntryPolicy,
 }
 
+/// The published versions, numbered so a policy computed from an older set is never served.
+#[derive(Default)]
+struct Versions {
+    generation: u64,
+    published: Vec<Published>,
+}
+
+impl Versions {
+    fn newest(&self, scope: &PolicyScope, now: DateTime<Utc>) -> Option<&Published> {
+        self.published
+            .iter()
+            .filter(|p| &p.scope == scope && p.effective_from <= now)
+            .max_by_key(|p| (p.version, p.id))
+    }
+
+    /// The span around `now` in which no version takes effect: a policy in force at `now` holds all through it.
+    fn steady_span(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let times = self.published.iter().map(|p| p.effective_from);
+        let from = times.clone().filter(|t| *t <= now).max().unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let until = times.filter(|t| *t > now).min().unwrap_or(DateTime::<Utc>::MAX_UTC);
+        (from, until)
+    }
+
+    fn effective(&self, venue: VenueId, category: VenueCategory, now: DateTime<Utc>) -> Effective {
+        let city = self.newest(&PolicyScope::City, now).map_or_else(
+            || Effective { id: None, label: "default".into(), policy: EntryPolicy::default() },
+            |p| Effective { id: Some(p.id), label: p.label(), policy: p.policy.clone() },
+        );
+        [PolicyScope::Category(category), PolicyScope::Venue(venue)]
+            .iter()
+            .filter_map(|scope| self.newest(scope, now))
+            .fold(city, |above, own| {
+                let label = own.label();
+                if own.policy.at_least_as_strict_as(&above.policy).is_empty() {
+                    Effective { id: Some(own.id), label, policy: own.policy.clone() }
+                } else {
+                    Effective {
+                        id: Some(own.id),
+                        label: format!("{label} ∧ {}", above.label),
+                        policy: own.policy.strictest(&above.policy),
+                    }
+                }
+            })
+    }
+}
+
+/// A venue's policy in force, valid from `from` until `until` under the versions of `generation`.
+struct InForce {
+    generation: u64,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    effective: Arc<Effective>,
+}
+
 #[derive(Default)]
 pub struct PolicyBook {
-    published: RwLock<Vec<Published>>,
+    versions: RwLock<Versions>,
+    /// Per venue (and its category), the policy in force, computed at its first scan and kept until a
+    /// publication takes effect or the versions are reloaded: a scan does not meet three policies again.
+    in_force: RwLock<HashMap<(VenueId, VenueCategory), InForce>>,
 }
 
 impl PolicyBook {
@@ -183,7 +241,9 @@ impl PolicyBook {
     pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
         let records = store.policies().await?;
         let published: Vec<Published> = records.iter().filter_map(Self::parse).collect();
-        *self.published.write().unwrap_or_else(|p| p.into_inner()) = published;
+        let mut versions = self.versions.write().unwrap_or_else(|p| p.into_inner());
+        versions.generation += 1;
+        versions.published = published;
         Ok(())
     }
 
@@ -204,39 +264,28 @@ impl PolicyBook {
         })
     }
 
-    fn newest(&self, scope: &PolicyScope, now: DateTime<Utc>) -> Option<Published> {
-        let published = self.published.read().unwrap_or_else(|p| p.into_inner());
-        published
-            .iter()
-            .filter(|p| &p.scope == scope && p.effective_from <= now)
-            .max_by_key(|p| (p.version, p.id))
-            .cloned()
-    }
-
     /// The policy in force at a venue: its own, its category's and the city's (else the built-in default),
     /// each newest in force, met into the strictest of them. A venue or category was only allowed to tighten
     /// when it published, but the city may tighten later; the meet keeps every venue at least as strict as
     /// the levels above it. The label names every level that changed the outcome (`venue:42 v2 ∧ city v3`).
-    pub fn effective(&self, venue: VenueId, category: VenueCategory, now: DateTime<Utc>) -> Effective {
-        let city = self.newest(&PolicyScope::City, now).map_or_else(
-            || Effective { id: None, label: "default".into(), policy: EntryPolicy::default() },
-            |p| Effective { id: Some(p.id), label: p.label(), policy: p.policy },
-        );
-        [PolicyScope::Category(category), PolicyScope::Venue(venue)]
-            .iter()
-            .filter_map(|scope| self.newest(scope, now))
-            .fold(city, |above, own| {
-                let label = own.label();
-                if own.policy.at_least_as_strict_as(&above.policy).is_empty() {
-                    Effective { id: Some(own.id), label, policy: own.policy }
-                } else {
-                    Effective {
-                        id: Some(own.id),
-                        label: format!("{label} ∧ {}", above.label),
-                        policy: own.policy.strictest(&above.policy),
-                    }
-                }
-            })
+    pub fn effective(&self, venue: VenueId, category: VenueCategory, now: DateTime<Utc>) -> Arc<Effective> {
+        let versions = self.versions.read().unwrap_or_else(|p| p.into_inner());
+        let key = (venue, category);
+        {
+            let in_force = self.in_force.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(known) = in_force.get(&key)
+                && known.generation == versions.generation
+                && known.from <= now
+                && now < known.until
+            {
+                return known.effective.clone();
+            }
+        }
+        let effective = Arc::new(versions.effective(venue, category, now));
+        let (from, until) = versions.steady_span(now);
+        let entry = InForce { generation: versions.generation, from, until, effective: effective.clone() };
+        self.in_force.write().unwrap_or_else(|p| p.into_inner()).insert(key, entry);
+        effective
     }
 
     /// The policy a venue- or category-level draft is checked against when published: the strictest of the
@@ -247,13 +296,54 @@ impl PolicyBook {
         category: Option<VenueCategory>,
         now: DateTime<Utc>,
     ) -> EntryPolicy {
-        let city = self.newest(&PolicyScope::City, now).map(|p| p.policy).unwrap_or_default();
+        let versions = self.versions.read().unwrap_or_else(|p| p.into_inner());
+        let city = versions.newest(&PolicyScope::City, now).map(|p| p.policy.clone()).unwrap_or_default();
         match (scope, category) {
-            (PolicyScope::Venue(_), Some(c)) => match self.newest(&PolicyScope::Category(c), now) {
+            (PolicyScope::Venue(_), Some(c)) => match versions.newest(&PolicyScope::Category(c), now) {
                 Some(category) => category.policy.strictest(&city),
                 None => city,
             },
             _ => city,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn at(hours: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 4, 29, 0, 0, 0).unwrap() + Duration::hours(hours)
+    }
+
+    fn version(id: i64, scope: PolicyScope, version: i64, from: i64, policy: EntryPolicy) -> Published {
+        Published { id, scope, version, effective_from: at(from), policy }
+    }
+
+    #[test]
+    fn the_policy_in_force_is_kept_until_a_version_takes_effect_or_the_book_reloads() {
+        let book = PolicyBook::default();
+        let tighter = EntryPolicy { temperature_max_c: 37.0, ..EntryPolicy::default() };
+        book.versions.write().unwrap().published = vec![
+            version(1, PolicyScope::City, 1, 0, EntryPolicy::default()),
+            version(2, PolicyScope::City, 2, 24, tighter.clone()),
+        ];
+        let (venue, category) = (VenueId(7), VenueCategory::WetMarket);
+        let first = book.effective(venue, category, at(1));
+        assert_eq!(first.label, "city v1");
+        assert!(Arc::ptr_eq(&first, &book.effective(venue, category, at(23))), "kept while nothing changes");
+        let next_day = book.effective(venue, category, at(24));
+        assert_eq!((next_day.label.as_str(), next_day.policy.temperature_max_c), ("city v2", 37.0));
+        // A venue policy published since: a reload (a new generation) is seen at once.
+        let mut versions = book.versions.write().unwrap();
+        versions.generation += 1;
+        let strict_venue = EntryPolicy { nat_max_age_hours: Some(24), ..EntryPolicy::default() };
+        versions.published.push(version(3, PolicyScope::Venue(venue), 1, 25, strict_venue));
+        drop(versions);
+        let met = book.effective(venue, category, at(26));
+        assert_eq!(met.label, "venue:7 v1 ∧ city v2");
+        assert_eq!((met.policy.nat_max_age_hours, met.policy.temperature_max_c), (Some(24), 37.0));
+        assert_eq!(book.effective(VenueId(8), category, at(26)).label, "city v2", "another venue: its own");
     }
 }
