@@ -20,6 +20,14 @@ pub fn print(figures: &[Figure], as_json: bool) {
                 json!({"figure": f.figure, "value": round(f.value), "unit": f.unit, "anchor": f.anchor, "anchor_value": round(f.anchor_value)})
             );
         } else {
+            if f.anchor_value.is_nan() {
+                // The anchor's side did not run (e.g. `--no-sql`): no number that could pass for one.
+                println!(
+                    "{:<34} {:>12.3} {:<6} | anchor {:<34} not measured | ({})",
+                    f.figure, f.value, f.unit, f.anchor, f.budget
+                );
+                continue;
+            }
             let ratio = if f.anchor_value > 0.0 { f.value / f.anchor_value } else { f64::NAN };
             println!(
                 "{:<34} {:>12.3} {:<6} | anchor {:<34} {:>12.3} {:<6} | ratio {:>6.2}  ({})",

@@ -1,9 +1,10 @@
-//! The co-presence index: the visits of a window sorted by (venue, entered) in four columns of 12 bytes a
+//! The co-presence index: the visits of a window sorted by (venue, entered) in three columns of 10 bytes a
 //! visit, a venue offset array, and per person the positions of their visits (4 bytes a visit).
 //!
-//! A stay is kept in whole minutes: a check-out rounds up; an entry-only scan keeps the time to the person's
-//! next check-in (rounded down, so it never reaches past it) and the rule set's default stay for the category
-//! caps it when a trace reads it. A venue's longest stay bounds the binary search of an overlap query.
+//! A stay is kept in whole minutes (at most about 22 days): a check-out rounds up; an entry-only scan keeps
+//! the time to the person's next check-in (rounded down, so it never reaches past it), marked by the stay's
+//! top bit, and the rule set's default stay for the category caps it when a trace reads it. A venue's longest
+//! stay bounds the binary search of an overlap query.
 
 use sentinel_core::VenueCategory;
 
@@ -19,12 +20,20 @@ pub struct TraceVisit {
     pub left: Option<i64>,
 }
 
-/// The flag of a stay that was inferred (no check-out).
-pub(crate) const INFERRED: u16 = 1;
-/// A stored inferred stay with no later check-in of the same person: the rule's default applies in full.
-pub(crate) const OPEN_STAY: u16 = u16::MAX;
-/// The longest stored stay, in minutes (about 45 days).
-const MAX_STAY: u16 = u16::MAX - 1;
+/// The top bit of a stored stay: inferred (no check-out); the other 15 bits are minutes.
+const INFERRED: u16 = 0x8000;
+const MINUTES: u16 = 0x7fff;
+/// An inferred stay with no later check-in of the same person: the rule's default applies in full.
+const OPEN_STAY: u16 = INFERRED | MINUTES;
+/// The longest stay kept, in minutes (about 22 days, longer than any window a trace looks at).
+const MAX_STAY: u16 = MINUTES - 1;
+/// Times an index takes: Unix seconds from 1970 to about 2242, so no sum of a time and a stay overflows.
+const LATEST: i64 = 1 << 33;
+
+/// The minutes a stored stay stands for when entry-only scans get `default_stay` minutes.
+fn minutes(stored: u16, default_stay: u16) -> u16 {
+    if stored & INFERRED != 0 { (stored & MINUTES).min(default_stay) } else { stored }
+}
 
 /// A visit read back from the index, with its stay as a rule set sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +55,7 @@ pub struct IndexStats {
     pub visits: usize,
     pub persons: usize,
     pub venues: usize,
-    /// Bytes of the per-visit columns and position list.
+    /// Bytes of the per-visit columns and position list (14 a visit).
     pub visit_bytes: usize,
     /// Bytes of everything, offsets and per-venue bounds included.
     pub total_bytes: usize,
@@ -64,7 +73,6 @@ pub struct TraceIndex {
     person: Vec<u32>,
     entered: Vec<u32>,
     stay: Vec<u16>,
-    flags: Vec<u16>,
     person_offsets: Vec<u32>,
     person_visits: Vec<u32>,
 }
@@ -74,9 +82,9 @@ pub struct TraceIndex {
 pub enum IndexError {
     #[error("visit {index} names venue {venue}, but only {venues} venues are known")]
     UnknownVenue { index: usize, venue: u32, venues: usize },
-    #[error(
-        "visit {index} entered {seconds} s from the window's start, outside the 136 years an index spans"
-    )]
+    #[error("visit {index} names person {person}, but only {persons} persons are known")]
+    UnknownPerson { index: usize, person: u32, persons: u32 },
+    #[error("visit {index} entered at {seconds} (Unix seconds), outside 1970 to 2242")]
     OutOfWindow { index: usize, seconds: i64 },
     #[error("an index holds at most 4 294 967 295 visits")]
     TooMany,
@@ -110,26 +118,34 @@ fn csr(n: usize, buckets: usize, key: impl Fn(usize) -> usize) -> (Vec<u32>, Vec
 }
 
 impl TraceIndex {
-    /// Builds the index of `visits` at venues whose categories `venue_categories` gives, by dense venue number.
-    pub fn build(visits: &[TraceVisit], venue_categories: Vec<VenueCategory>) -> Result<Self, IndexError> {
+    /// Builds the index of `visits` by `persons` persons (numbered densely from 0) at venues whose
+    /// categories `venue_categories` gives, by dense venue number. Memory is proportional to visits, persons
+    /// and venues.
+    pub fn build(
+        visits: &[TraceVisit],
+        persons: u32,
+        venue_categories: Vec<VenueCategory>,
+    ) -> Result<Self, IndexError> {
         let n = visits.len();
         u32::try_from(n).map_err(|_| IndexError::TooMany)?;
         let venues = venue_categories.len();
-        if let Some((index, v)) = visits.iter().enumerate().find(|(_, v)| v.venue as usize >= venues) {
-            return Err(IndexError::UnknownVenue { index, venue: v.venue, venues });
+        for (index, v) in visits.iter().enumerate() {
+            if v.venue as usize >= venues {
+                return Err(IndexError::UnknownVenue { index, venue: v.venue, venues });
+            }
+            if v.person >= persons {
+                return Err(IndexError::UnknownPerson { index, person: v.person, persons });
+            }
+            if !(0..LATEST).contains(&v.entered) {
+                return Err(IndexError::OutOfWindow { index, seconds: v.entered });
+            }
         }
         let base = visits.iter().map(|v| v.entered).min().unwrap_or(0);
-        if let Some((index, v)) =
-            visits.iter().enumerate().find(|(_, v)| v.entered.saturating_sub(base) > i64::from(u32::MAX))
-        {
-            return Err(IndexError::OutOfWindow { index, seconds: v.entered.saturating_sub(base) });
-        }
-        let persons = visits.iter().map(|v| v.person as usize + 1).max().unwrap_or(0);
+        let persons = persons as usize;
 
         // Per person, in time order: the stays (an entry-only scan is cut at the next check-in).
         let (person_offsets, mut by_person) = csr(n, persons, |i| visits[i].person as usize);
         let mut stay = vec![0u16; n];
-        let mut flags = vec![0u16; n];
         for p in 0..persons {
             let slice = &mut by_person[person_offsets[p] as usize..person_offsets[p + 1] as usize];
             slice.sort_unstable_by_key(|&i| (visits[i as usize].entered, visits[i as usize].venue, i));
@@ -137,12 +153,9 @@ impl TraceIndex {
                 let v = &visits[i as usize];
                 stay[i as usize] = match v.left {
                     Some(left) => minutes_up(left.saturating_sub(v.entered)),
-                    None => {
-                        flags[i as usize] = INFERRED;
-                        slice.get(k + 1).map_or(OPEN_STAY, |&next| {
-                            minutes_down(visits[next as usize].entered.saturating_sub(v.entered))
-                        })
-                    }
+                    None => slice.get(k + 1).map_or(OPEN_STAY, |&next| {
+                        INFERRED | minutes_down(visits[next as usize].entered - v.entered)
+                    }),
                 };
             }
         }
@@ -157,7 +170,6 @@ impl TraceIndex {
             person: Vec::with_capacity(n),
             entered: Vec::with_capacity(n),
             stay: Vec::with_capacity(n),
-            flags: Vec::with_capacity(n),
             ..Default::default()
         };
         for v in 0..venues {
@@ -169,13 +181,12 @@ impl TraceIndex {
                 index.person.push(visits[i].person);
                 index.entered.push((visits[i].entered - base) as u32);
                 index.stay.push(stay[i]);
-                index.flags.push(flags[i]);
-                let max = if flags[i] & INFERRED != 0 {
+                let max = if stay[i] & INFERRED != 0 {
                     &mut index.venue_inferred_max[v]
                 } else {
                     &mut index.venue_checked_out_max[v]
                 };
-                *max = (*max).max(stay[i]);
+                *max = (*max).max(stay[i] & MINUTES);
             }
         }
         for i in by_person.iter_mut() {
@@ -188,22 +199,25 @@ impl TraceIndex {
         Ok(index)
     }
 
+    /// Sizes measured from the index's own arrays.
     pub fn stats(&self) -> IndexStats {
-        let visits = self.person.len();
-        let visit_bytes = visits * (4 + 4 + 2 + 2 + 4);
-        let per_venue =
-            self.venue_offsets.len() * 4 + self.venue_categories.len() + self.venue_checked_out_max.len() * 4;
+        use std::mem::size_of_val;
+        let visit_bytes = size_of_val(&self.person[..])
+            + size_of_val(&self.entered[..])
+            + size_of_val(&self.stay[..])
+            + size_of_val(&self.person_visits[..]);
+        let other_bytes = size_of_val(&self.venue_categories[..])
+            + size_of_val(&self.venue_offsets[..])
+            + size_of_val(&self.venue_checked_out_max[..])
+            + size_of_val(&self.venue_inferred_max[..])
+            + size_of_val(&self.person_offsets[..]);
         IndexStats {
-            visits,
-            persons: self.person_offsets.len().saturating_sub(1),
+            visits: self.person.len(),
+            persons: self.person_count(),
             venues: self.venue_categories.len(),
             visit_bytes,
-            total_bytes: visit_bytes + per_venue + self.person_offsets.len() * 4,
+            total_bytes: visit_bytes + other_bytes,
         }
-    }
-
-    pub fn venue_count(&self) -> usize {
-        self.venue_categories.len()
     }
 
     pub fn person_count(&self) -> usize {
@@ -216,9 +230,7 @@ impl TraceIndex {
 
     /// The stay in force at `position` when entry-only scans at its venue get `default_stay` minutes, in seconds.
     fn stay_secs(&self, position: usize, default_stay: u16) -> i64 {
-        let stored = self.stay[position];
-        let minutes = if self.flags[position] & INFERRED != 0 { stored.min(default_stay) } else { stored };
-        i64::from(minutes) * 60
+        i64::from(minutes(self.stay[position], default_stay)) * 60
     }
 
     fn view(&self, position: usize, venue: u32, default_stay: u16) -> VisitView {
@@ -229,7 +241,7 @@ impl TraceIndex {
             venue,
             entered,
             ends: entered + self.stay_secs(position, default_stay),
-            inferred: self.flags[position] & INFERRED != 0,
+            inferred: self.stay[position] & INFERRED != 0,
         }
     }
 
@@ -282,15 +294,13 @@ impl TraceIndex {
         let default_stay = self.default_stay(venue, rules);
         let longest = self.venue_checked_out_max[v].max(self.venue_inferred_max[v].min(default_stay));
         let range = self.entered_since(venue, from - i64::from(longest) * 60);
-        let (entered, stay, flags) =
-            (&self.entered[range.clone()], &self.stay[range.clone()], &self.flags[range.clone()]);
+        let (entered, stay) = (&self.entered[range.clone()], &self.stay[range.clone()]);
         for k in 0..entered.len() {
             let e = self.base + i64::from(entered[k]);
             if e >= to {
                 break;
             }
-            let minutes = if flags[k] & INFERRED != 0 { stay[k].min(default_stay) } else { stay[k] };
-            let ends = e + i64::from(minutes) * 60;
+            let ends = e + i64::from(minutes(stay[k], default_stay)) * 60;
             let overlap = ends.min(to) - e.max(from);
             if overlap >= min_overlap {
                 let p = range.start + k;

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use sentinel_core::VenueCategory;
-use sentinel_trace::{Case, RuleSet, Tier, TraceIndex, TraceVisit, Tracer, trace, trajectory};
+use sentinel_trace::{Case, IndexError, RuleSet, Tier, TraceIndex, TraceVisit, Tracer, trace, trajectory};
 use std::collections::BTreeMap;
 
 /// A visit as the reference sees it: its interval under the rules.
@@ -41,7 +41,7 @@ fn stays(visits: &[TraceVisit], categories: &[VenueCategory], rules: &RuleSet) -
                 person: v.person,
                 venue: v.venue,
                 entered: v.entered,
-                ends: v.entered + minutes.min(65_534) * 60,
+                ends: v.entered + minutes.min(32_766) * 60,
             }
         })
         .collect()
@@ -132,7 +132,7 @@ fn engine(
     now: i64,
     offset: i32,
 ) -> Found {
-    let index = TraceIndex::build(visits, categories.to_vec()).unwrap();
+    let index = TraceIndex::build(visits, PERSONS, categories.to_vec()).unwrap();
     let result =
         Tracer::new(&index).with_threads(2).with_parallel_threshold(2).trace(rules, cases, now, offset);
     let alone = Tracer::new(&index).with_threads(1).trace(rules, cases, now, offset);
@@ -153,6 +153,8 @@ fn engine(
 }
 
 const BASE: i64 = 1_714_348_800; // 2024-04-29 00:00 UTC
+/// Persons of the random cities are numbered below this.
+const PERSONS: u32 = 64;
 
 fn city() -> impl Strategy<Value = (Vec<TraceVisit>, Vec<VenueCategory>)> {
     city_of(24, 1..6, 3 * 86_400, 0..150)
@@ -295,7 +297,7 @@ fn edge_cases_by_hand() {
         visit(0, 2, at(10, 0), Some(at(10, 30))),
         visit(8, 2, at(14, 0), Some(at(14, 10))),
     ];
-    let index = TraceIndex::build(&visits, categories.clone()).unwrap();
+    let index = TraceIndex::build(&visits, 9, categories.clone()).unwrap();
     let cases = [
         Case { person: 0, onset: at(30, 0), isolated_at: at(30, 0) },
         Case { person: 4, onset: at(30, 0), isolated_at: at(30, 0) },
@@ -326,13 +328,23 @@ fn edge_cases_by_hand() {
 }
 
 #[test]
-fn an_index_takes_sixteen_bytes_a_visit_and_refuses_unknown_venues() {
+fn an_index_takes_fourteen_bytes_a_visit_and_refuses_what_it_cannot_hold() {
     let visits: Vec<_> = (0..1000).map(|i| visit(i % 50, i % 7, at(0, i64::from(i)), None)).collect();
-    let index = TraceIndex::build(&visits, vec![VenueCategory::Bus; 7]).unwrap();
+    let index = TraceIndex::build(&visits, 50, vec![VenueCategory::Bus; 7]).unwrap();
     let stats = index.stats();
-    assert_eq!((stats.visits, stats.persons, stats.venues, stats.visit_bytes), (1000, 50, 7, 16_000));
-    assert!(TraceIndex::build(&[visit(0, 9, 0, None)], vec![VenueCategory::Bus]).is_err());
-    let empty = TraceIndex::build(&[], Vec::new()).unwrap();
+    assert_eq!((stats.visits, stats.persons, stats.venues, stats.visit_bytes), (1000, 50, 7, 14_000));
+    // Offsets: 8 venue offsets and 51 person offsets of 4 bytes, 7 categories and 2 × 7 stay bounds.
+    assert_eq!(stats.total_bytes, 14_000 + 8 * 4 + 51 * 4 + 7 + 2 * 7 * 2);
+    let bus = || vec![VenueCategory::Bus];
+    assert!(matches!(
+        TraceIndex::build(&[visit(0, 9, 0, None)], 1, bus()),
+        Err(IndexError::UnknownVenue { venue: 9, .. })
+    ));
+    assert!(matches!(
+        TraceIndex::build(&[visit(u32::MAX, 0, 0, None)], 10, bus()),
+        Err(IndexError::UnknownPerson { person: u32::MAX, .. })
+    ));
+    let empty = TraceIndex::build(&[], 0, Vec::new()).unwrap();
     assert_eq!(
         trace(&empty, &RuleSet::china_2022(), &[Case { person: 3, onset: 0, isolated_at: 0 }], 0, 0).close,
         []
@@ -341,10 +353,12 @@ fn an_index_takes_sixteen_bytes_a_visit_and_refuses_unknown_venues() {
 
 #[test]
 fn extreme_times_are_refused_or_traced_without_overflow() {
-    let far = [visit(0, 0, i64::MIN / 2, Some(i64::MAX)), visit(1, 0, i64::MAX / 2, None)];
-    assert!(TraceIndex::build(&far, vec![VenueCategory::Bus]).is_err(), "a window wider than 136 years");
+    for far in [i64::MIN, -1, 1 << 33, i64::MAX] {
+        let refused = TraceIndex::build(&[visit(0, 0, far, None)], 1, vec![VenueCategory::Bus]);
+        assert!(matches!(refused, Err(IndexError::OutOfWindow { .. })), "{far}");
+    }
     let odd = [visit(0, 0, at(1, 0), Some(i64::MAX)), visit(1, 0, at(1, 5), Some(i64::MIN))];
-    let index = TraceIndex::build(&odd, vec![VenueCategory::Bus]).unwrap();
+    let index = TraceIndex::build(&odd, 2, vec![VenueCategory::Bus]).unwrap();
     let case = Case { person: 0, onset: i64::MIN, isolated_at: i64::MAX };
     let result = trace(&index, &RuleSet::china_2022(), &[case], i64::MAX, 0);
     assert_eq!(
