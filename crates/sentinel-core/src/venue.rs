@@ -61,6 +61,9 @@ macro_rules! categories {
         impl VenueCategory {
             pub const ALL: &'static [VenueCategory] = &[$(VenueCategory::$variant),*];
 
+            /// Its position in [`VenueCategory::ALL`], for tables indexed by category.
+            pub const fn index(self) -> usize { self as usize }
+
             /// Stable machine code used in the API and storage.
             pub fn code(self) -> &'static str { match self { $(VenueCategory::$variant => $code),* } }
             pub fn label_zh(self) -> &'static str { match self { $(VenueCategory::$variant => $zh),* } }
@@ -139,6 +142,7 @@ mod tests {
         for c in VenueCategory::ALL {
             assert_eq!(VenueCategory::from_code(c.code()), Some(*c));
             assert!(c.default_stay_minutes() > 0);
+            assert_eq!(VenueCategory::ALL[c.index()], *c);
         }
         assert_eq!(VenueCategory::WetMarket.entry_mode(), EntryMode::Device);
         assert_eq!(VenueCategory::FruitShop.entry_mode(), EntryMode::PlaceCode);

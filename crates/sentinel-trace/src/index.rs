@@ -8,7 +8,7 @@
 
 use sentinel_core::VenueCategory;
 
-use crate::rules::{CompiledRules, category_slot};
+use crate::rules::CompiledRules;
 
 /// One visit as the index takes it. Times are Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,7 +251,7 @@ impl TraceIndex {
     }
 
     fn default_stay(&self, venue: u32, rules: &CompiledRules) -> u16 {
-        rules.default_stay_minutes[category_slot(self.venue_categories[venue as usize])]
+        rules.default_stay_minutes[self.venue_categories[venue as usize].index()]
     }
 
     /// A person's visits in time order, with stays as `rules` sees them.

@@ -68,8 +68,8 @@ impl RuleSet {
         RuleSet {
             name: "cwa-like".into(),
             version: 1,
-            title_zh: String::new(),
-            title_en: String::new(),
+            title_zh: "类Corona-Warn-App场所签到追踪".into(),
+            title_en: "Corona-Warn-App-like presence tracing".into(),
             source:
                 "Corona-Warn-App documentation, event registration / presence tracing (cwa-documentation, \
                      2021): check-ins are kept 14 days; guests overlapping a positive check-in are warned; \
@@ -86,7 +86,6 @@ impl RuleSet {
             secondary: TierRule { colour: Colour::Yellow, expiry_days: 7 },
             companion: TierRule { colour: Colour::Yellow, expiry_days: 3 },
         }
-        .with_titles()
     }
 
     /// China 2022-like: close contacts from 4 days before onset or sampling with any overlap (small shops,
@@ -97,8 +96,8 @@ impl RuleSet {
         RuleSet {
             name: "china-2022".into(),
             version: 1,
-            title_zh: String::new(),
-            title_en: String::new(),
+            title_zh: "2022年中国防控方案（第九版）式追踪".into(),
+            title_en: "China 2022 plan (9th edition)-like tracing".into(),
             source: "国务院联防联控机制综合组《新型冠状病毒肺炎防控方案（第九版）》(2022-06-27): 密切接触者追溯至\
                      病例发病前4天（无症状感染者为采样前4天）; 密接的密接自与密接首次接触至密接被隔离; 密接7天集中\
                      隔离+3天居家健康监测, 次密接7天居家隔离. Overlap minutes per category are this preset's choice"
@@ -114,7 +113,6 @@ impl RuleSet {
             secondary: TierRule { colour: Colour::Yellow, expiry_days: 7 },
             companion: TierRule { colour: Colour::Yellow, expiry_days: 3 },
         }
-        .with_titles()
     }
 
     /// Every preset, by name.
@@ -124,16 +122,6 @@ impl RuleSet {
 
     pub fn preset(name: &str) -> Option<RuleSet> {
         Self::presets().into_iter().find(|r| r.name == name)
-    }
-
-    fn with_titles(mut self) -> Self {
-        let (zh, en) = match self.name.as_str() {
-            "cwa-like" => ("类Corona-Warn-App场所签到追踪", "Corona-Warn-App-like presence tracing"),
-            _ => ("2022年中国防控方案（第九版）式追踪", "China 2022 plan (9th edition)-like tracing"),
-        };
-        self.title_zh = zh.into();
-        self.title_en = en.into();
-        self
     }
 
     pub fn validate(&self) -> Result<(), RuleError> {
@@ -206,11 +194,6 @@ impl CompiledRules {
             utc_offset: 0,
         }
     }
-}
-
-/// The position of a category in `VenueCategory::ALL`, for the compiled tables.
-pub(crate) fn category_slot(category: VenueCategory) -> usize {
-    VenueCategory::ALL.iter().position(|&c| c == category).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@
 //! Each person's state lives in one array indexed by person number and stamped with the trace's epoch, so a
 //! trace touches only the persons it finds and a [`Tracer`] reuses its arrays from case to case.
 
+use sentinel_core::VenueCategory;
+
 use crate::index::{TraceIndex, VisitView};
-use crate::rules::{CompiledRules, RuleSet, category_slot};
+use crate::rules::{CompiledRules, RuleSet};
 
 /// A case to trace. Times are Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,9 +22,10 @@ pub struct Case {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tier {
-    Companion,
-    Secondary,
-    Close,
+    // The order is the priority, and the discriminant is the standing kept per person (a case is 3).
+    Companion = 0,
+    Secondary = 1,
+    Close = 2,
 }
 
 impl Tier {
@@ -33,23 +36,14 @@ impl Tier {
             Tier::Companion => "companion",
         }
     }
-
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            Tier::Close => "密切接触者",
-            Tier::Secondary => "次密切接触者",
-            Tier::Companion => "时空伴随者",
-        }
-    }
 }
 
 /// Why a person is a contact: the earliest exposure found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Evidence {
-    pub venue: u32,
     /// The case (close contacts, companions) or close contact (secondary contacts) they were with.
     pub through: u32,
-    /// The contact's own visit.
+    /// The contact's own visit, at the venue where the exposure happened.
     pub visit: VisitView,
     /// The source's exposure interval at the venue: its stay plus the buffer, from the start of its
     /// infectious period (a case's lookback, a close contact's first exposure).
@@ -90,14 +84,6 @@ impl TraceResult {
 const CASE: u32 = 3;
 const SHIFT: u32 = 30;
 const INDEX_MASK: u32 = (1 << SHIFT) - 1;
-
-fn tier_bits(t: Tier) -> u32 {
-    match t {
-        Tier::Companion => 0,
-        Tier::Secondary => 1,
-        Tier::Close => 2,
-    }
-}
 
 /// An exposure found by a scan, before it becomes [`Evidence`].
 #[derive(Clone, Copy)]
@@ -201,7 +187,7 @@ impl<'a> Tracer<'a> {
     #[inline(always)]
     fn note_many(&mut self, tier: Tier, f: Found, n: u32) {
         let p = f.person as usize;
-        let bits = tier_bits(tier);
+        let bits = tier as u32;
         let epoch = u64::from(self.epoch) << 32;
         let state = self.state[p];
         if state & !u64::from(u32::MAX) == epoch {
@@ -246,7 +232,7 @@ impl<'a> Tracer<'a> {
                 continue;
             }
             let window = (v.entered.max(from), v.ends + r.buffer_secs);
-            let slot = index.category(v.venue).map_or(0, category_slot);
+            let slot = index.category(v.venue).map_or(0, VenueCategory::index);
             let venue = v.venue;
             let min_overlap = r.min_overlap_secs[slot];
             index.overlaps(venue, window, min_overlap, r, |position, person, entered, _, overlap| {
@@ -297,7 +283,7 @@ impl<'a> Tracer<'a> {
             helper.mark(case.person, CASE);
         }
         for &(person, _) in &close {
-            helper.mark(person, tier_bits(Tier::Close));
+            helper.mark(person, Tier::Close as u32);
         }
         std::thread::scope(|scope| {
             let theirs = scope.spawn(|| {
@@ -345,14 +331,13 @@ impl<'a> Tracer<'a> {
             .found
             .iter()
             .enumerate()
-            .map(|(i, (tier, f))| u64::from(tier_bits(*tier)) << 62 | u64::from(f.person) << 30 | i as u64)
+            .map(|(i, (tier, f))| u64::from(*tier as u32) << 62 | u64::from(f.person) << 30 | i as u64)
             .collect();
         order.sort_unstable();
         for key in order {
             let at = (key & u64::from(INDEX_MASK)) as usize;
             let ((tier, f), (_, exposures)) = (self.found[at], self.hot[at]);
             let evidence = Evidence {
-                venue: f.venue,
                 through: f.through,
                 visit: self.index.visit_at(f.position, f.venue, &r),
                 source_from: f.source.0,

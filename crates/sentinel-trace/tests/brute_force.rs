@@ -142,7 +142,7 @@ fn engine(
         let e = &c.evidence;
         // The evidence is a real exposure: the contact's visit at that venue, the overlap as stated.
         assert_eq!(e.visit.person, c.person);
-        assert_eq!(e.visit.venue, e.venue);
+
         if c.tier != Tier::Companion {
             assert_eq!(e.overlap_secs, e.visit.ends.min(e.source_to) - e.visit.entered.max(e.source_from));
         }
@@ -314,9 +314,9 @@ fn edge_cases_by_hand() {
     assert_eq!(one.evidence.visit.ends, at(24, 35), "the default stay of a wet market is 30 minutes");
     assert!(one.evidence.visit.inferred);
     let seven = &result.secondary[0];
-    assert_eq!((seven.evidence.through, seven.evidence.venue), (1, 1));
+    assert_eq!((seven.evidence.through, seven.evidence.visit.venue), (1, 1));
     // Companions are same venue, same local day: 8 was at the supermarket the same day as the case.
-    assert_eq!(result.companions.iter().map(|c| c.evidence.venue).collect::<Vec<_>>(), [0, 2]);
+    assert_eq!(result.companions.iter().map(|c| c.evidence.visit.venue).collect::<Vec<_>>(), [0, 2]);
     // One hop only: no secondary contacts.
     let one_hop = trace(&index, &RuleSet { hops: 1, ..rules.clone() }, &cases, at(40, 0), 0);
     assert!(one_hop.secondary.is_empty());
