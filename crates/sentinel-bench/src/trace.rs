@@ -20,11 +20,11 @@ pub struct TraceOptions {
     /// One JSON line per figure.
     #[arg(long)]
     pub json: bool,
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub persons: u32,
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub venues: u32,
-    #[arg(long, default_value_t = 14)]
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub days: u32,
     /// Cases traced by both the index and SQL, answers compared.
     #[arg(long, default_value_t = 20)]
