@@ -41,8 +41,8 @@ type Job<T> = Box<dyn FnOnce(&mut Connection, &PersonalDataCipher) -> Result<T, 
 
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
-    /// Dropped with the store, which stops the checkpointer thread.
-    _checkpointer: std::sync::mpsc::Sender<()>,
+    /// Dropped with the store: stops the checkpointer thread and waits for it.
+    _checkpointer: Checkpointer,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: AtomicUsize,
     cipher: Arc<PersonalDataCipher>,
@@ -71,33 +71,48 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-/// Past this many WAL frames (1 KiB pages: 1 GiB) the checkpointer briefly holds the writer.
-const WAL_RESTART_FRAMES: i64 = 1024 * 1024;
-/// What is left to copy while holding the writer: a few milliseconds of writing.
-const WAL_RESTART_REMAINDER: i64 = 2048;
+/// Past this many bytes of WAL the checkpointer works to let the WAL start over.
+const WAL_RESTART_BYTES: i64 = 1 << 30;
+/// What may be left to copy while holding the writer: a few milliseconds of writing.
+const WAL_RESTART_REMAINDER_BYTES: i64 = 2 << 20;
 
-/// A thread that checkpoints the WAL until the returned sender is dropped. PASSIVE checkpoints never block
-/// the writer or the readers, but under writes that never pause they never catch up either, and the WAL
-/// only starts over from its beginning once a checkpoint has caught up. So when the WAL has grown past
-/// `WAL_RESTART_FRAMES`, checkpoints run back to back until little is left, and that last stretch is
-/// copied while holding the writer: a pause of a few tens of milliseconds (its fsync), which at the
-/// benchmark's sustained peak (~60 MiB of WAL a second) comes about every 20 s, and never at a
-/// rate a city's gates produce over a day, whose lulls let the plain checkpoints catch up.
-fn start_checkpointer(
-    conn: Connection,
-    writer: Arc<Mutex<Connection>>,
-) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+/// The thread that checkpoints the WAL; dropping it stops the thread and waits for it, so the writer
+/// connection it shares is released with the store.
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the checkpointer. PASSIVE checkpoints never block the writer or the readers, but under writes
+/// that never pause they never catch up either, and the WAL only starts over from its beginning once a
+/// checkpoint has caught up. So when the WAL has grown past `WAL_RESTART_BYTES`, checkpoints run back to
+/// back, and only once little is left is that last stretch copied while holding the writer: a pause of a
+/// few tens of milliseconds (its fsync). If the back-to-back checkpoints cannot get there (a reader holds an
+/// old snapshot), the writer is left alone and the next tick tries again.
+fn start_checkpointer(conn: Connection, writer: Arc<Mutex<Connection>>) -> Result<Checkpointer, StoreError> {
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let (restart_frames, remainder_frames) =
+        (WAL_RESTART_BYTES / page_size.max(512), WAL_RESTART_REMAINDER_BYTES / page_size.max(512));
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let passive = move || -> rusqlite::Result<(i64, i64)> {
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?)))
     };
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
             {
                 let mut remaining = match passive() {
-                    Ok((frames, copied)) if frames >= WAL_RESTART_FRAMES => frames - copied,
+                    Ok((frames, copied)) if frames >= restart_frames => frames - copied,
                     Ok(_) => continue,
                     Err(e) => {
                         tracing::warn!(error = %e, "sqlite checkpoint failed; retrying");
@@ -105,10 +120,13 @@ fn start_checkpointer(
                     }
                 };
                 for _ in 0..10 {
-                    if remaining <= WAL_RESTART_REMAINDER {
+                    if remaining <= remainder_frames {
                         break;
                     }
                     remaining = passive().map_or(remaining, |(frames, copied)| frames - copied);
+                }
+                if remaining > remainder_frames {
+                    continue;
                 }
                 let _writer = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 if let Err(e) = passive() {
@@ -117,7 +135,7 @@ fn start_checkpointer(
             }
         })
         .map_err(|e| StoreError::Backend(format!("cannot start the checkpointer: {e}")))?;
-    Ok(stop)
+    Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
