@@ -321,7 +321,7 @@ impl HealthStore for PostgresStore {
             .map(|r| vaccination(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
             .collect::<Result<_, _>>()?;
         let vaccine_exemptions = c
-            .query("SELECT reason, issued_by, date_from, date_until FROM vaccine_exemptions WHERE person_id = $1 ORDER BY date_from", &[&p])
+            .query("SELECT reason, issued_by, date_from, date_until FROM vaccine_exemptions WHERE person_id = $1 ORDER BY date_from, id", &[&p])
             .await?
             .iter()
             .map(|r| vaccine_exemption(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))

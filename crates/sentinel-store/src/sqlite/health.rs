@@ -318,7 +318,7 @@ impl HealthStore for SqliteStore {
                 .map(|r| r.map_err(StoreError::from).and_then(|(d, date, pr, m)| vaccination(d, &date, pr, m)))
                 .collect::<Result<_, _>>()?;
             let vaccine_exemptions = c
-                .prepare_cached("SELECT reason, issued_by, date_from, date_until FROM vaccine_exemptions WHERE person_id = ?1 ORDER BY date_from")?
+                .prepare_cached("SELECT reason, issued_by, date_from, date_until FROM vaccine_exemptions WHERE person_id = ?1 ORDER BY date_from, id")?
                 .query_map([p], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?)))?
                 .map(|r| r.map_err(StoreError::from).and_then(|(re, by, f, u)| vaccine_exemption(&re, by, &f, u)))
                 .collect::<Result<_, _>>()?;
