@@ -114,7 +114,8 @@ async fn select_risk_area(c: &impl GenericClient, id: i64) -> Result<RiskArea, S
 
 impl PostgresStore {
     /// Runs one prepared insert per item in a transaction, logging each changed person once; returns how
-    /// many rows were new. `row` gives an item's person and its parameters.
+    /// many rows were new. `row` gives an item's person and its parameters. The inserts are issued together
+    /// and pipelined on the connection: one round trip's wait for the batch, not one per row.
     async fn insert_all<T>(
         &self,
         sql: &str,
@@ -125,15 +126,18 @@ impl PostgresStore {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         let stmt = tx.prepare_cached(sql).await?;
-        let (mut inserted, mut changed) = (0, std::collections::BTreeSet::new());
-        for item in items {
-            let (person, params) = row(item);
-            let n = tx.execute(&stmt, &refs(&params)).await? as usize;
+        let rows: Vec<(i64, Vec<Param>)> = items.iter().map(row).collect();
+        let counts = futures_util::future::try_join_all(
+            rows.iter().map(|(_, params)| async { tx.execute(&stmt, &refs(params)).await }),
+        )
+        .await?;
+        let mut changed = std::collections::BTreeSet::new();
+        for ((person, _), &n) in rows.iter().zip(&counts) {
             if n > 0 {
-                changed.insert(person);
+                changed.insert(*person);
             }
-            inserted += n;
         }
+        let inserted = counts.iter().sum::<u64>() as usize;
         log_changes(&tx, changed, now.timestamp_millis()).await?;
         tx.commit().await?;
         Ok(inserted)
