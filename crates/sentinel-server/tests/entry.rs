@@ -580,9 +580,26 @@ async fn unvaccinated_registration_is_reported(s: &TestServer) {
     }
     let elsewhere = s.user(&g.admin, "other", "grid_worker", "320506").await;
     assert_eq!(s.get("/api/v1/unvaccinated", &elsewhere).await.1["items"].as_array().unwrap().len(), 0);
-    let other_venue =
+    let missing =
         s.post(&format!("/api/v1/venues/{}/unvaccinated", g.venue + 1000), &staff, body.clone()).await.0;
-    assert_eq!(other_venue, StatusCode::NOT_FOUND);
+    assert_eq!(missing, StatusCode::NOT_FOUND);
+    let shop = json!({"name": "平江路水果店", "category": "fruit_shop", "region_code": "320508001001001", "address": "平江路5号"});
+    let (_, other) = s.post("/api/v1/venues", &g.admin, shop).await;
+    let foreign =
+        s.post(&format!("/api/v1/venues/{}/unvaccinated", other["id"]), &staff, body.clone()).await.0;
+    assert_eq!(foreign, StatusCode::FORBIDDEN, "staff register only at their own venue");
+    // A person on record: reported to the home the registry knows; the staff cannot tell the ID is on record.
+    let on_record = json!({"name": "陈静", "id_number": id_number("320508", "19800101", 31), "region_code": "320508001002", "reason": "过敏体质"});
+    let (status, linked) =
+        s.post(&format!("/api/v1/venues/{}/unvaccinated", g.venue), &staff, on_record).await;
+    assert_eq!(status, StatusCode::CREATED, "{linked}");
+    assert_eq!(
+        (linked["home_region"].as_str(), linked["person_id"].as_i64()),
+        (Some("320508001001001"), None)
+    );
+    let home = s.user(&g.admin, "grid1", "grid_worker", "320508001001").await;
+    let (_, theirs) = s.get("/api/v1/unvaccinated", &home).await;
+    assert_eq!(theirs["items"][0]["person_id"].as_i64(), Some(g.person), "{theirs}");
     let (status, e) = s
         .post(
             &format!("/api/v1/venues/{}/unvaccinated", g.venue),

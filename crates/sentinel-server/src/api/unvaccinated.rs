@@ -49,11 +49,13 @@ pub struct UnvaccinatedView {
     pub created_at: DateTime<FixedOffset>,
 }
 
-fn view(state: &AppState, u: Unvaccinated) -> UnvaccinatedView {
+/// A registration as `caller` may see it: the link to a person on record only for callers whose scope
+/// covers that person's home, so the staff at a door cannot learn whether an ID number is on record.
+fn view(state: &AppState, caller: &Caller, u: Unvaccinated) -> UnvaccinatedView {
     UnvaccinatedView {
         id: u.id,
         venue_id: u.venue_id.0,
-        person_id: u.person_id.map(|p| p.0),
+        person_id: u.person_id.filter(|_| caller.user.scope.covers_region(&u.home_region)).map(|p| p.0),
         name: PersonName::parse(&u.name).map(|n| n.masked()).unwrap_or_else(|_| "*".into()),
         phone: u
             .phone
@@ -89,7 +91,7 @@ pub async fn register(
         .filter(|p| !p.trim().is_empty())
         .map(|p| PhoneNumber::parse(p).map_err(|e| ApiError::invalid("phone", e.to_string())))
         .transpose()?;
-    let home_region =
+    let typed_region =
         RegionCode::parse(&input.region_code).map_err(|e| ApiError::invalid("region_code", e.to_string()))?;
     let reason = input.reason.trim();
     if reason.is_empty() || reason.chars().count() > 200 {
@@ -99,12 +101,16 @@ pub async fn register(
     if address.as_ref().is_some_and(|a| a.chars().count() > 200) {
         return Err(ApiError::invalid("address", "地址最多200个字符 / address longer than 200 characters"));
     }
-    let person_id = match input.id_number.as_deref().filter(|s| !s.trim().is_empty()) {
-        Some(raw) => {
-            state.store.locate_person(&parse_id_number(&state, "id_number", raw)?).await?.map(|(id, _)| id)
-        }
+    let on_record = match input.id_number.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(raw) => state.store.locate_person(&parse_id_number(&state, "id_number", raw)?).await?,
         None => None,
     };
+    // A person on record is reported to the home the registry knows, not the one typed at the door.
+    let (person_id, home_region) = match on_record {
+        Some((id, home)) => (Some(id), home),
+        None => (None, typed_region),
+    };
+
     let registration = NewUnvaccinated {
         venue_id: venue.id,
         person_id,
@@ -130,7 +136,7 @@ pub async fn register(
         Some(format!("registration {}", stored.id)),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(view(&state, stored))))
+    Ok((StatusCode::CREATED, Json(view(&state, &caller, stored))))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -152,5 +158,5 @@ pub async fn list(
         .store
         .list_unvaccinated(&caller.user.scope, page_request(q.cursor.as_deref(), q.limit)?)
         .await?;
-    Ok(Json(List::from_page(page, |u| view(&state, u))))
+    Ok(Json(List::from_page(page, |u| view(&state, &caller, u))))
 }
