@@ -414,6 +414,16 @@ async fn policies_are_versioned_and_published(s: &TestServer) {
         (vec!["nat_expired", "fever"], Some(format!("{venue_label} ∧ city v3").as_str())),
         "{met}"
     );
+    // The visit keeps the label it was decided under; a retry of the earlier scan answers with its own.
+    let (_, visits) = s.get(&format!("/api/v1/visits?venue_id={}", g.venue), &g.admin).await;
+    let stored = visits["items"].as_array().unwrap().iter().find(|v| v["id"] == met["visit_id"]).unwrap();
+    assert_eq!(stored["policy_version"].as_str(), Some(format!("{venue_label} ∧ city v3").as_str()));
+    let body = json!({"idempotency_key": "p4", "health_code": token, "temperature_c": 37.1, "mask": true});
+    let (_, again) = scan(s, &g, body).await;
+    assert_eq!(
+        (again["duplicate"].as_bool(), again["policy_version"].as_str()),
+        (Some(true), Some(venue_label.as_str()))
+    );
     let (status, e) = s
         .post("/api/v1/policies", &g.admin, json!({"scope": "city", "policy": {"temperature_max_c": 45}}))
         .await;

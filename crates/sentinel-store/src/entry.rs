@@ -93,6 +93,8 @@ pub struct NewVisit {
     pub outcome: String,
     pub reasons: Vec<String>,
     pub policy_id: Option<i64>,
+    /// The label of the policy in force, naming every level that shaped it (`venue:7 v2 ∧ city v3`).
+    pub policy_version: String,
     pub temperature_c: Option<f32>,
     pub mask: Option<bool>,
     /// With the device, makes a retried scan the same visit.
@@ -125,6 +127,8 @@ pub struct Visit {
     pub outcome: String,
     pub reasons: Vec<String>,
     pub policy_id: Option<i64>,
+    /// Visits recorded before labels were kept have none.
+    pub policy_version: Option<String>,
     pub temperature_c: Option<f32>,
     pub mask: Option<bool>,
     pub registrar: Option<String>,

@@ -10,7 +10,7 @@ use crate::{
 pub const POLICY_COLUMNS: &str = "id, scope_kind, scope_value, version, body, status, effective_from, created_by, \
                                   created_at, published_by, published_at";
 pub const VISIT_COLUMNS: &str = "x.id, x.person_id, x.venue_id, x.device_id, x.channel, x.entered_at, x.left_at, \
-                                 x.outcome, x.reasons, x.policy_id, x.temperature_c, x.mask, x.registrar, v.category, x.prompt_zh, x.prompt_en";
+                                 x.outcome, x.reasons, x.policy_id, x.temperature_c, x.mask, x.registrar, v.category, x.prompt_zh, x.prompt_en, x.policy_version";
 pub const ALERT_COLUMNS: &str = "a.id, a.kind, a.visit_id, a.venue_id, a.person_id, a.region_code, a.status, \
                                  a.created_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, a.level";
 
@@ -64,6 +64,7 @@ pub struct VisitRow {
     pub category: String,
     pub prompt_zh: Option<String>,
     pub prompt_en: Option<String>,
+    pub policy_version: Option<String>,
 }
 
 pub fn join_reasons(reasons: &[String]) -> String {
@@ -83,6 +84,7 @@ impl VisitRow {
             outcome: self.outcome,
             reasons: self.reasons.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
             policy_id: self.policy_id,
+            policy_version: self.policy_version,
             temperature_c: self.temperature_c.map(|t| t as f32),
             mask: self.mask,
             registrar: self.registrar,

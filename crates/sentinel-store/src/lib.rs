@@ -33,7 +33,7 @@ pub use model::*;
 pub use outbox::*;
 
 /// The schema version both backends' migrations bring a database to.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// Opens the store a database URL names (`sqlite://PATH` or `postgres://…`) and
 /// brings its schema up to date.

@@ -23,6 +23,7 @@ fn visit(
         outcome: "pass".into(),
         reasons: vec![],
         policy_id: Some(1),
+        policy_version: "city v1".into(),
         temperature_c: Some(36.6),
         mask: Some(true),
         idempotency_key: key.map(str::to_owned),
@@ -164,6 +165,7 @@ mod cases {
         let first = &s.list_visits(&VisitFilter::default(), PageRequest::first(1)).await.unwrap().items[0];
         assert_eq!(&s.get_visit(first.id).await.unwrap(), first);
         assert_eq!(first.prompt.as_ref().map(|p| p.0.as_str()), Some("验证通过，请通行"));
+        assert_eq!(first.policy_version.as_deref(), Some("city v1"));
         assert!(matches!(s.get_visit(9999).await, Err(StoreError::NotFound)));
         assert_eq!(
             (first.reasons.clone(), first.temperature_c, first.category),

@@ -197,6 +197,7 @@ pub async fn scan(
         outcome: decision.outcome.code().into(),
         reasons: decision.reasons().map(|r| r.code().to_owned()).collect(),
         policy_id: effective.id,
+        policy_version: effective.label.clone(),
         temperature_c: readings.temperature.map(Celsius::value),
         mask: readings.mask,
         idempotency_key: Some(key.to_owned()),
@@ -224,7 +225,8 @@ pub async fn scan(
             },
             gate: if admitted { "open" } else { "closed" },
             visit_id: recorded.visit_id,
-            policy_version: effective.label.clone(),
+            // The policy the earlier answer used (older visits without a label: the one in force now).
+            policy_version: earlier.policy_version.unwrap_or_else(|| effective.label.clone()),
             masked_name,
             colour: status.map(|s| s.colour.code()),
             registration_prompt: earlier_registration,

@@ -33,6 +33,8 @@ pub struct VisitView {
     pub outcome: String,
     pub reasons: Vec<String>,
     pub policy_id: Option<i64>,
+    /// The policy in force, naming every level that shaped it (`venue:7 v2 ∧ city v3`).
+    pub policy_version: Option<String>,
     pub temperature_c: Option<f32>,
     pub mask: Option<bool>,
     pub registrar: Option<String>,
@@ -52,6 +54,7 @@ pub fn visit_view(state: &AppState, v: Visit) -> VisitView {
         outcome: v.outcome,
         reasons: v.reasons,
         policy_id: v.policy_id,
+        policy_version: v.policy_version,
         temperature_c: v.temperature_c,
         mask: v.mask,
         registrar: v.registrar,

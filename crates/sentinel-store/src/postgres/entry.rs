@@ -54,6 +54,7 @@ fn visit_row(r: &Row) -> R<VisitRow> {
         category: r.try_get(13)?,
         prompt_zh: r.try_get(14)?,
         prompt_en: r.try_get(15)?,
+        policy_version: r.try_get(16)?,
     })
 }
 
@@ -95,8 +96,8 @@ async fn insert_visit(c: &impl GenericClient, v: &NewVisit) -> Result<RecordedVi
     let stmt = c
         .prepare_cached(
             "INSERT INTO visits (person_id, venue_id, device_id, channel, entered_at, outcome, reasons, policy_id,
-                                 temperature_c, mask, idempotency_key, registrar, prompt_zh, prompt_en)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                 temperature_c, mask, idempotency_key, registrar, prompt_zh, prompt_en, policy_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT (device_id, idempotency_key) DO NOTHING RETURNING id",
         )
         .await?;
@@ -118,6 +119,7 @@ async fn insert_visit(c: &impl GenericClient, v: &NewVisit) -> Result<RecordedVi
                 &v.registrar,
                 &v.prompt.as_ref().map(|p| p.0.as_str()),
                 &v.prompt.as_ref().map(|p| p.1.as_str()),
+                &v.policy_version,
             ],
         )
         .await?;

@@ -51,6 +51,7 @@ fn visit_row(r: &Row<'_>) -> rusqlite::Result<VisitRow> {
         category: r.get(13)?,
         prompt_zh: r.get(14)?,
         prompt_en: r.get(15)?,
+        policy_version: r.get(16)?,
     })
 }
 
@@ -88,8 +89,8 @@ fn insert_visit(c: &Connection, v: &NewVisit) -> Result<RecordedVisit, StoreErro
     let inserted = c
         .prepare_cached(
             "INSERT INTO visits (person_id, venue_id, device_id, channel, entered_at, outcome, reasons, policy_id,
-                                 temperature_c, mask, idempotency_key, registrar, prompt_zh, prompt_en)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                                 temperature_c, mask, idempotency_key, registrar, prompt_zh, prompt_en, policy_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (device_id, idempotency_key) DO NOTHING",
         )?
         .execute(params![
@@ -106,7 +107,8 @@ fn insert_visit(c: &Connection, v: &NewVisit) -> Result<RecordedVisit, StoreErro
             v.idempotency_key,
             v.registrar,
             v.prompt.as_ref().map(|p| p.0.as_str()),
-            v.prompt.as_ref().map(|p| p.1.as_str())
+            v.prompt.as_ref().map(|p| p.1.as_str()),
+            v.policy_version
         ])?;
     if inserted == 0 {
         let visit_id: i64 = c

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_escalation.sql")),
     (8, include_str!("migrations/0008_visit_prompt.sql")),
     (9, include_str!("migrations/0009_vaccine_exemptions.sql")),
+    (10, include_str!("migrations/0010_visit_policy_version.sql")),
 ];
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
 const READERS: usize = 4;
