@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use sentinel_core::DeviceId;
+use sentinel_core::{DeviceId, PersonId, RegionCode};
 use tokio_postgres::Row;
 
 use super::rows::{device_row, venue_row_at};
@@ -132,34 +132,39 @@ async fn insert_visit(c: &impl GenericClient, v: &NewVisit) -> Result<RecordedVi
     let visit_id: i64 = row.try_get(0)?;
     let mut alert_ids = Vec::with_capacity(v.alerts.len());
     for a in &v.alerts {
-        let stmt = c
-            .prepare_cached(
-                "INSERT INTO alerts (kind, visit_id, venue_id, person_id, region_code, status, created_at)
-                 VALUES ($1, $2, $3, $4, $5, 'open', $6) RETURNING id",
-            )
-            .await?;
-        let row = c
-            .query_one(
-                &stmt,
-                &[
-                    &a.kind,
-                    &visit_id,
-                    &v.venue_id.0,
-                    &v.person_id.map(|p| p.0),
-                    &a.region_code.as_str(),
-                    &v.entered_at.timestamp_millis(),
-                ],
-            )
-            .await?;
-        let alert_id: i64 = row.try_get(0)?;
-        // Owed to every active webhook, in the same transaction as the alert.
-        let stmt = c
-            .prepare_cached("INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, $1, $2 FROM webhooks WHERE active")
-            .await?;
-        c.execute(&stmt, &[&alert_id, &v.entered_at.timestamp_millis()]).await?;
-        alert_ids.push(alert_id);
+        let at = v.entered_at.timestamp_millis();
+        alert_ids.push(
+            insert_alert(c, &a.kind, Some(visit_id), v.venue_id.0, v.person_id, &a.region_code, at).await?,
+        );
     }
     Ok(RecordedVisit { visit_id, duplicate: false, alert_ids })
+}
+
+/// Inserts an open alert and owes it to every active webhook, in the caller's transaction; returns its id.
+async fn insert_alert(
+    c: &impl GenericClient,
+    kind: &str,
+    visit_id: Option<i64>,
+    venue_id: i64,
+    person_id: Option<PersonId>,
+    region: &RegionCode,
+    at: i64,
+) -> Result<i64, StoreError> {
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO alerts (kind, visit_id, venue_id, person_id, region_code, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, 'open', $6) RETURNING id",
+        )
+        .await?;
+    let row = c
+        .query_one(&stmt, &[&kind, &visit_id, &venue_id, &person_id.map(|p| p.0), &region.as_str(), &at])
+        .await?;
+    let alert_id: i64 = row.try_get(0)?;
+    let stmt = c
+        .prepare_cached("INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, $1, $2 FROM webhooks WHERE active")
+        .await?;
+    c.execute(&stmt, &[&alert_id, &at]).await?;
+    Ok(alert_id)
 }
 
 fn unvaccinated_row(r: &Row) -> R<UnvaccinatedRow> {
@@ -189,16 +194,9 @@ impl EntryStore for PostgresStore {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         let at = now.timestamp_millis();
-        let alert_id: i64 = tx
-            .query_one(
-                "INSERT INTO alerts (kind, venue_id, person_id, region_code, status, created_at)
-                 VALUES ('unvaccinated_report', $1, $2, $3, 'open', $4) RETURNING id",
-                &[&r.venue_id.0, &r.person_id.map(|p| p.0), &r.home_region.as_str(), &at],
-            )
-            .await?
-            .try_get(0)?;
-        tx.execute("INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, $1, $2 FROM webhooks WHERE active", &[&alert_id, &at])
-            .await?;
+        let alert_id =
+            insert_alert(&tx, "unvaccinated_report", None, r.venue_id.0, r.person_id, &r.home_region, at)
+                .await?;
         let row = tx
             .query_one(
                 &format!(
@@ -417,6 +415,10 @@ impl EntryStore for PostgresStore {
         let escalated = rows.iter().map(|r| alert_row(r)?.decode()).collect::<Result<Vec<_>, _>>()?;
         // The webhooks hear of it again, at the new level, as surely as the first time.
         let ids: Vec<i64> = escalated.iter().map(|a| a.id).collect();
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(escalated);
+        }
         tx.execute(
             "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at)
              SELECT w.id, a, $2 FROM webhooks w CROSS JOIN unnest($1::bigint[]) AS a WHERE w.active",

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
-use sentinel_core::DeviceId;
+use sentinel_core::{DeviceId, PersonId, RegionCode};
 
 use super::rows::{device_row, venue_row_at};
 use super::{SqliteStore, values};
@@ -119,27 +119,47 @@ fn insert_visit(c: &Connection, v: &NewVisit) -> Result<RecordedVisit, StoreErro
     let visit_id = c.last_insert_rowid();
     let mut alert_ids = Vec::with_capacity(v.alerts.len());
     for a in &v.alerts {
-        c.prepare_cached(
-            "INSERT INTO alerts (kind, visit_id, venue_id, person_id, region_code, status, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
-        )?
-        .execute(params![
-            a.kind,
-            visit_id,
+        let at = v.entered_at.timestamp_millis();
+        alert_ids.push(insert_alert(
+            c,
+            &a.kind,
+            Some(visit_id),
             v.venue_id.0,
-            v.person_id.map(|p| p.0),
-            a.region_code.as_str(),
-            v.entered_at.timestamp_millis()
-        ])?;
-        let alert_id = c.last_insert_rowid();
-        // Owed to every active webhook, in the same transaction as the alert.
-        c.prepare_cached(
-            "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, ?1, ?2 FROM webhooks WHERE active = 1",
-        )?
-        .execute(params![alert_id, v.entered_at.timestamp_millis()])?;
-        alert_ids.push(alert_id);
+            v.person_id,
+            &a.region_code,
+            at,
+        )?);
     }
     Ok(RecordedVisit { visit_id, duplicate: false, alert_ids })
+}
+
+/// Inserts an open alert and owes it to every active webhook, in the caller's transaction; returns its id.
+fn insert_alert(
+    c: &Connection,
+    kind: &str,
+    visit_id: Option<i64>,
+    venue_id: i64,
+    person_id: Option<PersonId>,
+    region: &RegionCode,
+    at: i64,
+) -> Result<i64, StoreError> {
+    c.prepare_cached(
+        "INSERT INTO alerts (kind, visit_id, venue_id, person_id, region_code, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
+    )?
+    .execute(params![kind, visit_id, venue_id, person_id.map(|p| p.0), region.as_str(), at])?;
+    let alert_id = c.last_insert_rowid();
+    owe_to_webhooks(c, alert_id, at)?;
+    Ok(alert_id)
+}
+
+/// Owes an alert to every active webhook (again, after an escalation), in the caller's transaction.
+fn owe_to_webhooks(c: &Connection, alert_id: i64, at: i64) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, ?1, ?2 FROM webhooks WHERE active = 1",
+    )?
+    .execute(params![alert_id, at])?;
+    Ok(())
 }
 
 fn unvaccinated_row(r: &Row<'_>) -> rusqlite::Result<UnvaccinatedRow> {
@@ -170,16 +190,8 @@ impl EntryStore for SqliteStore {
             let [name_f, phone_f, address_f] = UNVACCINATED_FIELDS;
             let tx = c.transaction()?;
             let at = now.timestamp_millis();
-            tx.execute(
-                "INSERT INTO alerts (kind, venue_id, person_id, region_code, status, created_at)
-                 VALUES ('unvaccinated_report', ?1, ?2, ?3, 'open', ?4)",
-                params![r.venue_id.0, r.person_id.map(|p| p.0), r.home_region.as_str(), at],
-            )?;
-            let alert_id = tx.last_insert_rowid();
-            tx.execute(
-                "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, ?1, ?2 FROM webhooks WHERE active = 1",
-                params![alert_id, at],
-            )?;
+            let alert_id =
+                insert_alert(&tx, "unvaccinated_report", None, r.venue_id.0, r.person_id, &r.home_region, at)?;
             tx.execute(
                 "INSERT INTO unvaccinated_registrations (venue_id, person_id, name_enc, phone_enc, address_enc, home_region,
                                                          reason, registrar, alert_id, created_at)
@@ -410,14 +422,12 @@ impl EntryStore for SqliteStore {
                     params![now.timestamp_millis(), max_level, older_than.timestamp_millis()],
                     alert_row,
                 )?;
-                rows.map(|r| r.map_err(StoreError::from).and_then(AlertRow::decode)).collect::<Result<_, _>>()?
+                rows.map(|r| r.map_err(StoreError::from).and_then(AlertRow::decode))
+                    .collect::<Result<_, _>>()?
             };
             // The webhooks hear of it again, at the new level, as surely as the first time.
             for a in &escalated {
-                tx.prepare_cached(
-                    "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, ?1, ?2 FROM webhooks WHERE active = 1",
-                )?
-                .execute(params![a.id, now.timestamp_millis()])?;
+                owe_to_webhooks(&tx, a.id, now.timestamp_millis())?;
             }
             tx.commit()?;
             Ok(escalated)
