@@ -236,10 +236,41 @@ mod cases {
         assert_eq!(at(40).await[0].level, 2);
         assert!(at(600).await.is_empty(), "capped");
     }
-}
 
-mod unvaccinated {
-    use super::*;
+    /// A device's retry can land in the same batch as the scan it repeats: one visit, one set of alerts.
+    pub async fn a_retry_in_the_same_batch_is_one_visit(s: &dyn Store) {
+        seed_regions(s).await;
+        let market = s
+            .create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now())
+            .await
+            .unwrap();
+        let device = NewDevice {
+            venue_id: market.id,
+            kind: DeviceKind::Sentinel,
+            serial: "S1".into(),
+            name: "东门".into(),
+        };
+        let d = s.create_device(&device, now()).await.unwrap();
+        let mut scan = visit(market.id, None, Some(d.id), Some("k1"), 0);
+        scan.alerts = vec![NewAlert { kind: "fever".into(), region_code: rc("320508001001") }];
+        let pair = s.record_visits(&[scan.clone(), scan]).await.unwrap();
+        assert_eq!(
+            (
+                pair[0].duplicate,
+                pair[1].duplicate,
+                pair[1].visit_id,
+                pair[0].alert_ids.len(),
+                pair[1].alert_ids.len()
+            ),
+            (false, true, pair[0].visit_id, 1, 0)
+        );
+        assert_eq!(
+            s.list_visits(&VisitFilter::default(), PageRequest::first(10)).await.unwrap().items.len(),
+            1
+        );
+        let alerts = s.list_alerts(&AlertFilter::default(), PageRequest::first(10)).await.unwrap();
+        assert_eq!(alerts.items.len(), 1);
+    }
 
     pub async fn unvaccinated_registrations_report_home_and_department(s: &dyn Store) {
         seed_regions(s).await;
@@ -275,19 +306,10 @@ mod unvaccinated {
     }
 }
 
-use unvaccinated::unvaccinated_registrations_report_home_and_department;
-
-#[tokio::test]
-async fn sqlite_unvaccinated_registrations() {
-    let f = Fixture::sqlite();
-    unvaccinated_registrations_report_home_and_department(&*open_store(&f.url).await).await;
-}
-
-#[tokio::test]
-async fn postgres_unvaccinated_registrations() {
-    let Some(f) = Fixture::postgres("postgres_unvaccinated_registrations").await else { return };
-    unvaccinated_registrations_report_home_and_department(&*open_store(&f.url).await).await;
-    f.finish().await;
-}
-
-contract!(policies_are_versioned_per_scope, devices_authenticate_by_token, visits_and_alerts);
+contract!(
+    policies_are_versioned_per_scope,
+    devices_authenticate_by_token,
+    visits_and_alerts,
+    a_retry_in_the_same_batch_is_one_visit,
+    unvaccinated_registrations_report_home_and_department,
+);
