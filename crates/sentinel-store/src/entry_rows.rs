@@ -128,7 +128,8 @@ impl AlertRow {
             resolved_at: self.resolved_at.map(from_millis).transpose()?,
             resolved_by: self.resolved_by,
             note: self.note,
-            level: u8::try_from(self.level).unwrap_or(u8::MAX),
+            level: u8::try_from(self.level)
+                .map_err(|_| StoreError::Corrupt(format!("alert level {}", self.level)))?,
         })
     }
 }
