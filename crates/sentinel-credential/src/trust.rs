@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use ciborium::value::{Integer, Value};
-use coset::{CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder};
+use coset::{CborSerializable, CoseSign1};
 use std::collections::HashMap;
 
 use crate::VerifyError;
@@ -82,15 +82,7 @@ impl TrustList {
         ]);
         let mut bytes = Vec::new();
         ciborium::into_writer(&payload, &mut bytes).expect("writing CBOR to memory cannot fail");
-        let protected =
-            HeaderBuilder::new().algorithm(anchor.algorithm().cose()).key_id(anchor.kid().0.to_vec()).build();
-        CoseSign1Builder::new()
-            .protected(protected)
-            .payload(bytes)
-            .create_signature(b"", |data| anchor.sign(data))
-            .build()
-            .to_vec()
-            .expect("encoding a COSE structure to memory cannot fail")
+        crate::verify::sign(anchor, bytes)
     }
 
     /// Verifies a signed list against the pinned anchor and reads it: (list, version, issued at).

@@ -25,16 +25,21 @@ impl Revocations for HashSet<TokenId> {
 /// Signs the claims and returns the token text.
 pub fn issue(key: &SigningKey, claims: &HealthClaims) -> String {
     let payload = claims.to_claims_set().to_vec().expect("encoding claims to memory cannot fail");
+    envelope::seal(&sign(key, payload))
+}
+
+/// A COSE_Sign1 over `payload`, signed by `key` and naming its algorithm and key id: health codes, the
+/// signed trust list, and tests that sign bytes of their own all go through here.
+pub fn sign(key: &SigningKey, payload: Vec<u8>) -> Vec<u8> {
     let protected =
         HeaderBuilder::new().algorithm(key.algorithm().cose()).key_id(key.kid().0.to_vec()).build();
-    let cose = CoseSign1Builder::new()
+    CoseSign1Builder::new()
         .protected(protected)
         .payload(payload)
         .create_signature(b"", |data| key.sign(data))
         .build()
         .to_vec()
-        .expect("encoding COSE to memory cannot fail");
-    envelope::seal(&cose)
+        .expect("encoding COSE to memory cannot fail")
 }
 
 /// Verifies tokens against a trust list and a revocation set, allowing some clock skew.
