@@ -77,6 +77,13 @@ async fn gate_decides_records_and_alerts(s: &TestServer) {
         (pass["masked_name"].as_str(), pass["prompt"]["zh"].as_str()),
         (Some("陈*"), Some("验证通过，请通行"))
     );
+    assert!(pass.get("ignored_fields").is_none(), "nothing ignored: {pass}");
+    // A field the server does not know is named back, so a misspelled reading cannot skip a check unseen.
+    let body =
+        json!({"idempotency_key": "k1b", "health_code": token, "temprature_c": 39.0, "firmware": "2.1"});
+    let (status, misspelt) = scan(s, &g, body).await;
+    assert_eq!(status, StatusCode::OK, "{misspelt}");
+    assert_eq!(misspelt["ignored_fields"], json!(["firmware", "temprature_c"]));
     // A retry carrying readings that would deny now is still the first scan: its answer stands.
     let (_, again) = scan(
         s,
@@ -153,7 +160,7 @@ async fn gate_decides_records_and_alerts(s: &TestServer) {
 
     let (_, visits) = s.get(&format!("/api/v1/visits?venue_id={}", g.venue), &g.admin).await;
     let items = visits["items"].as_array().unwrap();
-    assert_eq!(items.len(), 5, "k1 once, k2–k5: {visits}");
+    assert_eq!(items.len(), 6, "k1 once, k1b, k2–k5: {visits}");
     assert_eq!(
         (items[0]["channel"].as_str(), items[0]["outcome"].as_str()),
         (Some("device_code"), Some("pass"))
@@ -161,7 +168,7 @@ async fn gate_decides_records_and_alerts(s: &TestServer) {
     assert_eq!(items[0]["left_at_inferred"], true);
     let (_, by_person) =
         s.get(&format!("/api/v1/visits?person_id={}&from=2000-01-01%2000:00:00", g.person), &g.admin).await;
-    assert_eq!(by_person["items"].as_array().unwrap().len(), 5);
+    assert_eq!(by_person["items"].as_array().unwrap().len(), 6);
 
     // Bad input.
     let (_, forged) = scan(s, &g, json!({"idempotency_key": "k6", "health_code": "SN1:NOTACODE"})).await;

@@ -44,6 +44,12 @@ pub struct ScanInput {
     pub mask: Option<bool>,
     /// When given, must be the device's own venue.
     pub venue_id: Option<i64>,
+    /// Anything else a device sends (vendor telemetry) is accepted but not read; its names come back in
+    /// `ignored_fields`, so a misspelled reading (`temprature_c`) is seen at once rather than silently
+    /// skipping a check.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub other: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -71,6 +77,9 @@ pub struct ScanResult {
     pub registration_prompt: bool,
     /// This idempotency key was answered before: the earlier visit is returned.
     pub duplicate: bool,
+    /// Fields of the request this server does not know and did not read (absent when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored_fields: Vec<String>,
     #[schema(value_type = String, format = DateTime)]
     pub at: DateTime<FixedOffset>,
 }
@@ -231,6 +240,7 @@ pub async fn scan(
             colour: status.map(|s| s.colour.code()),
             registration_prompt: earlier_registration,
             duplicate: true,
+            ignored_fields: input.other.keys().cloned().collect(),
             at: state.local(earlier.entered_at),
         }));
     }
@@ -259,6 +269,7 @@ pub async fn scan(
         colour: status.map(|s| s.colour.code()),
         registration_prompt: decision.registration_prompt,
         duplicate: false,
+        ignored_fields: input.other.keys().cloned().collect(),
         at: state.local(now),
     }))
 }
