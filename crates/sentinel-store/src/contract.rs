@@ -7,10 +7,12 @@ use sentinel_core::{DeviceId, PersonId, PhoneNumber, RegionCode, ResidentIdNumbe
 use std::fmt;
 
 use crate::model::*;
-use crate::{CredentialStore, EntryStore, HealthStore, OutboxStore, StoreError};
+use crate::{CaseStore, CredentialStore, EntryStore, HealthStore, OutboxStore, StoreError};
 
 #[async_trait]
-pub trait Store: HealthStore + CredentialStore + EntryStore + OutboxStore + Send + Sync + fmt::Debug {
+pub trait Store:
+    HealthStore + CredentialStore + CaseStore + EntryStore + OutboxStore + Send + Sync + fmt::Debug
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Cheap round trip, for readiness checks.

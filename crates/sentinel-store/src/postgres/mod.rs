@@ -1,6 +1,7 @@
 //! The PostgreSQL backend for larger deployments: a connection pool, migrations serialised by an advisory
 //! lock so several `sentinel serve` nodes can start at once.
 
+mod cases;
 mod credentials;
 mod entry;
 mod health;
@@ -32,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/0008_visit_prompt.sql")),
     (9, include_str!("migrations/0009_vaccine_exemptions.sql")),
     (10, include_str!("migrations/0010_visit_policy_version.sql")),
+    (11, include_str!("migrations/0011_trace_cases.sql")),
 ];
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
 /// Key of the advisory lock held while migrating.

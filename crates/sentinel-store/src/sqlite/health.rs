@@ -78,7 +78,7 @@ fn lift(c: &Connection, id: i64, at: i64, by: &str, reason: &str) -> Result<(), 
 }
 
 /// Logs that a person's records changed (same transaction as the change).
-fn log_change(c: &Connection, person: i64, at: i64) -> Result<(), StoreError> {
+pub(super) fn log_change(c: &Connection, person: i64, at: i64) -> Result<(), StoreError> {
     c.prepare_cached("INSERT INTO health_changes (person_id, at) VALUES (?1, ?2)")?
         .execute(params![person, at])?;
     Ok(())

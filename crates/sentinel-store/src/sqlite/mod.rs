@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one database file in WAL mode, one writer connection and a few readers,
 //! each used on Tokio's blocking pool so the async server never waits on disk.
 
+mod cases;
 mod credentials;
 mod entry;
 mod health;
@@ -34,6 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/0008_visit_prompt.sql")),
     (9, include_str!("migrations/0009_vaccine_exemptions.sql")),
     (10, include_str!("migrations/0010_visit_policy_version.sql")),
+    (11, include_str!("migrations/0011_trace_cases.sql")),
 ];
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
 const READERS: usize = 4;
@@ -155,6 +157,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )?;
         tracing::info!(version, "applied sqlite migration");
     }
+    // A bulk load cut short leaves the visit indexes dropped; queries would still be right, only slow.
+    tx.execute_batch(cases::VISIT_INDEXES)?;
     tx.commit()?;
     Ok(())
 }

@@ -1,0 +1,277 @@
+//! PostgreSQL implementation of the tracing contract. Bulk writes go as arrays through `unnest`: one
+//! statement for thousands of rows.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use sentinel_core::{VenueCategory, VenueId};
+use tokio_postgres::Row;
+
+use super::PostgresStore;
+use crate::cases::{CASE_COLUMNS, CONTACT_COLUMNS, CaseRow, ContactRow, carry_assignments};
+use crate::query::category;
+use crate::{
+    BulkVisit, CaseContact, CaseStatus, CaseStore, NewAssignment, NewCase, Page, PageRequest, StoreError,
+    TraceCase, TraceVisitRow,
+};
+
+type R<T> = Result<T, tokio_postgres::Error>;
+
+fn case_row(r: &Row) -> R<CaseRow> {
+    Ok(CaseRow {
+        id: r.try_get(0)?,
+        person_id: r.try_get(1)?,
+        onset_at: r.try_get(2)?,
+        onset_kind: r.try_get(3)?,
+        rule_set: r.try_get(4)?,
+        rule_set_version: r.try_get(5)?,
+        status: r.try_get(6)?,
+        opened_by: r.try_get(7)?,
+        opened_at: r.try_get(8)?,
+        traced_at: r.try_get(9)?,
+        applied_at: r.try_get(10)?,
+        closed_at: r.try_get(11)?,
+        closed_by: r.try_get(12)?,
+    })
+}
+
+fn contact_row(r: &Row) -> R<ContactRow> {
+    Ok(ContactRow {
+        person_id: r.try_get(0)?,
+        tier: r.try_get(1)?,
+        venue_id: r.try_get(2)?,
+        via_person_id: r.try_get(3)?,
+        from_at: r.try_get(4)?,
+        to_at: r.try_get(5)?,
+        overlap_secs: r.try_get(6)?,
+        exposures: r.try_get(7)?,
+        assignment_id: r.try_get(8)?,
+    })
+}
+
+async fn select_case(c: &impl GenericClient, id: i64, lock: bool) -> Result<TraceCase, StoreError> {
+    let sql = format!(
+        "SELECT {CASE_COLUMNS} FROM trace_cases WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let row = c.query_opt(&sql, &[&id]).await?.ok_or(StoreError::NotFound)?;
+    case_row(&row)?.decode()
+}
+
+/// The case, locked for this transaction, unless it is closed.
+async fn open_case(c: &impl GenericClient, id: i64) -> Result<TraceCase, StoreError> {
+    let case = select_case(c, id, true).await?;
+    if case.status == CaseStatus::Closed {
+        return Err(StoreError::Conflict("case_closed".into()));
+    }
+    Ok(case)
+}
+
+async fn select_contacts(
+    c: &impl GenericClient,
+    id: i64,
+    tier: Option<&str>,
+) -> Result<Vec<CaseContact>, StoreError> {
+    let sql = format!(
+        "SELECT {CONTACT_COLUMNS} FROM case_contacts WHERE case_id = $1 AND ($2::text IS NULL OR tier = $2)
+         ORDER BY CASE tier WHEN 'close' THEN 0 WHEN 'secondary' THEN 1 ELSE 2 END, person_id"
+    );
+    let rows = c.query(&sql, &[&id, &tier]).await?;
+    rows.iter().map(|r| contact_row(r)?.decode()).collect()
+}
+
+#[async_trait]
+impl CaseStore for PostgresStore {
+    async fn visits_for_trace(&self, since: DateTime<Utc>) -> Result<Vec<TraceVisitRow>, StoreError> {
+        let c = self.pool.get().await?;
+        let rows = c
+            .query(
+                "SELECT person_id, venue_id, entered_at, left_at FROM visits
+                 WHERE entered_at >= $1 AND person_id IS NOT NULL AND outcome <> 'deny'",
+                &[&since.timestamp_millis()],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TraceVisitRow {
+                    person_id: r.try_get(0)?,
+                    venue_id: r.try_get(1)?,
+                    entered_at_ms: r.try_get(2)?,
+                    left_at_ms: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn venue_categories(&self) -> Result<Vec<(VenueId, VenueCategory)>, StoreError> {
+        let c = self.pool.get().await?;
+        let rows = c.query("SELECT id, category FROM venues ORDER BY id", &[]).await?;
+        rows.iter().map(|r| Ok((VenueId(r.try_get(0)?), category(r.try_get::<_, &str>(1)?)?))).collect()
+    }
+
+    async fn max_person_id(&self) -> Result<i64, StoreError> {
+        let c = self.pool.get().await?;
+        Ok(c.query_one("SELECT COALESCE(MAX(id), 0)::bigint FROM persons", &[]).await?.try_get(0)?)
+    }
+
+    async fn bulk_insert_visits(&self, visits: &[BulkVisit]) -> Result<usize, StoreError> {
+        let persons: Vec<i64> = visits.iter().map(|v| v.person_id.0).collect();
+        let venues: Vec<i64> = visits.iter().map(|v| v.venue_id.0).collect();
+        let channels: Vec<&str> = visits.iter().map(|v| v.channel).collect();
+        let entered: Vec<i64> = visits.iter().map(|v| v.entered_at_ms).collect();
+        let left: Vec<Option<i64>> = visits.iter().map(|v| v.left_at_ms).collect();
+        let c = self.pool.get().await?;
+        let n = c
+            .execute(
+                "INSERT INTO visits (person_id, venue_id, channel, entered_at, left_at, outcome, reasons)
+                 SELECT p, v, ch, e, l, 'pass', '[]'
+                 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) AS t(p, v, ch, e, l)",
+                &[&persons, &venues, &channels, &entered, &left],
+            )
+            .await?;
+        Ok(n as usize)
+    }
+
+    async fn create_case(&self, case: &NewCase, now: DateTime<Utc>) -> Result<TraceCase, StoreError> {
+        let c = self.pool.get().await?;
+        let row = c
+            .query_one(
+                "INSERT INTO trace_cases (person_id, onset_at, onset_kind, rule_set, rule_set_version, status, opened_by, opened_at)
+                 VALUES ($1, $2, $3, $4, $5, 'open', $6, $7) RETURNING id",
+                &[
+                    &case.person_id.0,
+                    &case.onset_at.timestamp_millis(),
+                    &case.onset_kind.code(),
+                    &case.rule_set,
+                    &i64::from(case.rule_set_version),
+                    &case.opened_by,
+                    &now.timestamp_millis(),
+                ],
+            )
+            .await?;
+        select_case(&c, row.try_get(0)?, false).await
+    }
+
+    async fn get_case(&self, id: i64) -> Result<TraceCase, StoreError> {
+        let c = self.pool.get().await?;
+        select_case(&c, id, false).await
+    }
+
+    async fn list_cases(&self, open_only: bool, page: PageRequest) -> Result<Page<TraceCase>, StoreError> {
+        let c = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM trace_cases WHERE (NOT $1 OR status <> 'closed') AND ($2::bigint IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
+        );
+        let rows = c.query(&sql, &[&open_only, &page.after, &i64::from(page.limit + 1)]).await?;
+        let cases = rows.iter().map(|r| case_row(r)?.decode()).collect::<Result<_, StoreError>>()?;
+        Ok(Page::from_rows(cases, page.limit, |c: &TraceCase| c.id))
+    }
+
+    async fn save_case_trace(
+        &self,
+        id: i64,
+        contacts: &[CaseContact],
+        now: DateTime<Utc>,
+    ) -> Result<TraceCase, StoreError> {
+        let mut contacts = contacts.to_vec();
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        open_case(&tx, id).await?;
+        carry_assignments(&select_contacts(&tx, id, None).await?, &mut contacts);
+        tx.execute("DELETE FROM case_contacts WHERE case_id = $1", &[&id]).await?;
+        let col = |f: fn(&CaseContact) -> i64| contacts.iter().map(f).collect::<Vec<i64>>();
+        let tiers: Vec<&str> = contacts.iter().map(|k| k.tier.as_str()).collect();
+        let assignments: Vec<Option<i64>> = contacts.iter().map(|k| k.assignment_id).collect();
+        tx.execute(
+            &format!(
+                "INSERT INTO case_contacts (case_id, {CONTACT_COLUMNS})
+                 SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
+                                          $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])"
+            ),
+            &[
+                &id,
+                &col(|k| k.person_id.0),
+                &tiers,
+                &col(|k| k.venue_id.0),
+                &col(|k| k.via.0),
+                &col(|k| k.from.timestamp_millis()),
+                &col(|k| k.to.timestamp_millis()),
+                &col(|k| k.overlap_secs),
+                &col(|k| i64::from(k.exposures)),
+                &assignments,
+            ],
+        )
+        .await?;
+        tx.execute("UPDATE trace_cases SET traced_at = $2 WHERE id = $1", &[&id, &now.timestamp_millis()])
+            .await?;
+        let case = select_case(&tx, id, false).await?;
+        tx.commit().await?;
+        Ok(case)
+    }
+
+    async fn case_contacts(&self, id: i64, tier: Option<&str>) -> Result<Vec<CaseContact>, StoreError> {
+        let c = self.pool.get().await?;
+        select_case(&c, id, false).await?;
+        select_contacts(&c, id, tier).await
+    }
+
+    async fn apply_case(
+        &self,
+        id: i64,
+        assignments: &[NewAssignment],
+        now: DateTime<Utc>,
+    ) -> Result<TraceCase, StoreError> {
+        let now = now.timestamp_millis();
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        open_case(&tx, id).await?;
+        let persons: Vec<i64> = assignments.iter().map(|a| a.person_id.0).collect();
+        let colours: Vec<&str> = assignments.iter().map(|a| a.colour.code()).collect();
+        let reasons: Vec<&str> = assignments.iter().map(|a| a.reason.as_str()).collect();
+        let sources: Vec<&str> = assignments.iter().map(|a| a.source.code()).collect();
+        let set_by: Vec<&str> = assignments.iter().map(|a| a.set_by.as_str()).collect();
+        let from: Vec<i64> = assignments.iter().map(|a| a.valid_from.timestamp_millis()).collect();
+        let until: Vec<Option<i64>> =
+            assignments.iter().map(|a| a.valid_until.map(|t| t.timestamp_millis())).collect();
+        // A person appears once per case, so each new assignment finds its contact row by person.
+        tx.execute(
+            "WITH added AS (
+                 INSERT INTO code_assignments (person_id, colour, reason, source, set_by, valid_from, valid_until, created_at)
+                 SELECT *, $9 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[])
+                 RETURNING id, person_id)
+             UPDATE case_contacts k SET assignment_id = added.id FROM added
+             WHERE k.case_id = $1 AND k.person_id = added.person_id",
+            &[&id, &persons, &colours, &reasons, &sources, &set_by, &from, &until, &now],
+        )
+        .await?;
+        if !persons.is_empty() {
+            // Same ordering lock as every other write to the change log.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&super::LOG_ORDER_LOCK]).await?;
+            tx.execute(
+                "INSERT INTO health_changes (person_id, at) SELECT unnest($1::bigint[]), $2",
+                &[&persons, &now],
+            )
+            .await?;
+        }
+        tx.execute("UPDATE trace_cases SET status = 'applied', applied_at = $2 WHERE id = $1", &[&id, &now])
+            .await?;
+        let case = select_case(&tx, id, false).await?;
+        tx.commit().await?;
+        Ok(case)
+    }
+
+    async fn close_case(&self, id: i64, by: &str, now: DateTime<Utc>) -> Result<TraceCase, StoreError> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        open_case(&tx, id).await?;
+        tx.execute(
+            "UPDATE trace_cases SET status = 'closed', closed_at = $2, closed_by = $3 WHERE id = $1",
+            &[&id, &now.timestamp_millis(), &by],
+        )
+        .await?;
+        let case = select_case(&tx, id, false).await?;
+        tx.commit().await?;
+        Ok(case)
+    }
+}

@@ -1,0 +1,309 @@
+//! SQLite implementation of the tracing contract.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, Row, params};
+use sentinel_core::{VenueCategory, VenueId};
+
+use super::SqliteStore;
+use super::health::log_change;
+use crate::cases::{CASE_COLUMNS, CONTACT_COLUMNS, CaseRow, ContactRow, carry_assignments};
+use crate::query::category;
+use crate::{
+    BulkVisit, CaseContact, CaseStatus, CaseStore, NewAssignment, NewCase, Page, PageRequest, StoreError,
+    TraceCase, TraceVisitRow,
+};
+
+/// The visit indexes a bulk load drops and rebuilds; also re-created at start-up if a load was cut short.
+pub(super) const VISIT_INDEXES: &str =
+    "CREATE INDEX IF NOT EXISTS visits_venue_time ON visits (venue_id, entered_at);
+     CREATE INDEX IF NOT EXISTS visits_person_time ON visits (person_id, entered_at);";
+
+fn case_row(r: &Row<'_>) -> rusqlite::Result<CaseRow> {
+    Ok(CaseRow {
+        id: r.get(0)?,
+        person_id: r.get(1)?,
+        onset_at: r.get(2)?,
+        onset_kind: r.get(3)?,
+        rule_set: r.get(4)?,
+        rule_set_version: r.get(5)?,
+        status: r.get(6)?,
+        opened_by: r.get(7)?,
+        opened_at: r.get(8)?,
+        traced_at: r.get(9)?,
+        applied_at: r.get(10)?,
+        closed_at: r.get(11)?,
+        closed_by: r.get(12)?,
+    })
+}
+
+fn contact_row(r: &Row<'_>) -> rusqlite::Result<ContactRow> {
+    Ok(ContactRow {
+        person_id: r.get(0)?,
+        tier: r.get(1)?,
+        venue_id: r.get(2)?,
+        via_person_id: r.get(3)?,
+        from_at: r.get(4)?,
+        to_at: r.get(5)?,
+        overlap_secs: r.get(6)?,
+        exposures: r.get(7)?,
+        assignment_id: r.get(8)?,
+    })
+}
+
+fn select_case(c: &Connection, id: i64) -> Result<TraceCase, StoreError> {
+    let sql = format!("SELECT {CASE_COLUMNS} FROM trace_cases WHERE id = ?1");
+    c.query_row(&sql, [id], case_row)?.decode()
+}
+
+/// The case, unless it is closed.
+fn open_case(c: &Connection, id: i64) -> Result<TraceCase, StoreError> {
+    let case = select_case(c, id)?;
+    if case.status == CaseStatus::Closed {
+        return Err(StoreError::Conflict("case_closed".into()));
+    }
+    Ok(case)
+}
+
+fn select_contacts(c: &Connection, id: i64, tier: Option<&str>) -> Result<Vec<CaseContact>, StoreError> {
+    // Close before secondary before companion: the order of urgency.
+    let sql = format!(
+        "SELECT {CONTACT_COLUMNS} FROM case_contacts WHERE case_id = ?1 AND (?2 IS NULL OR tier = ?2)
+         ORDER BY CASE tier WHEN 'close' THEN 0 WHEN 'secondary' THEN 1 ELSE 2 END, person_id"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![id, tier], contact_row)?;
+    rows.map(|r| r.map_err(StoreError::from).and_then(ContactRow::decode)).collect()
+}
+
+#[async_trait]
+impl CaseStore for SqliteStore {
+    async fn visits_for_trace(&self, since: DateTime<Utc>) -> Result<Vec<TraceVisitRow>, StoreError> {
+        let since = since.timestamp_millis();
+        self.read(Box::new(move |c, _| {
+            // Not by an index: the window is most of the table, and a scan in rowid order reads it fastest.
+            let mut stmt = c.prepare_cached(
+                "SELECT person_id, venue_id, entered_at, left_at FROM visits
+                 WHERE entered_at >= ?1 AND person_id IS NOT NULL AND outcome <> 'deny'",
+            )?;
+            let rows = stmt.query_map([since], |r| {
+                Ok(TraceVisitRow {
+                    person_id: r.get(0)?,
+                    venue_id: r.get(1)?,
+                    entered_at_ms: r.get(2)?,
+                    left_at_ms: r.get(3)?,
+                })
+            })?;
+            rows.map(|r| r.map_err(StoreError::from)).collect()
+        }))
+        .await
+    }
+
+    async fn venue_categories(&self) -> Result<Vec<(VenueId, VenueCategory)>, StoreError> {
+        self.read(Box::new(move |c, _| {
+            let mut stmt = c.prepare_cached("SELECT id, category FROM venues ORDER BY id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            rows.map(|r| {
+                let (id, cat) = r?;
+                Ok((VenueId(id), category(&cat)?))
+            })
+            .collect()
+        }))
+        .await
+    }
+
+    async fn max_person_id(&self) -> Result<i64, StoreError> {
+        self.read(Box::new(move |c, _| {
+            Ok(c.query_row("SELECT COALESCE(MAX(id), 0) FROM persons", [], |r| r.get(0))?)
+        }))
+        .await
+    }
+
+    async fn bulk_insert_visits(&self, visits: &[BulkVisit]) -> Result<usize, StoreError> {
+        let visits = visits.to_vec();
+        self.write(Box::new(move |c, _| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO visits (person_id, venue_id, channel, entered_at, left_at, outcome, reasons)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pass', '[]')",
+                )?;
+                for v in &visits {
+                    stmt.execute(params![
+                        v.person_id.0,
+                        v.venue_id.0,
+                        v.channel,
+                        v.entered_at_ms,
+                        v.left_at_ms
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(visits.len())
+        }))
+        .await
+    }
+
+    async fn begin_bulk_load(&self) -> Result<(), StoreError> {
+        self.write(Box::new(move |c, _| {
+            c.execute_batch(
+                "DROP INDEX IF EXISTS visits_venue_time; DROP INDEX IF EXISTS visits_person_time;",
+            )?;
+            Ok(())
+        }))
+        .await
+    }
+
+    async fn end_bulk_load(&self) -> Result<(), StoreError> {
+        self.write(Box::new(move |c, _| {
+            c.execute_batch(VISIT_INDEXES)?;
+            Ok(())
+        }))
+        .await
+    }
+
+    async fn create_case(&self, case: &NewCase, now: DateTime<Utc>) -> Result<TraceCase, StoreError> {
+        let case = case.clone();
+        self.write(Box::new(move |c, _| {
+            c.execute(
+                "INSERT INTO trace_cases (person_id, onset_at, onset_kind, rule_set, rule_set_version, status, opened_by, opened_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7)",
+                params![
+                    case.person_id.0,
+                    case.onset_at.timestamp_millis(),
+                    case.onset_kind.code(),
+                    case.rule_set,
+                    case.rule_set_version,
+                    case.opened_by,
+                    now.timestamp_millis()
+                ],
+            )?;
+            select_case(c, c.last_insert_rowid())
+        }))
+        .await
+    }
+
+    async fn get_case(&self, id: i64) -> Result<TraceCase, StoreError> {
+        self.read(Box::new(move |c, _| select_case(c, id))).await
+    }
+
+    async fn list_cases(&self, open_only: bool, page: PageRequest) -> Result<Page<TraceCase>, StoreError> {
+        self.read(Box::new(move |c, _| {
+            let sql = format!(
+                "SELECT {CASE_COLUMNS} FROM trace_cases WHERE (?1 = 0 OR status <> 'closed') AND (?2 IS NULL OR id < ?2)
+                 ORDER BY id DESC LIMIT ?3"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![open_only, page.after, page.limit + 1], case_row)?;
+            let cases = rows.map(|r| r.map_err(StoreError::from).and_then(CaseRow::decode)).collect::<Result<_, _>>()?;
+            Ok(Page::from_rows(cases, page.limit, |c: &TraceCase| c.id))
+        }))
+        .await
+    }
+
+    async fn save_case_trace(
+        &self,
+        id: i64,
+        contacts: &[CaseContact],
+        now: DateTime<Utc>,
+    ) -> Result<TraceCase, StoreError> {
+        let mut contacts = contacts.to_vec();
+        self.write(Box::new(move |c, _| {
+            let tx = c.transaction()?;
+            open_case(&tx, id)?;
+            carry_assignments(&select_contacts(&tx, id, None)?, &mut contacts);
+            tx.execute("DELETE FROM case_contacts WHERE case_id = ?1", [id])?;
+            {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "INSERT INTO case_contacts (case_id, {CONTACT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ))?;
+                for k in &contacts {
+                    stmt.execute(params![
+                        id,
+                        k.person_id.0,
+                        k.tier,
+                        k.venue_id.0,
+                        k.via.0,
+                        k.from.timestamp_millis(),
+                        k.to.timestamp_millis(),
+                        k.overlap_secs,
+                        k.exposures,
+                        k.assignment_id
+                    ])?;
+                }
+            }
+            tx.execute("UPDATE trace_cases SET traced_at = ?2 WHERE id = ?1", params![id, now.timestamp_millis()])?;
+            let case = select_case(&tx, id)?;
+            tx.commit()?;
+            Ok(case)
+        }))
+        .await
+    }
+
+    async fn case_contacts(&self, id: i64, tier: Option<&str>) -> Result<Vec<CaseContact>, StoreError> {
+        let tier = tier.map(str::to_owned);
+        self.read(Box::new(move |c, _| {
+            select_case(c, id)?;
+            select_contacts(c, id, tier.as_deref())
+        }))
+        .await
+    }
+
+    async fn apply_case(
+        &self,
+        id: i64,
+        assignments: &[NewAssignment],
+        now: DateTime<Utc>,
+    ) -> Result<TraceCase, StoreError> {
+        let assignments = assignments.to_vec();
+        self.write(Box::new(move |c, _| {
+            let tx = c.transaction()?;
+            open_case(&tx, id)?;
+            let now = now.timestamp_millis();
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO code_assignments (person_id, colour, reason, source, set_by, valid_from, valid_until, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                let mut mark = tx.prepare_cached(
+                    "UPDATE case_contacts SET assignment_id = ?3 WHERE case_id = ?1 AND person_id = ?2",
+                )?;
+                for a in &assignments {
+                    insert.execute(params![
+                        a.person_id.0,
+                        a.colour.code(),
+                        a.reason,
+                        a.source.code(),
+                        a.set_by,
+                        a.valid_from.timestamp_millis(),
+                        a.valid_until.map(|t| t.timestamp_millis()),
+                        now
+                    ])?;
+                    mark.execute(params![id, a.person_id.0, tx.last_insert_rowid()])?;
+                    log_change(&tx, a.person_id.0, now)?;
+                }
+            }
+            tx.execute("UPDATE trace_cases SET status = 'applied', applied_at = ?2 WHERE id = ?1", params![id, now])?;
+            let case = select_case(&tx, id)?;
+            tx.commit()?;
+            Ok(case)
+        }))
+        .await
+    }
+
+    async fn close_case(&self, id: i64, by: &str, now: DateTime<Utc>) -> Result<TraceCase, StoreError> {
+        let by = by.to_owned();
+        self.write(Box::new(move |c, _| {
+            let tx = c.transaction()?;
+            open_case(&tx, id)?;
+            tx.execute(
+                "UPDATE trace_cases SET status = 'closed', closed_at = ?2, closed_by = ?3 WHERE id = ?1",
+                params![id, now.timestamp_millis(), by],
+            )?;
+            let case = select_case(&tx, id)?;
+            tx.commit()?;
+            Ok(case)
+        }))
+        .await
+    }
+}
