@@ -54,6 +54,8 @@ pub enum Permission {
     ManageWebhooks,
     /// Take an unvaccinated person's details at a venue (未接种登记).
     RegisterUnvaccinated,
+    /// Open, trace, apply and close exposure cases (流调).
+    TraceCases,
 }
 
 impl Role {
@@ -124,6 +126,7 @@ impl Role {
             HandleAlerts => matches!(self, Admin | GridWorker),
             ManageWebhooks => matches!(self, Admin | CommandCentre),
             RegisterUnvaccinated => matches!(self, Admin | VenueManager | VenueStaff | GridWorker),
+            TraceCases => matches!(self, Admin | CommandCentre | Investigator),
         }
     }
 }

@@ -135,6 +135,11 @@ impl ApiError {
         e
     }
 
+    /// A closed case is read-only: no re-run, no apply.
+    pub fn case_closed() -> Self {
+        Self::new(StatusCode::CONFLICT, "case_closed", "病例已结案，不能再修改", "The case is closed")
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "服务暂不可用", "Service unavailable")
             .with_detail(detail)

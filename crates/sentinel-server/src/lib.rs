@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod entry;
 pub mod error;
+pub mod exposure;
 pub mod extract;
 pub mod health;
 pub mod metrics;
@@ -86,6 +87,7 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
     status.follow_changes_from_now(&*store).await?;
     let policies = entry::PolicyBook::default();
     policies.reload(&*store).await?;
+    let trace_book = Arc::new(exposure::TraceBook::load(&*store, now).await?);
     let visits = entry::VisitWriter::start(store.clone());
     Ok(AppState::new(state::Inner {
         store,
@@ -99,6 +101,7 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         issuer: config.issuer.clone(),
         policies,
         visits,
+        trace_book,
         alerts: entry::AlertFeed::default(),
         facts: entry::FactsCache::default(),
         devices: entry::DeviceCache::default(),

@@ -6,6 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::entry::{AlertFeed, DeviceCache, FactsCache, PolicyBook, VisitWriter};
+use crate::exposure::TraceBook;
 use crate::health::{KeyRing, StatusCache};
 use crate::metrics::Metrics;
 
@@ -31,6 +32,8 @@ pub struct Inner {
     pub policies: PolicyBook,
     /// Group commit of visits.
     pub visits: VisitWriter,
+    /// The co-presence index tracing reads.
+    pub trace_book: Arc<TraceBook>,
     /// Live alerts for the console streams.
     pub alerts: AlertFeed,
     /// Birth dates and masked names for the gate.

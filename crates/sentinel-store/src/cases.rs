@@ -12,6 +12,7 @@ use crate::{NewAssignment, Page, PageRequest, StoreError};
 /// An admitted visit as a trace index takes it (times in Unix milliseconds, as stored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceVisitRow {
+    pub id: i64,
     pub person_id: i64,
     pub venue_id: i64,
     pub entered_at_ms: i64,
@@ -220,8 +221,13 @@ pub fn carry_assignments(previous: &[CaseContact], contacts: &mut [CaseContact])
 
 #[async_trait]
 pub trait CaseStore: Send + Sync {
-    /// Admitted visits (a person known, not denied) entered at or after `since`, in no particular order.
-    async fn visits_for_trace(&self, since: DateTime<Utc>) -> Result<Vec<TraceVisitRow>, StoreError>;
+    /// Admitted visits (a person known, not denied) with an id above `after_id`, entered at or after
+    /// `since`, in no particular order.
+    async fn visits_for_trace(
+        &self,
+        since: DateTime<Utc>,
+        after_id: i64,
+    ) -> Result<Vec<TraceVisitRow>, StoreError>;
     /// Every venue's category, retired venues included (old visits refer to them).
     async fn venue_categories(&self) -> Result<Vec<(VenueId, VenueCategory)>, StoreError>;
     /// The highest person id (0 when there are none).

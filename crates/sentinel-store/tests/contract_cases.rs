@@ -81,18 +81,24 @@ mod cases {
         denied.outcome = "pass".into();
         denied.person_id = None;
         s.record_visits(&[denied]).await.unwrap();
-        let rows = s.visits_for_trace(now() - Duration::hours(24)).await.unwrap();
+        let rows = s.visits_for_trace(now() - Duration::hours(24), 0).await.unwrap();
         // Not the visit before the window, not the denied one, not the one without a person.
+        assert_eq!(rows.len(), 1);
+        let b_visit = rows[0].id;
         assert_eq!(
             rows,
             [TraceVisitRow {
+                id: b_visit,
                 person_id: b.0,
                 venue_id: market.0,
                 entered_at_ms: ms(2),
                 left_at_ms: Some(ms(1))
             }]
         );
-        assert_eq!(s.visits_for_trace(now() - Duration::hours(48)).await.unwrap().len(), 2);
+        assert_eq!(s.visits_for_trace(now() - Duration::hours(48), 0).await.unwrap().len(), 2);
+        // Only those after an id: what a live index has not read yet.
+        assert_eq!(s.visits_for_trace(now() - Duration::hours(48), b_visit).await.unwrap(), []);
+        assert_eq!(s.visits_for_trace(now() - Duration::hours(48), b_visit - 1).await.unwrap().len(), 1);
         assert_eq!(s.venue_categories().await.unwrap(), [(market, VenueCategory::WetMarket)]);
         assert_eq!(s.max_person_id().await.unwrap(), a.0.max(b.0));
     }

@@ -3,6 +3,8 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod case_export;
+pub mod cases;
 pub mod credentials;
 pub mod devices;
 pub mod health;
@@ -10,6 +12,7 @@ pub mod imports;
 pub mod persons;
 pub mod policies;
 pub mod regions;
+pub mod rule_sets;
 pub mod scans;
 pub mod unvaccinated;
 pub mod users;
@@ -109,6 +112,7 @@ impl Modify for Security {
         (name = "audit", description = "审计 / Audit"),
         (name = "credentials", description = "健康码、纸质码、信任列表与作废 / Health codes, paper codes, trust list, revocation"),
         (name = "entry", description = "六码联查：策略、设备扫码、到访记录、告警 / Entry check: policies, device scans, visits, alerts"),
+        (name = "tracing", description = "流调溯源：规则集、病例、密接次密接、赋码、名单导出 / Exposure tracing: rule sets, cases, contacts, code assignment, lists"),
         (name = "health", description = "健康档案：赋码、核酸、疫苗、行程、风险地区、申诉 / Health registry"),
     ),
     components(schemas(crate::error::Problem))
@@ -148,6 +152,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::add_nat))
         .routes(routes!(health::add_vaccination))
         .routes(routes!(vaccine_exemptions::add_vaccine_exemption))
+        .routes(routes!(rule_sets::list_rule_sets))
+        .routes(routes!(cases::open_case, cases::list_cases))
+        .routes(routes!(cases::get_case))
+        .routes(routes!(cases::trace_case))
+        .routes(routes!(cases::list_contacts))
+        .routes(routes!(cases::trajectory))
+        .routes(routes!(cases::apply_case))
+        .routes(routes!(cases::close_case))
+        .routes(routes!(cases::clusters))
+        .routes(routes!(case_export::export_csv))
+        .routes(routes!(case_export::export_xlsx))
         .routes(routes!(health::add_itinerary))
         .routes(routes!(health::create_risk_area, health::list_risk_areas))
         .routes(routes!(health::end_risk_area))

@@ -82,22 +82,27 @@ async fn select_contacts(
 
 #[async_trait]
 impl CaseStore for PostgresStore {
-    async fn visits_for_trace(&self, since: DateTime<Utc>) -> Result<Vec<TraceVisitRow>, StoreError> {
+    async fn visits_for_trace(
+        &self,
+        since: DateTime<Utc>,
+        after_id: i64,
+    ) -> Result<Vec<TraceVisitRow>, StoreError> {
         let c = self.pool.get().await?;
         let rows = c
             .query(
-                "SELECT person_id, venue_id, entered_at, left_at FROM visits
-                 WHERE entered_at >= $1 AND person_id IS NOT NULL AND outcome <> 'deny'",
-                &[&since.timestamp_millis()],
+                "SELECT id, person_id, venue_id, entered_at, left_at FROM visits
+                 WHERE id > $2 AND entered_at >= $1 AND person_id IS NOT NULL AND outcome <> 'deny'",
+                &[&since.timestamp_millis(), &after_id],
             )
             .await?;
         rows.iter()
             .map(|r| {
                 Ok(TraceVisitRow {
-                    person_id: r.try_get(0)?,
-                    venue_id: r.try_get(1)?,
-                    entered_at_ms: r.try_get(2)?,
-                    left_at_ms: r.try_get(3)?,
+                    id: r.try_get(0)?,
+                    person_id: r.try_get(1)?,
+                    venue_id: r.try_get(2)?,
+                    entered_at_ms: r.try_get(3)?,
+                    left_at_ms: r.try_get(4)?,
                 })
             })
             .collect()

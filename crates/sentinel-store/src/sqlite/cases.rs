@@ -78,20 +78,25 @@ fn select_contacts(c: &Connection, id: i64, tier: Option<&str>) -> Result<Vec<Ca
 
 #[async_trait]
 impl CaseStore for SqliteStore {
-    async fn visits_for_trace(&self, since: DateTime<Utc>) -> Result<Vec<TraceVisitRow>, StoreError> {
+    async fn visits_for_trace(
+        &self,
+        since: DateTime<Utc>,
+        after_id: i64,
+    ) -> Result<Vec<TraceVisitRow>, StoreError> {
         let since = since.timestamp_millis();
         self.read(Box::new(move |c, _| {
             // Not by an index: the window is most of the table, and a scan in rowid order reads it fastest.
             let mut stmt = c.prepare_cached(
-                "SELECT person_id, venue_id, entered_at, left_at FROM visits
-                 WHERE entered_at >= ?1 AND person_id IS NOT NULL AND outcome <> 'deny'",
+                "SELECT id, person_id, venue_id, entered_at, left_at FROM visits
+                 WHERE id > ?2 AND entered_at >= ?1 AND person_id IS NOT NULL AND outcome <> 'deny'",
             )?;
-            let rows = stmt.query_map([since], |r| {
+            let rows = stmt.query_map([since, after_id], |r| {
                 Ok(TraceVisitRow {
-                    person_id: r.get(0)?,
-                    venue_id: r.get(1)?,
-                    entered_at_ms: r.get(2)?,
-                    left_at_ms: r.get(3)?,
+                    id: r.get(0)?,
+                    person_id: r.get(1)?,
+                    venue_id: r.get(2)?,
+                    entered_at_ms: r.get(3)?,
+                    left_at_ms: r.get(4)?,
                 })
             })?;
             rows.map(|r| r.map_err(StoreError::from)).collect()

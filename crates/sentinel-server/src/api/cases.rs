@@ -1,0 +1,646 @@
+//! The investigator's workflow (流调): open a case, trace it (a dry run: counts per tier and venue, nothing
+//! changes), read its contacts with evidence and its trajectory, apply the rule set's codes to its contacts
+//! (audited, with the case as legal basis), re-run when late visits arrive and see what changed, close it.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, FixedOffset};
+use sentinel_core::health::AssignmentSource;
+use sentinel_core::{Permission, PersonId, VenueId};
+use sentinel_store::{
+    CaseContact, CaseStatus, NewAssignment, NewCase, OnsetKind, StoreError, TraceCase, VisitFilter,
+};
+use sentinel_trace::RuleSet;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use utoipa::{IntoParams, ToSchema};
+
+use super::health::target;
+use super::{List, page_request};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::exposure::case::trace_cases;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::health::import::parse_time;
+use crate::state::AppState;
+
+/// Tracing reads the whole city's visits: callers bound to one venue or category cannot.
+pub(super) fn require_tracing(caller: &Caller) -> ApiResult<()> {
+    caller.require(Permission::TraceCases)?;
+    caller.person_region().map(|_| ())
+}
+
+pub(super) fn rule_set(name: &str) -> ApiResult<RuleSet> {
+    RuleSet::preset(name).ok_or_else(|| {
+        let known: Vec<String> = RuleSet::presets().into_iter().map(|r| r.name).collect();
+        ApiError::invalid("rule_set", format!("未知规则集 / unknown rule set; known: {}", known.join(", ")))
+    })
+}
+
+pub(super) async fn load_case(state: &AppState, id: i64) -> ApiResult<TraceCase> {
+    state.store.get_case(id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("case"),
+        other => other.into(),
+    })
+}
+
+fn closed_or(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict(_) => ApiError::case_closed(),
+        StoreError::NotFound => ApiError::not_found("case"),
+        other => other.into(),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CaseInput {
+    pub person_id: Option<i64>,
+    /// Instead of `person_id`.
+    pub id_number: Option<String>,
+    /// Onset of symptoms (RFC 3339, or local `YYYY-MM-DD HH:MM`); or give `sampled_at`.
+    pub onset_at: Option<String>,
+    /// Sampling time of an asymptomatic case's positive test.
+    pub sampled_at: Option<String>,
+    /// A rule set name from `GET /api/v1/rule-sets`; `china-2022` when absent.
+    pub rule_set: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseView {
+    pub id: i64,
+    pub person_id: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub onset_at: DateTime<FixedOffset>,
+    /// `onset` or `sampled`.
+    pub onset_kind: &'static str,
+    pub rule_set: String,
+    pub rule_set_version: u32,
+    /// `open`, `applied` or `closed`.
+    pub status: &'static str,
+    pub opened_by: String,
+    /// Also when the case is taken to be isolated.
+    #[schema(value_type = String, format = DateTime)]
+    pub opened_at: DateTime<FixedOffset>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub traced_at: Option<DateTime<FixedOffset>>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub applied_at: Option<DateTime<FixedOffset>>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closed_at: Option<DateTime<FixedOffset>>,
+}
+
+pub(super) fn case_view(state: &AppState, c: &TraceCase) -> CaseView {
+    CaseView {
+        id: c.id,
+        person_id: c.person_id.0,
+        onset_at: state.local(c.onset_at),
+        onset_kind: c.onset_kind.code(),
+        rule_set: c.rule_set.clone(),
+        rule_set_version: c.rule_set_version,
+        status: c.status.code(),
+        opened_by: c.opened_by.clone(),
+        opened_at: state.local(c.opened_at),
+        traced_at: c.traced_at.map(|t| state.local(t)),
+        applied_at: c.applied_at.map(|t| state.local(t)),
+        closed_at: c.closed_at.map(|t| state.local(t)),
+    }
+}
+
+/// Opens a case for a person (by id or ID number) with the onset or sampling time and a rule set.
+#[utoipa::path(post, path = "/api/v1/cases", tag = "tracing", request_body = CaseInput,
+    responses((status = 201, body = CaseView), (status = 422, body = crate::error::Problem)))]
+pub async fn open_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<CaseInput>,
+) -> ApiResult<(StatusCode, Json<CaseView>)> {
+    require_tracing(&caller)?;
+    let rules = rule_set(input.rule_set.as_deref().unwrap_or("china-2022"))?;
+    let (field, raw, kind) = match (&input.onset_at, &input.sampled_at) {
+        (Some(t), None) => ("onset_at", t, OnsetKind::Onset),
+        (None, Some(t)) => ("sampled_at", t, OnsetKind::Sampled),
+        _ => {
+            return Err(ApiError::invalid(
+                "onset_at",
+                "需要 onset_at 或 sampled_at 之一 / exactly one of onset_at and sampled_at is required",
+            ));
+        }
+    };
+    let onset_at = parse_time(raw, state.tz).map_err(|e| ApiError::invalid(field, e))?;
+    let now = state.now();
+    if onset_at > now + Duration::minutes(5) {
+        return Err(ApiError::invalid(field, "时间在未来 / lies in the future"));
+    }
+    if onset_at < now - Duration::days(crate::exposure::WINDOW_DAYS) {
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "早于可追溯的{0}天 / older than the {0} days of visits kept for tracing",
+                crate::exposure::WINDOW_DAYS
+            ),
+        ));
+    }
+    let person_id = target(&state, &caller, input.person_id, input.id_number.as_deref()).await?;
+    let case = NewCase {
+        person_id,
+        onset_at,
+        onset_kind: kind,
+        rule_set: rules.name.clone(),
+        rule_set_version: rules.version,
+        opened_by: caller.user.username.clone(),
+    };
+    let case = state.store.create_case(&case, now).await?;
+    super::audit::record(
+        &state,
+        &caller,
+        "case.open",
+        Some(format!("case:{}", case.id)),
+        None,
+        Some(format!("person:{} rule_set:{} v{}", person_id.0, rules.name, rules.version)),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(case_view(&state, &case))))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CaseListQuery {
+    /// Include closed cases.
+    pub all: Option<bool>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// Cases, newest first; closed ones only with `all=true`.
+#[utoipa::path(get, path = "/api/v1/cases", tag = "tracing", params(CaseListQuery),
+    responses((status = 200, body = List<CaseView>)))]
+pub async fn list_cases(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<CaseListQuery>,
+) -> ApiResult<Json<List<CaseView>>> {
+    require_tracing(&caller)?;
+    let page = page_request(q.cursor.as_deref(), q.limit)?;
+    let page = state.store.list_cases(!q.all.unwrap_or(false), page).await?;
+    Ok(Json(List::from_page(page, |c| case_view(&state, &c))))
+}
+
+#[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "tracing",
+    responses((status = 200, body = CaseView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<CaseView>> {
+    require_tracing(&caller)?;
+    Ok(Json(case_view(&state, &load_case(&state, id).await?)))
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct TierCounts {
+    pub close: usize,
+    pub secondary: usize,
+    pub companion: usize,
+}
+
+impl TierCounts {
+    fn add(&mut self, tier: &str) {
+        match tier {
+            "close" => self.close += 1,
+            "secondary" => self.secondary += 1,
+            _ => self.companion += 1,
+        }
+    }
+
+    fn of<'a>(tiers: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut counts = Self::default();
+        for t in tiers {
+            counts.add(t);
+        }
+        counts
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VenueCounts {
+    pub venue_id: i64,
+    pub venue_name: Option<String>,
+    pub counts: TierCounts,
+}
+
+/// What a re-run changed against the trace before it.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct TraceChanges {
+    /// Whether there was an earlier trace to compare with.
+    pub rerun: bool,
+    /// Persons found now and not before (at most 1000 listed; `added_count` counts all).
+    pub added: Vec<i64>,
+    pub added_count: usize,
+    pub removed: Vec<i64>,
+    pub removed_count: usize,
+    /// Persons found both times at another tier.
+    pub tier_changed: Vec<i64>,
+    pub tier_changed_count: usize,
+}
+
+const LISTED_CHANGES: usize = 1000;
+
+fn changes(before: &[CaseContact], after: &[CaseContact], rerun: bool) -> TraceChanges {
+    let old: HashMap<i64, &str> = before.iter().map(|c| (c.person_id.0, c.tier.as_str())).collect();
+    let new: HashMap<i64, &str> = after.iter().map(|c| (c.person_id.0, c.tier.as_str())).collect();
+    let mut added: Vec<i64> = new.keys().filter(|p| !old.contains_key(p)).copied().collect();
+    let mut removed: Vec<i64> = old.keys().filter(|p| !new.contains_key(p)).copied().collect();
+    let mut tier_changed: Vec<i64> =
+        new.iter().filter(|(p, t)| old.get(p).is_some_and(|o| o != *t)).map(|(p, _)| *p).collect();
+    for list in [&mut added, &mut removed, &mut tier_changed] {
+        list.sort_unstable();
+    }
+    let (added_count, removed_count, tier_changed_count) = (added.len(), removed.len(), tier_changed.len());
+    for list in [&mut added, &mut removed, &mut tier_changed] {
+        list.truncate(LISTED_CHANGES);
+    }
+    TraceChanges { rerun, added, added_count, removed, removed_count, tier_changed, tier_changed_count }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TraceView {
+    pub case: CaseView,
+    pub counts: TierCounts,
+    /// The venues with the most contacts (at most 20), by where the earliest exposure happened.
+    pub venues: Vec<VenueCounts>,
+    pub changes: TraceChanges,
+    /// Visits in the index the trace read.
+    pub indexed_visits: usize,
+    pub elapsed_ms: f64,
+}
+
+/// Traces the case on every visit committed so far and keeps the result (a dry run: no code changes).
+/// Run it again when late visits arrive; `changes` says what differs from the previous run.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/trace", tag = "tracing",
+    responses((status = 200, body = TraceView), (status = 409, body = crate::error::Problem)))]
+pub async fn trace_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<TraceView>> {
+    require_tracing(&caller)?;
+    let case = load_case(&state, id).await?;
+    if case.status == CaseStatus::Closed {
+        return Err(ApiError::case_closed());
+    }
+    let rules = rule_set(&case.rule_set)?;
+    let started = std::time::Instant::now();
+    let now = state.now();
+    let snapshot = state.trace_book.snapshot(&*state.store, now).await?;
+    let offset = state.tz.local_minus_utc();
+    let traced = {
+        let (snapshot, case) = (snapshot.clone(), case.clone());
+        tokio::task::spawn_blocking(move || trace_cases(&snapshot, &rules, &[case], now, offset))
+            .await
+            .map_err(|_| ApiError::internal())?
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let before = state.store.case_contacts(id, None).await?;
+    let saved = state.store.save_case_trace(id, &traced, now).await.map_err(closed_or)?;
+    let mut per_venue: BTreeMap<i64, TierCounts> = BTreeMap::new();
+    for c in &traced {
+        per_venue.entry(c.venue_id.0).or_default().add(&c.tier);
+    }
+    let mut venues: Vec<(i64, TierCounts)> = per_venue.into_iter().collect();
+    venues.sort_by_key(|(v, c)| (std::cmp::Reverse(c.close + c.secondary + c.companion), *v));
+    venues.truncate(20);
+    let mut venue_views = Vec::with_capacity(venues.len());
+    for (venue_id, counts) in venues {
+        let venue_name = state.store.get_venue(VenueId(venue_id)).await.ok().map(|v| v.name);
+        venue_views.push(VenueCounts { venue_id, venue_name, counts });
+    }
+    super::audit::record(&state, &caller, "case.trace", Some(format!("case:{id}")), None, None).await?;
+    Ok(Json(TraceView {
+        case: case_view(&state, &saved),
+        counts: TierCounts::of(traced.iter().map(|c| c.tier.as_str())),
+        venues: venue_views,
+        changes: changes(&before, &traced, case.traced_at.is_some()),
+        indexed_visits: snapshot.visits,
+        elapsed_ms,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ContactQuery {
+    /// `close`, `secondary` or `companion`.
+    pub tier: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvidenceView {
+    pub venue_id: i64,
+    pub venue_name: Option<String>,
+    /// When the exposure began and ended (a companion: their own stay that day).
+    #[schema(value_type = String, format = DateTime)]
+    pub from: DateTime<FixedOffset>,
+    #[schema(value_type = String, format = DateTime)]
+    pub to: DateTime<FixedOffset>,
+    /// The case or close contact they were with (person id).
+    pub via: i64,
+    pub overlap_minutes: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactView {
+    pub person_id: i64,
+    /// `张*`
+    pub name: Option<String>,
+    pub tier: String,
+    /// The earliest exposure found.
+    pub evidence: Vec<EvidenceView>,
+    pub exposures: u32,
+    /// The code assignment applied for this contact, once applied.
+    pub assignment_id: Option<i64>,
+}
+
+pub(super) fn parse_tier(raw: Option<&str>) -> ApiResult<Option<&str>> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(t @ ("close" | "secondary" | "companion")) => Ok(Some(t)),
+        Some(_) => Err(ApiError::invalid(
+            "tier",
+            "应为 close、secondary 或 companion / must be close, secondary or companion",
+        )),
+    }
+}
+
+/// The contacts of the case's last trace, close first, masked; paged by position (`cursor`).
+#[utoipa::path(get, path = "/api/v1/cases/{id}/contacts", tag = "tracing", params(ContactQuery),
+    responses((status = 200, body = List<ContactView>)))]
+pub async fn list_contacts(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<ContactQuery>,
+) -> ApiResult<Json<List<ContactView>>> {
+    require_tracing(&caller)?;
+    let tier = parse_tier(q.tier.as_deref())?;
+    let page = page_request(q.cursor.as_deref(), q.limit)?;
+    let contacts = state.store.case_contacts(id, tier).await.map_err(closed_or)?;
+    let start = usize::try_from(page.after.unwrap_or(0).max(0)).unwrap_or(usize::MAX).min(contacts.len());
+    let end = (start + page.limit as usize).min(contacts.len());
+    let mut venue_names: HashMap<i64, Option<String>> = HashMap::new();
+    let mut items = Vec::with_capacity(end - start);
+    for c in &contacts[start..end] {
+        if let std::collections::hash_map::Entry::Vacant(slot) = venue_names.entry(c.venue_id.0) {
+            slot.insert(state.store.get_venue(c.venue_id).await.ok().map(|v| v.name));
+        }
+        let name = state.store.get_person(c.person_id).await.ok().map(|p| p.name.masked());
+        items.push(ContactView {
+            person_id: c.person_id.0,
+            name,
+            tier: c.tier.clone(),
+            evidence: vec![EvidenceView {
+                venue_id: c.venue_id.0,
+                venue_name: venue_names[&c.venue_id.0].clone(),
+                from: state.local(c.from),
+                to: state.local(c.to),
+                via: c.via.0,
+                overlap_minutes: (c.overlap_secs as f64 / 60.0 * 10.0).round() / 10.0,
+            }],
+            exposures: c.exposures,
+            assignment_id: c.assignment_id,
+        });
+    }
+    let next = (end < contacts.len()).then(|| end.to_string());
+    Ok(Json(List { items, next }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrajectoryStop {
+    pub visit_id: i64,
+    pub venue_id: i64,
+    pub venue_name: Option<String>,
+    pub category: &'static str,
+    pub category_label_zh: &'static str,
+    pub address: Option<String>,
+    pub channel: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub entered_at: DateTime<FixedOffset>,
+    /// The check-out, or the stay the rule set infers (the category's default, cut at the next entry).
+    #[schema(value_type = String, format = DateTime)]
+    pub left_at: DateTime<FixedOffset>,
+    pub left_inferred: bool,
+    pub outcome: String,
+}
+
+/// The case's visits from the start of its lookback until it was isolated, in time order.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/trajectory", tag = "tracing",
+    responses((status = 200, body = List<TrajectoryStop>)))]
+pub async fn trajectory(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<List<TrajectoryStop>>> {
+    require_tracing(&caller)?;
+    let case = load_case(&state, id).await?;
+    let rules = rule_set(&case.rule_set)?;
+    let filter = VisitFilter {
+        scope: None,
+        person: Some(case.person_id),
+        from: Some(case.onset_at - Duration::days(i64::from(rules.lookback_days))),
+        to: Some(case.opened_at),
+        venue: None,
+    };
+    let mut visits = Vec::new();
+    let mut page = sentinel_store::PageRequest { after: None, limit: sentinel_store::PageRequest::MAX_LIMIT };
+    loop {
+        let got = state.store.list_visits(&filter, page).await?;
+        visits.extend(got.items);
+        match got.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    visits.sort_by_key(|v| (v.entered_at, v.id));
+    super::audit::record(&state, &caller, "case.trajectory", Some(format!("case:{id}")), None, None).await?;
+    let mut stops = Vec::with_capacity(visits.len());
+    for (i, v) in visits.iter().enumerate() {
+        let venue = state.store.get_venue(v.venue_id).await.ok();
+        let next_entry = visits.get(i + 1).map(|n| n.entered_at);
+        let inferred = v.entered_at + Duration::minutes(i64::from(rules.default_stay_minutes(v.category)));
+        let left = v.left_at.unwrap_or_else(|| next_entry.map_or(inferred, |n| inferred.min(n)));
+        stops.push(TrajectoryStop {
+            visit_id: v.id,
+            venue_id: v.venue_id.0,
+            venue_name: venue.as_ref().map(|x| x.name.clone()),
+            category: v.category.code(),
+            category_label_zh: v.category.label_zh(),
+            address: venue.map(|x| x.address),
+            channel: v.channel.clone(),
+            entered_at: state.local(v.entered_at),
+            left_at: state.local(left),
+            left_inferred: v.left_at.is_none(),
+            outcome: v.outcome.clone(),
+        });
+    }
+    Ok(Json(List::all(stops)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplyView {
+    pub case: CaseView,
+    /// Codes assigned by this call, per tier (contacts applied before are not assigned again).
+    pub assigned: TierCounts,
+}
+
+/// Assigns each contact of the last trace its tier's colour for the rule set's days (close → red,
+/// secondary → yellow, companions as the rule set says), with the case as legal basis. The gate decides
+/// on the new colour at once. Contacts applied earlier at the same tier are left alone.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/apply", tag = "tracing",
+    responses((status = 200, body = ApplyView), (status = 409, body = crate::error::Problem)))]
+pub async fn apply_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<ApplyView>> {
+    require_tracing(&caller)?;
+    caller.require(Permission::WriteHealth)?;
+    let case = load_case(&state, id).await?;
+    if case.status == CaseStatus::Closed {
+        return Err(ApiError::case_closed());
+    }
+    if case.traced_at.is_none() {
+        return Err(ApiError::invalid("trace", "请先运行追踪 / trace the case before applying it"));
+    }
+    let rules = rule_set(&case.rule_set)?;
+    let now = state.now();
+    let contacts = state.store.case_contacts(id, None).await?;
+    let mut assigned = TierCounts::default();
+    let assignments: Vec<NewAssignment> = contacts
+        .iter()
+        .filter(|c| c.assignment_id.is_none())
+        .map(|c| {
+            let tier = match c.tier.as_str() {
+                "close" => rules.close,
+                "secondary" => rules.secondary,
+                _ => rules.companion,
+            };
+            assigned.add(&c.tier);
+            NewAssignment {
+                person_id: c.person_id,
+                colour: tier.colour,
+                reason: format!("case:{id} {} {}", rules.name, c.tier),
+                source: AssignmentSource::Tracing,
+                set_by: caller.user.username.clone(),
+                valid_from: now,
+                valid_until: Some(now + Duration::days(i64::from(tier.expiry_days))),
+            }
+        })
+        .collect();
+    let applied = state.store.apply_case(id, &assignments, now).await.map_err(closed_or)?;
+    for a in &assignments {
+        state.status.invalidate(a.person_id);
+    }
+    super::audit::record(
+        &state,
+        &caller,
+        "case.apply",
+        Some(format!("case:{id}")),
+        None,
+        Some(format!(
+            "close:{} secondary:{} companion:{}",
+            assigned.close, assigned.secondary, assigned.companion
+        )),
+    )
+    .await?;
+    Ok(Json(ApplyView { case: case_view(&state, &applied), assigned }))
+}
+
+/// Closes the case: it can no longer be traced or applied. Assigned codes run until their expiry.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/close", tag = "tracing",
+    responses((status = 200, body = CaseView), (status = 409, body = crate::error::Problem)))]
+pub async fn close_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<CaseView>> {
+    require_tracing(&caller)?;
+    let closed = state.store.close_case(id, &caller.user.username, state.now()).await.map_err(closed_or)?;
+    super::audit::record(&state, &caller, "case.close", Some(format!("case:{id}")), None, None).await?;
+    Ok(Json(case_view(&state, &closed)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ClusterQuery {
+    /// Least number of cases (distinct persons) at a venue; default 2.
+    pub min_cases: Option<u32>,
+    /// Window in days back from now; default 14.
+    pub days: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterView {
+    pub venue_id: i64,
+    pub venue_name: Option<String>,
+    pub cases: usize,
+    /// The case ids whose persons visited it in the window.
+    pub case_ids: Vec<i64>,
+}
+
+/// Venue clusters (聚集性疫情线索): venues visited by at least `min_cases` persons of open cases within
+/// the window, most cases first.
+#[utoipa::path(get, path = "/api/v1/clusters", tag = "tracing", params(ClusterQuery),
+    responses((status = 200, body = List<ClusterView>)))]
+pub async fn clusters(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ClusterQuery>,
+) -> ApiResult<Json<List<ClusterView>>> {
+    require_tracing(&caller)?;
+    let min_cases = q.min_cases.unwrap_or(2).max(1) as usize;
+    let days = q.days.unwrap_or(14);
+    if !(1..=crate::exposure::WINDOW_DAYS as u32).contains(&days) {
+        return Err(ApiError::invalid("days", "应为1–30 / must be 1–30"));
+    }
+    let now = state.now();
+    let mut cases = Vec::new();
+    let mut page = sentinel_store::PageRequest { after: None, limit: sentinel_store::PageRequest::MAX_LIMIT };
+    loop {
+        let got = state.store.list_cases(true, page).await?;
+        cases.extend(got.items);
+        match got.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    let snapshot = state.trace_book.snapshot(&*state.store, now).await?;
+    let from = (now - Duration::days(i64::from(days))).timestamp();
+    let rules = RuleSet::china_2022();
+    // Per venue, the persons (and their cases) seen there.
+    let mut at_venue: BTreeMap<u32, BTreeMap<PersonId, Vec<i64>>> = BTreeMap::new();
+    for case in &cases {
+        let Ok(person) = u32::try_from(case.person_id.0) else { continue };
+        if person as usize >= snapshot.index.person_count() {
+            continue;
+        }
+        for v in sentinel_trace::trajectory(&snapshot.index, &rules, person, from, now.timestamp() + 1) {
+            at_venue.entry(v.venue).or_default().entry(case.person_id).or_default().push(case.id);
+        }
+    }
+    let mut found: Vec<(u32, usize, Vec<i64>)> = at_venue
+        .into_iter()
+        .filter(|(_, persons)| persons.len() >= min_cases)
+        .map(|(venue, persons)| {
+            let n = persons.len();
+            let mut ids: Vec<i64> = persons.into_values().flatten().collect();
+            ids.sort_unstable();
+            ids.dedup();
+            (venue, n, ids)
+        })
+        .collect();
+    found.sort_by_key(|(venue, n, _)| (std::cmp::Reverse(*n), *venue));
+    let mut items = Vec::with_capacity(found.len());
+    for (venue, cases, case_ids) in found {
+        let venue_name = state.store.get_venue(VenueId(i64::from(venue))).await.ok().map(|v| v.name);
+        items.push(ClusterView { venue_id: i64::from(venue), venue_name, cases, case_ids });
+    }
+    Ok(Json(List::all(items)))
+}
