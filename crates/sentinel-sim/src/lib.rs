@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod gate_connection;
 pub mod load;
+pub mod mobility;
 pub mod names;
 pub mod suzhou;
 pub mod zipf_city;

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sentinel_core::{PersonId, VenueCategory, VenueId};
+use sentinel_core::{PersonId, RegionCode, VenueCategory, VenueId};
 
 use crate::query::from_millis;
 use crate::{NewAssignment, Page, PageRequest, StoreError};
@@ -232,6 +232,8 @@ pub trait CaseStore: Send + Sync {
     async fn venue_categories(&self) -> Result<Vec<(VenueId, VenueCategory)>, StoreError>;
     /// The highest person id (0 when there are none).
     async fn max_person_id(&self) -> Result<i64, StoreError>;
+    /// Every person's id and home grid, by id, without reading (and decrypting) the rest of them.
+    async fn person_homes(&self) -> Result<Vec<(PersonId, RegionCode)>, StoreError>;
     /// Appends visits in one transaction, the fast path of a bulk load; returns how many.
     async fn bulk_insert_visits(&self, visits: &[BulkVisit]) -> Result<usize, StoreError>;
     /// Before a bulk load of many visits: drop the visit indexes that make each insert a random write, to

@@ -101,6 +101,8 @@ mod cases {
         assert_eq!(s.visits_for_trace(now() - Duration::hours(48), b_visit - 1).await.unwrap().len(), 1);
         assert_eq!(s.venue_categories().await.unwrap(), [(market, VenueCategory::WetMarket)]);
         assert_eq!(s.max_person_id().await.unwrap(), a.0.max(b.0));
+        let homes = s.person_homes().await.unwrap();
+        assert_eq!(homes, [(a, rc("320508001001")), (b, rc("320508001001"))]);
     }
 
     pub async fn a_bulk_load_keeps_visits_findable(s: &dyn Store) {

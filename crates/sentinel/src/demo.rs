@@ -23,7 +23,13 @@ const PASSWORD_FILE: &str = "demo-password.txt";
 const BATCH: usize = 500;
 
 /// Seeds the demo city unless this store holds one already; returns the login line to print.
-pub async fn seed(store: &dyn Store, config: &Config, seed: u64, persons: usize) -> anyhow::Result<String> {
+pub async fn seed(
+    store: &dyn Store,
+    config: &Config,
+    seed: u64,
+    persons: usize,
+    venues_per_district: usize,
+) -> anyhow::Result<String> {
     let password = demo_password(config)?;
     match store.get_meta(SEED_KEY).await? {
         Some(existing) => {
@@ -33,7 +39,10 @@ pub async fn seed(store: &dyn Store, config: &Config, seed: u64, persons: usize)
                 );
             }
         }
-        None => fill(store, seed, persons, &password).await?,
+        None => {
+            fill(store, DemoOptions { seed, persons, venues_per_district, ..Default::default() }, &password)
+                .await?
+        }
     }
     let admin = match &config.bootstrap_admin {
         Some(spec) => spec.expose().split(':').next().unwrap_or("admin").to_owned(),
@@ -135,8 +144,9 @@ fn progress(label: &str, done: usize, total: usize) {
     }
 }
 
-async fn fill(store: &dyn Store, seed: u64, persons: usize, password: &str) -> anyhow::Result<()> {
-    let city = DemoCity::generate(DemoOptions { seed, persons, ..Default::default() });
+async fn fill(store: &dyn Store, opts: DemoOptions, password: &str) -> anyhow::Result<()> {
+    let seed = opts.seed;
+    let city = DemoCity::generate(opts);
     eprintln!("生成演示城市 / seeding demo city (seed {seed})");
     let now = chrono_now();
     store.upsert_regions(&city.regions).await?;

@@ -1,4 +1,4 @@
-//! `sentinel`: the one command of the platform: `serve`, `demo`, `migrate`, `keys`.
+//! `sentinel`: the one command of the platform: `serve`, `demo`, `gen`, `migrate`, `import`, `load`, `keys`.
 
 // A scan allocates a few dozen small objects on whichever worker thread runs it; glibc's arenas lock and
 // consolidate under that pattern, mimalloc's per-thread heaps do not.
@@ -6,12 +6,14 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod demo;
+mod generate;
 mod import;
 mod keys;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sentinel_server::{Config, LogFormat, Secret};
+use sentinel_sim::DemoOptions;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -40,6 +42,21 @@ enum Command {
         /// How many residents to generate.
         #[arg(long, default_value_t = 3000)]
         persons: usize,
+    },
+    /// Generate a city's visits for tracing: seeds the demo city unless this data set has one, then writes
+    /// the last DAYS days of every resident's scans (ending today unless --end).
+    Gen {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 3000)]
+        persons: usize,
+        #[arg(long, default_value_t = 14)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Last day generated, YYYY-MM-DD (local); today when absent.
+        #[arg(long)]
+        end: Option<chrono::NaiveDate>,
     },
     /// Apply pending database migrations and print the schema version.
     Migrate(Common),
@@ -181,7 +198,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = common.config()?;
             init_logging(config.log_format);
             let store = sentinel_server::open_store(&config).await?;
-            let login = demo::seed(&*store, &config, seed, persons).await?;
+            let login =
+                demo::seed(&*store, &config, seed, persons, DemoOptions::default().venues_per_district)
+                    .await?;
             // After seeding: the state loads the demo's risk areas and policies at once, not at the next refresh.
             let state = sentinel_server::build_state(&config, store.clone()).await?;
             let addr = config.listen;
@@ -198,6 +217,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!();
             serve(&config, state).await
+        }
+        Command::Gen { common, persons, days, seed, end } => {
+            let config = common.config()?;
+            init_logging(config.log_format);
+            generate::run(&config, &generate::GenOptions { persons, days, seed, end }).await
         }
         Command::Migrate(common) => {
             let config = common.config()?;

@@ -4,12 +4,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use sentinel_core::{VenueCategory, VenueId};
+use sentinel_core::{PersonId, RegionCode, VenueCategory, VenueId};
 use tokio_postgres::Row;
 
 use super::PostgresStore;
 use crate::cases::{CASE_COLUMNS, CONTACT_COLUMNS, CaseRow, ContactRow, carry_assignments};
-use crate::query::category;
+use crate::query::{category, region_code};
 use crate::{
     BulkVisit, CaseContact, CaseStatus, CaseStore, NewAssignment, NewCase, Page, PageRequest, StoreError,
     TraceCase, TraceVisitRow,
@@ -117,6 +117,12 @@ impl CaseStore for PostgresStore {
     async fn max_person_id(&self) -> Result<i64, StoreError> {
         let c = self.pool.get().await?;
         Ok(c.query_one("SELECT COALESCE(MAX(id), 0)::bigint FROM persons", &[]).await?.try_get(0)?)
+    }
+
+    async fn person_homes(&self) -> Result<Vec<(PersonId, RegionCode)>, StoreError> {
+        let c = self.pool.get().await?;
+        let rows = c.query("SELECT id, region_code FROM persons ORDER BY id", &[]).await?;
+        rows.iter().map(|r| Ok((PersonId(r.try_get(0)?), region_code(r.try_get::<_, &str>(1)?)?))).collect()
     }
 
     async fn bulk_insert_visits(&self, visits: &[BulkVisit]) -> Result<usize, StoreError> {

@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Row, params};
-use sentinel_core::{VenueCategory, VenueId};
+use sentinel_core::{PersonId, RegionCode, VenueCategory, VenueId};
 
 use super::SqliteStore;
 use super::health::log_change;
 use crate::cases::{CASE_COLUMNS, CONTACT_COLUMNS, CaseRow, ContactRow, carry_assignments};
-use crate::query::category;
+use crate::query::{category, region_code};
 use crate::{
     BulkVisit, CaseContact, CaseStatus, CaseStore, NewAssignment, NewCase, Page, PageRequest, StoreError,
     TraceCase, TraceVisitRow,
@@ -120,6 +120,19 @@ impl CaseStore for SqliteStore {
     async fn max_person_id(&self) -> Result<i64, StoreError> {
         self.read(Box::new(move |c, _| {
             Ok(c.query_row("SELECT COALESCE(MAX(id), 0) FROM persons", [], |r| r.get(0))?)
+        }))
+        .await
+    }
+
+    async fn person_homes(&self) -> Result<Vec<(PersonId, RegionCode)>, StoreError> {
+        self.read(Box::new(move |c, _| {
+            let mut stmt = c.prepare_cached("SELECT id, region_code FROM persons ORDER BY id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            rows.map(|r| {
+                let (id, region) = r?;
+                Ok((PersonId(id), region_code(&region)?))
+            })
+            .collect()
         }))
         .await
     }

@@ -1,0 +1,127 @@
+//! `sentinel gen`: a city's worth of visits for tracing. Seeds the demo city (its residents and venues, or
+//! reuses the ones this data set holds), gives every resident a daily life (`sentinel_sim::mobility`) and
+//! writes the visits of the last `days` days through the store's bulk-load path, one day at a time: a
+//! thread generates the next day while the store writes this one.
+
+use chrono::{Duration, NaiveDate, Utc};
+use sentinel_server::Config;
+use sentinel_sim::mobility::City;
+use sentinel_store::{BulkVisit, PageRequest, Store, VenueFilter};
+use std::time::Instant;
+
+pub struct GenOptions {
+    pub persons: usize,
+    pub days: u32,
+    pub seed: u64,
+    /// The last day generated (local); today when absent.
+    pub end: Option<NaiveDate>,
+}
+
+/// Above this many expected visits the visit indexes are dropped and rebuilt once (see
+/// `CaseStore::begin_bulk_load`): inserting into two B-trees on random keys would cost more than one sort.
+const REBUILD_INDEXES_ABOVE: usize = 500_000;
+/// Visits per insert transaction.
+const CHUNK: usize = 50_000;
+/// Districts of the demo city, over which venues are spread.
+const DISTRICTS: usize = sentinel_sim::suzhou::DISTRICTS.len();
+
+const GEN_KEY: &str = "gen.runs";
+
+pub async fn run(config: &Config, opts: &GenOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(opts.persons > 0, "--persons must be at least 1");
+    anyhow::ensure!((1..=60).contains(&opts.days), "--days must be 1–60");
+    let store = sentinel_server::open_store(config).await?;
+    let tz = config.utc_offset()?;
+    let now = Utc::now();
+    let today = now.with_timezone(&tz).date_naive();
+    let end = opts.end.unwrap_or(today);
+    anyhow::ensure!(end <= today, "--end {end} lies in the future (today is {today})");
+    let run_key = format!("seed {} end {end} days {}", opts.seed, opts.days);
+    let runs = store.get_meta(GEN_KEY).await?.unwrap_or_default();
+    if runs.lines().any(|l| l == run_key) {
+        println!("已生成过 / already generated in this data set: {run_key}; nothing to do");
+        return Ok(());
+    }
+    // About five residents a venue, as in a real city's register of places (and never fewer than the demo's).
+    let venues_per_district = (opts.persons / 5 / DISTRICTS).max(32);
+    let login = crate::demo::seed(&*store, config, opts.seed, opts.persons, venues_per_district).await?;
+
+    let started = Instant::now();
+    let homes = store.person_homes().await?;
+    let venues = all_venues(&*store).await?;
+    let city = City::new(&homes, &venues, opts.seed);
+    eprintln!(
+        "居民 / residents {}, 场所 / venues {}: 生成 {} 天到访 / generating {} days of visits ending {end}",
+        city.residents(),
+        venues.len(),
+        opts.days,
+        opts.days
+    );
+    let expected = city.residents() * opts.days as usize * 7 / 10;
+    let rebuild = expected > REBUILD_INDEXES_ABOVE;
+    if rebuild {
+        store.begin_bulk_load().await?;
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<BulkVisit>>(1);
+    let days = opts.days;
+    let generator = std::thread::spawn(move || {
+        for i in 0..days {
+            let date = end - Duration::days(i64::from(days - 1 - i));
+            let midnight = date
+                .and_hms_opt(0, 0, 0)
+                .and_then(|t| t.and_local_timezone(tz).single())
+                .map(|t| t.to_utc())
+                .unwrap_or(now);
+            let mut visits = city.day(date, midnight);
+            // Today only up to now: nobody has scanned this evening yet.
+            visits.retain(|v| v.entered_at_ms <= now.timestamp_millis());
+            if tx.blocking_send(visits).is_err() {
+                return;
+            }
+        }
+    });
+    let (mut written, mut day) = (0usize, 0u32);
+    while let Some(visits) = rx.recv().await {
+        day += 1;
+        for chunk in visits.chunks(CHUNK) {
+            written += store.bulk_insert_visits(chunk).await?;
+            let rate = written as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            eprint!("\r  到访 / visits: day {day}/{days}, {written} ({rate:.0}/s)   ");
+        }
+    }
+    eprintln!();
+    generator.join().map_err(|_| anyhow::anyhow!("the generator thread panicked"))?;
+    let inserted = started.elapsed().as_secs_f64();
+    if rebuild {
+        eprintln!("  重建索引 / rebuilding the visit indexes…");
+        store.end_bulk_load().await?;
+    }
+    let total = started.elapsed().as_secs_f64();
+    store.set_meta(GEN_KEY, &format!("{runs}{run_key}\n")).await?;
+    println!(
+        "生成到访 / generated {written} visits over {days} days ending {end} in {total:.1} s: {:.0} visits/s \
+         ({:.0}/s inserting{})",
+        written as f64 / total.max(1e-9),
+        written as f64 / inserted.max(1e-9),
+        if rebuild { ", then one index rebuild" } else { "" }
+    );
+    println!("  登录 / login: {login}");
+    println!("  启动 / start: sentinel serve (same data directory); the trace index loads these visits");
+    Ok(())
+}
+
+async fn all_venues(
+    store: &dyn Store,
+) -> anyhow::Result<Vec<(sentinel_core::VenueId, sentinel_core::VenueCategory, sentinel_core::RegionCode)>> {
+    let mut out = Vec::new();
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let got = store.list_venues(&VenueFilter::default(), page).await?;
+        out.extend(got.items.into_iter().map(|v| (v.id, v.category, v.region_code)));
+        match got.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    Ok(out)
+}
