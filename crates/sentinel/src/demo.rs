@@ -279,3 +279,39 @@ async fn seed_health(
     );
     Ok(())
 }
+
+/// A resident who was at a market yesterday together with others, for the tracing walk-through:
+/// `(person id, market name, local entry time)`.
+pub async fn market_visitor(
+    store: &dyn Store,
+    tz: chrono::FixedOffset,
+) -> anyhow::Result<Option<(i64, String, String)>> {
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let midnight = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0).and_then(|t| t.and_local_timezone(tz).single()).map(|t| t.to_utc())
+    };
+    let (Some(from), Some(to)) = (midnight(today - Duration::days(1)), midnight(today)) else {
+        return Ok(None);
+    };
+    let markets =
+        VenueFilter { category: Some(sentinel_core::VenueCategory::WetMarket), ..Default::default() };
+    for market in store.list_venues(&markets, PageRequest::first(PageRequest::MAX_LIMIT)).await?.items {
+        let filter = sentinel_store::VisitFilter {
+            venue: Some(market.id),
+            from: Some(from),
+            to: Some(to),
+            ..Default::default()
+        };
+        let mut visits = store.list_visits(&filter, PageRequest::first(PageRequest::MAX_LIMIT)).await?.items;
+        visits.sort_by_key(|v| v.entered_at);
+        // Someone whose stay (or the market's half hour) overlaps the next visitor's entry.
+        for pair in visits.windows(2) {
+            let end = pair[0].left_at.unwrap_or(pair[0].entered_at + Duration::minutes(30));
+            if let (Some(person), true) = (pair[0].person_id, pair[1].entered_at < end) {
+                let at = pair[0].entered_at.with_timezone(&tz).format("%H:%M").to_string();
+                return Ok(Some((person.0, market.name, at)));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -25,30 +25,59 @@ const CHUNK: usize = 50_000;
 /// Districts of the demo city, over which venues are spread.
 const DISTRICTS: usize = sentinel_sim::suzhou::DISTRICTS.len();
 
-const GEN_KEY: &str = "gen.runs";
+/// What this data set holds already, per seed: the span of entry times generated, so running again
+/// (or a demo started on a later day) adds only the visits not written yet.
+const GEN_KEY: &str = "gen.span";
+
+/// Parses `seed from_ms until_ms`.
+fn span(meta: Option<String>) -> Option<(u64, i64, i64)> {
+    let meta = meta?;
+    let mut parts = meta.split_whitespace().map(str::parse::<i64>);
+    let (seed, from, until) = (parts.next()?.ok()?, parts.next()?.ok()?, parts.next()?.ok()?);
+    Some((u64::try_from(seed).ok()?, from, until))
+}
 
 pub async fn run(config: &Config, opts: &GenOptions) -> anyhow::Result<()> {
     anyhow::ensure!(opts.persons > 0, "--persons must be at least 1");
     anyhow::ensure!((1..=60).contains(&opts.days), "--days must be 1–60");
     let store = sentinel_server::open_store(config).await?;
+    // About five residents a venue, as in a real city's register of places (and never fewer than the demo's).
+    let venues_per_district = (opts.persons / 5 / DISTRICTS).max(32);
+    let login = crate::demo::seed(&*store, config, opts.seed, opts.persons, venues_per_district).await?;
+    let summary = write_visits(&*store, config, opts).await?;
+    println!("{summary}");
+    println!("  登录 / login: {login}");
+    println!("  启动 / start: sentinel serve (same data directory); the trace index loads these visits");
+    Ok(())
+}
+
+/// Generates and writes the visits of the seeded city's residents; returns a one-line summary.
+pub async fn write_visits(store: &dyn Store, config: &Config, opts: &GenOptions) -> anyhow::Result<String> {
     let tz = config.utc_offset()?;
     let now = Utc::now();
     let today = now.with_timezone(&tz).date_naive();
     let end = opts.end.unwrap_or(today);
     anyhow::ensure!(end <= today, "--end {end} lies in the future (today is {today})");
-    let run_key = format!("seed {} end {end} days {}", opts.seed, opts.days);
-    let runs = store.get_meta(GEN_KEY).await?.unwrap_or_default();
-    if runs.lines().any(|l| l == run_key) {
-        println!("已生成过 / already generated in this data set: {run_key}; nothing to do");
-        return Ok(());
+    let local_midnight = move |date: NaiveDate| {
+        date.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(tz).single())
+            .map(|t| t.to_utc())
+            .unwrap_or(now)
+    };
+    let first = end - Duration::days(i64::from(opts.days) - 1);
+    let from_ms = local_midnight(first).timestamp_millis();
+    let until_ms = local_midnight(end + Duration::days(1)).timestamp_millis().min(now.timestamp_millis());
+    let done = span(store.get_meta(GEN_KEY).await?).filter(|(seed, _, _)| *seed == opts.seed);
+    if done.is_some_and(|(_, f, u)| f <= from_ms && until_ms <= u) {
+        return Ok(format!(
+            "已生成过 / already generated: {} days ending {end} (seed {})",
+            opts.days, opts.seed
+        ));
     }
-    // About five residents a venue, as in a real city's register of places (and never fewer than the demo's).
-    let venues_per_district = (opts.persons / 5 / DISTRICTS).max(32);
-    let login = crate::demo::seed(&*store, config, opts.seed, opts.persons, venues_per_district).await?;
 
     let started = Instant::now();
     let homes = store.person_homes().await?;
-    let venues = all_venues(&*store).await?;
+    let venues = all_venues(store).await?;
     let city = City::new(&homes, &venues, opts.seed);
     eprintln!(
         "居民 / residents {}, 场所 / venues {}: 生成 {} 天到访 / generating {} days of visits ending {end}",
@@ -66,15 +95,13 @@ pub async fn run(config: &Config, opts: &GenOptions) -> anyhow::Result<()> {
     let days = opts.days;
     let generator = std::thread::spawn(move || {
         for i in 0..days {
-            let date = end - Duration::days(i64::from(days - 1 - i));
-            let midnight = date
-                .and_hms_opt(0, 0, 0)
-                .and_then(|t| t.and_local_timezone(tz).single())
-                .map(|t| t.to_utc())
-                .unwrap_or(now);
-            let mut visits = city.day(date, midnight);
-            // Today only up to now: nobody has scanned this evening yet.
-            visits.retain(|v| v.entered_at_ms <= now.timestamp_millis());
+            let date = first + Duration::days(i64::from(i));
+            let mut visits = city.day(date, local_midnight(date));
+            // Nobody has scanned later today yet; what an earlier run wrote is there already.
+            visits.retain(|v| {
+                v.entered_at_ms <= until_ms
+                    && !done.is_some_and(|(_, f, u)| (f..=u).contains(&v.entered_at_ms))
+            });
             if tx.blocking_send(visits).is_err() {
                 return;
             }
@@ -97,17 +124,18 @@ pub async fn run(config: &Config, opts: &GenOptions) -> anyhow::Result<()> {
         store.end_bulk_load().await?;
     }
     let total = started.elapsed().as_secs_f64();
-    store.set_meta(GEN_KEY, &format!("{runs}{run_key}\n")).await?;
-    println!(
+    let (from, until) = match done {
+        Some((_, f, u)) => (f.min(from_ms), u.max(until_ms)),
+        None => (from_ms, until_ms),
+    };
+    store.set_meta(GEN_KEY, &format!("{} {from} {until}", opts.seed)).await?;
+    Ok(format!(
         "生成到访 / generated {written} visits over {days} days ending {end} in {total:.1} s: {:.0} visits/s \
          ({:.0}/s inserting{})",
         written as f64 / total.max(1e-9),
         written as f64 / inserted.max(1e-9),
         if rebuild { ", then one index rebuild" } else { "" }
-    );
-    println!("  登录 / login: {login}");
-    println!("  启动 / start: sentinel serve (same data directory); the trace index loads these visits");
-    Ok(())
+    ))
 }
 
 async fn all_venues(

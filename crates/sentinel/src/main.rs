@@ -9,6 +9,7 @@ mod demo;
 mod generate;
 mod import;
 mod keys;
+mod trace;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -57,6 +58,28 @@ enum Command {
         /// Last day generated, YYYY-MM-DD (local); today when absent.
         #[arg(long)]
         end: Option<chrono::NaiveDate>,
+    },
+    /// Trace one case (--person with --onset-at or --sampled-at) or a batch (--cases FILE.csv with columns
+    /// person, onset_at or sampled_at) on the stored visits; prints counts per tier, writes the contacts
+    /// with --out. Read-only: cases are opened and applied through the API.
+    Trace {
+        #[command(flatten)]
+        common: Common,
+        /// china-2022 or cwa-like.
+        #[arg(long, default_value = "china-2022")]
+        rule_set: String,
+        /// Person id or resident ID number.
+        #[arg(long)]
+        person: Option<String>,
+        #[arg(long)]
+        onset_at: Option<String>,
+        #[arg(long)]
+        sampled_at: Option<String>,
+        #[arg(long)]
+        cases: Option<PathBuf>,
+        /// Write the contacts here as CSV.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Apply pending database migrations and print the schema version.
     Migrate(Common),
@@ -201,6 +224,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let login =
                 demo::seed(&*store, &config, seed, persons, DemoOptions::default().venues_per_district)
                     .await?;
+            // Two weeks of residents' scans up to now, so there is something to trace.
+            let days = generate::GenOptions { persons, days: 14, seed, end: None };
+            eprintln!("{}", generate::write_visits(&*store, &config, &days).await?);
             // After seeding: the state loads the demo's risk areas and policies at once, not at the next refresh.
             let state = sentinel_server::build_state(&config, store.clone()).await?;
             let addr = config.listen;
@@ -215,6 +241,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "                      POST /api/v1/device/scans with Authorization: Bearer <token>"
                 );
             }
+            if let Some((person, market, at)) = demo::market_visitor(&*store, config.utc_offset()?).await? {
+                println!(
+                    "  流调演示 / tracing: person {person} was at {market} yesterday from {at}; as tracer:"
+                );
+                println!(
+                    "      POST /api/v1/cases {{\"person_id\": {person}, \"sampled_at\": \"<now>\"}}, then \
+                     POST /api/v1/cases/<id>/trace, GET …/contacts, POST …/apply"
+                );
+            }
             println!();
             serve(&config, state).await
         }
@@ -222,6 +257,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = common.config()?;
             init_logging(config.log_format);
             generate::run(&config, &generate::GenOptions { persons, days, seed, end }).await
+        }
+        Command::Trace { common, rule_set, person, onset_at, sampled_at, cases, out } => {
+            let config = common.config()?;
+            init_logging(config.log_format);
+            trace::run(&config, &trace::TraceOptions { rule_set, person, onset_at, sampled_at, cases, out })
+                .await
         }
         Command::Migrate(common) => {
             let config = common.config()?;
