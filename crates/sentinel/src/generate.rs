@@ -40,6 +40,10 @@ fn span(meta: Option<String>) -> Option<(u64, i64, i64)> {
 pub async fn run(config: &Config, opts: &GenOptions) -> anyhow::Result<()> {
     anyhow::ensure!(opts.persons > 0, "--persons must be at least 1");
     anyhow::ensure!((1..=60).contains(&opts.days), "--days must be 1–60");
+    let today = Utc::now().with_timezone(&config.utc_offset()?).date_naive();
+    if let Some(end) = opts.end {
+        anyhow::ensure!(end <= today, "--end {end} lies in the future (today is {today})");
+    }
     let store = sentinel_server::open_store(config).await?;
     // About five residents a venue, as in a real city's register of places (and never fewer than the demo's).
     let venues_per_district = (opts.persons / 5 / DISTRICTS).max(32);

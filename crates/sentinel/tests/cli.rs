@@ -274,3 +274,67 @@ async fn demo_seeds_idempotently_and_serves() {
         assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} stored in clear");
     }
 }
+
+fn run_ok(args: &[&str], dir: &std::path::Path) -> String {
+    let out = sentinel().args(args).arg("--data-dir").arg(dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{args:?}: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+fn figure(text: &str, before: &str) -> usize {
+    let at = text.find(before).unwrap_or_else(|| panic!("{before:?} in {text}"));
+    text[..at].split_whitespace().last().unwrap().parse().unwrap()
+}
+
+/// `sentinel gen` writes a deterministic city of visits once; `sentinel trace` traces them, one case or a batch.
+#[test]
+fn gen_writes_visits_that_trace_reads() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let gen_args = ["gen", "--persons", "600", "--days", "3", "--seed", "5", "--end", "2026-11-20"];
+    let first = run_ok(&gen_args, a.path());
+    let visits = figure(&first, "visits over 3 days");
+    assert!((600..2400).contains(&visits), "{first}");
+    assert!(run_ok(&gen_args, a.path()).contains("already generated"), "a second run adds nothing");
+    assert_eq!(figure(&run_ok(&gen_args, b.path()), "visits over 3 days"), visits, "same seed, same city");
+
+    let cases = a.path().join("cases.csv");
+    let mut csv = String::from("person,sampled_at\n");
+    for p in 1..=40 {
+        csv.push_str(&format!("{p},2026-11-20 20:00\n"));
+    }
+    std::fs::write(&cases, csv).unwrap();
+    let out = a.path().join("contacts.csv");
+    let traced = run_ok(
+        &[
+            "trace",
+            "--cases",
+            cases.to_str().unwrap(),
+            "--rule-set",
+            "cwa-like",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        a.path(),
+    );
+    let close = figure(&traced, ", 次密接");
+    assert!(close > 0, "{traced}");
+    let listed = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(listed.lines().count(), 1 + close, "cwa-like has close contacts only: {traced}");
+    assert!(listed.lines().skip(1).all(|l| l.split(',').nth(1) == Some("close")));
+
+    for (args, message) in [
+        (vec!["trace", "--person", "1"], "--sampled-at"),
+        (
+            vec!["trace", "--person", "1", "--onset-at", "2026-11-20", "--rule-set", "nope"],
+            "unknown rule set",
+        ),
+        (vec!["trace", "--person", "1", "--onset-at", "last week"], "error"),
+        (vec!["gen", "--days", "0"], "--days"),
+        (vec!["gen", "--end", "2999-01-01"], "future"),
+    ] {
+        let out = sentinel().args(&args).arg("--data-dir").arg(a.path()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
