@@ -57,13 +57,17 @@ async fn a_market_case_turns_its_contacts_red(s: &TestServer) {
     // An address that would be a formula in a spreadsheet: the lists must show it as text.
     let shop = venue(s, &admin, "苏果超市", "supermarket", "=HYPERLINK(\"http://x\")").await;
     let case_person = person(s, &admin, 11, "王芳").await;
-    let (a, b, c, d, late) = (
+    let (a, b, d, late) = (
         person(s, &admin, 12, "李强").await,
         person(s, &admin, 13, "赵敏").await,
-        person(s, &admin, 14, "孙丽").await,
         person(s, &admin, 15, "周杰").await,
         person(s, &admin, 16, "吴刚").await,
     );
+    // The companion lives in another district (吴中区).
+    let body =
+        json!({"id_number": id_number("320506", "19850101", 14), "name": "孙丽", "region_code": "320506"});
+    let (_, c) = s.post("/api/v1/persons", &admin, body).await;
+    let c = c["id"].as_i64().unwrap();
     let store = &s.state.store;
     store
         .bulk_insert_visits(&[
@@ -159,6 +163,7 @@ async fn a_market_case_turns_its_contacts_red(s: &TestServer) {
     assert!(lines[0].starts_with("序号 No.,层级 Tier,姓名 Name"));
     assert!(csv.contains("李*") && !csv.contains("李强"), "{csv}");
     assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    assert!(!csv.contains(",=") && !csv.contains(",\"="), "no cell starts a formula, quoted or not: {csv}");
     assert!(!csv.lines().any(|l| l.split(',').any(|cell| cell.starts_with('='))));
 
     let res = s
@@ -218,11 +223,27 @@ async fn a_market_case_turns_its_contacts_red(s: &TestServer) {
     );
     s.post(&format!("/api/v1/cases/{}/close", second["id"]), &investigator, json!({})).await;
 
-    // Apply: close → red, secondary → yellow, companion → yellow, with the case as basis.
+    // Scopes: 吴中区's investigator cannot see a 姑苏区 case; 姑苏区's applies to 姑苏区's residents only.
+    let wuzhong = s.user(&admin, "wuzhong_inv", "investigator", "320506").await;
+    let (status, e) = s.get(&format!("/api/v1/cases/{id}"), &wuzhong).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("out_of_scope")));
+    assert_eq!(
+        s.post(&format!("/api/v1/cases/{id}/apply"), &wuzhong, json!({})).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, applied) = s.post(&format!("/api/v1/cases/{id}/apply"), &district, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(applied["assigned"], json!({"close": 3, "secondary": 1, "companion": 0}));
+    assert_eq!(
+        (applied["not_applied"].as_u64(), applied["case"]["status"].as_str()),
+        (Some(1), Some("applied"))
+    );
+
+    // Apply city-wide: close → red, secondary → yellow, companion → yellow, with the case as basis.
     let (status, applied) = s.post(&format!("/api/v1/cases/{id}/apply"), &investigator, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{applied}");
-    assert_eq!(applied["assigned"], json!({"close": 3, "secondary": 1, "companion": 1}));
-    assert_eq!(applied["case"]["status"], "applied");
+    assert_eq!(applied["assigned"], json!({"close": 0, "secondary": 0, "companion": 1}));
+    assert_eq!(applied["not_applied"], 0);
     let (_, health) = s.get(&format!("/api/v1/persons/{a}/health"), &admin).await;
     assert_eq!(health["colour"], "red", "{health}");
     assert!(health["reason"].as_str().unwrap().starts_with(&format!("case:{id}")), "{health}");
@@ -278,6 +299,8 @@ async fn bad_case_input_is_refused(s: &TestServer) {
         (json!({"person_id": p, "onset_at": "yesterday"}), "onset_at"),
         (json!({"person_id": p, "onset_at": (Utc::now() + Duration::days(2)).to_rfc3339()}), "onset_at"),
         (json!({"person_id": p, "onset_at": (Utc::now() - Duration::days(60)).to_rfc3339()}), "onset_at"),
+        // 28 days ago and 4 days back reach beyond the 30 days of visits kept.
+        (json!({"person_id": p, "onset_at": (Utc::now() - Duration::days(28)).to_rfc3339()}), "onset_at"),
         (json!({"id_number": id_number("320508", "19850101", 99), "onset_at": at}), "id_number"),
     ] {
         let (status, e) = s.post("/api/v1/cases", &admin, body.clone()).await;

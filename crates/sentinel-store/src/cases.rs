@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use sentinel_core::{PersonId, RegionCode, VenueCategory, VenueId};
 
 use crate::query::from_millis;
-use crate::{NewAssignment, Page, PageRequest, StoreError};
+use crate::{Page, PageRequest, StoreError};
+use sentinel_core::health::Colour;
 
 /// An admitted visit as a trace index takes it (times in Unix milliseconds, as stored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +133,19 @@ pub struct CaseContact {
     pub assignment_id: Option<i64>,
 }
 
+/// What applying a case assigns: per tier the colour and the end of its validity, to every contact of the
+/// last trace not applied yet (optionally only those whose home lies in `region`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyPlan {
+    /// (tier, colour, valid until); tiers not listed are not assigned.
+    pub tiers: Vec<(String, Colour, DateTime<Utc>)>,
+    /// The legal basis; the tier is appended (`case:7 china-2022` → `case:7 china-2022 close`).
+    pub reason: String,
+    pub set_by: String,
+    /// Only contacts living in this region's subtree (a caller's scope); `None`: everyone.
+    pub region: Option<RegionCode>,
+}
+
 /// Stored columns of a case, decoded the same way by both backends.
 pub const CASE_COLUMNS: &str = "id, person_id, onset_at, onset_kind, rule_set, rule_set_version, status, opened_by, \
                                 opened_at, traced_at, applied_at, closed_at, closed_by";
@@ -234,7 +248,9 @@ pub trait CaseStore: Send + Sync {
     async fn max_person_id(&self) -> Result<i64, StoreError>;
     /// Every person's id and home grid, by id, without reading (and decrypting) the rest of them.
     async fn person_homes(&self) -> Result<Vec<(PersonId, RegionCode)>, StoreError>;
-    /// Appends visits in one transaction, the fast path of a bulk load; returns how many.
+    /// Appends visits in one transaction, the fast path of a bulk load; returns how many. A running server's
+    /// trace index catches up by visit id with a margin, so keep a call below
+    /// `sentinel_server::exposure::MAX_BULK_VISITS` visits.
     async fn bulk_insert_visits(&self, visits: &[BulkVisit]) -> Result<usize, StoreError>;
     /// Before a bulk load of many visits: drop the visit indexes that make each insert a random write, to
     /// be rebuilt by one sort in [`CaseStore::end_bulk_load`]. A no-op where that does not pay.
@@ -260,14 +276,16 @@ pub trait CaseStore: Send + Sync {
     ) -> Result<TraceCase, StoreError>;
     /// The contacts of the last trace, by tier (close first) then person; only one tier when given.
     async fn case_contacts(&self, id: i64, tier: Option<&str>) -> Result<Vec<CaseContact>, StoreError>;
-    /// Adds one code assignment per (contact, assignment) pair, logs the health changes and records each
-    /// assignment on its contact, all in one transaction, and marks the case applied; `Conflict` if closed.
+    /// In one transaction (the case locked): picks the contacts of the last trace with no assignment yet
+    /// that the plan covers, adds a `tracing` code assignment for each from `now`, records it on the
+    /// contact, logs the health change, and marks the case applied. Returns the case and the (person, tier)
+    /// assigned; `Conflict` if the case is closed. Two applies at once assign each contact once.
     async fn apply_case(
         &self,
         id: i64,
-        assignments: &[NewAssignment],
+        plan: &ApplyPlan,
         now: DateTime<Utc>,
-    ) -> Result<TraceCase, StoreError>;
+    ) -> Result<(TraceCase, Vec<(PersonId, String)>), StoreError>;
     /// `Conflict` if closed already.
     async fn close_case(&self, id: i64, by: &str, now: DateTime<Utc>) -> Result<TraceCase, StoreError>;
 }

@@ -145,24 +145,35 @@ mod cases {
         assert_eq!(s.case_contacts(case.id, None).await.unwrap(), [contact(b, "close", market, a)]);
         assert_eq!(s.case_contacts(case.id, Some("secondary")).await.unwrap(), []);
 
-        let red = NewAssignment {
-            person_id: b,
-            colour: Colour::Red,
+        let until = now() + Duration::days(10);
+        let mut plan = ApplyPlan {
+            tiers: vec![("close".into(), Colour::Red, until)],
             reason: format!("case:{}", case.id),
-            source: AssignmentSource::Tracing,
             set_by: "investigator".into(),
-            valid_from: now(),
-            valid_until: Some(now() + Duration::days(10)),
+            region: Some(rc("320506")),
         };
         let before = s.latest_health_change().await.unwrap();
-        let applied = s.apply_case(case.id, std::slice::from_ref(&red), now()).await.unwrap();
+        // A caller scoped to another district assigns nobody here.
+        let (_, none) = s.apply_case(case.id, &plan, now()).await.unwrap();
+        assert_eq!(none, []);
+        plan.region = Some(rc("320508"));
+        let (applied, assigned_now) = s.apply_case(case.id, &plan, now()).await.unwrap();
         assert_eq!((applied.status, applied.applied_at), (CaseStatus::Applied, Some(now())));
+        assert_eq!(assigned_now, [(b, "close".to_owned())]);
         let assigned = s.case_contacts(case.id, None).await.unwrap()[0].assignment_id.unwrap();
         let stored = s.get_assignment(assigned).await.unwrap();
         assert_eq!((stored.person_id, stored.assignment.colour), (b, Colour::Red));
-        assert_eq!(stored.assignment.reason, format!("case:{}", case.id));
+        assert_eq!(stored.assignment.reason, format!("case:{} close", case.id));
+        assert_eq!(
+            (stored.assignment.source, stored.assignment.valid_from, stored.assignment.valid_until),
+            (AssignmentSource::Tracing, now(), Some(until))
+        );
         let changes = s.health_changes_since(before, 10).await.unwrap();
         assert_eq!(changes.iter().map(|c| c.1).collect::<Vec<_>>(), [b]);
+        // Applied once: again assigns nothing.
+        plan.region = None;
+        assert_eq!(s.apply_case(case.id, &plan, now()).await.unwrap().1, []);
+        assert_eq!(s.assignments_of(b).await.unwrap().len(), 1);
 
         // A re-run finding the same contact at the same tier keeps the assignment; another tier drops it.
         s.save_case_trace(case.id, &[contact(b, "close", market, a)], now()).await.unwrap();
@@ -173,7 +184,7 @@ mod cases {
         let closed = s.close_case(case.id, "investigator", now()).await.unwrap();
         assert_eq!((closed.status, closed.closed_by.as_deref()), (CaseStatus::Closed, Some("investigator")));
         assert!(matches!(s.save_case_trace(case.id, &[], now()).await, Err(StoreError::Conflict(_))));
-        assert!(matches!(s.apply_case(case.id, &[], now()).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(s.apply_case(case.id, &plan, now()).await, Err(StoreError::Conflict(_))));
         assert!(matches!(s.close_case(case.id, "x", now()).await, Err(StoreError::Conflict(_))));
         assert!(matches!(s.get_case(case.id + 100).await, Err(StoreError::NotFound)));
 

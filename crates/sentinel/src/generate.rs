@@ -20,21 +20,38 @@ pub struct GenOptions {
 /// Above this many expected visits the visit indexes are dropped and rebuilt once (see
 /// `CaseStore::begin_bulk_load`): inserting into two B-trees on random keys would cost more than one sort.
 const REBUILD_INDEXES_ABOVE: usize = 500_000;
-/// Visits per insert transaction.
-const CHUNK: usize = 50_000;
+/// Visits per insert transaction: no more than a running server's trace index reads again when it catches up.
+const CHUNK: usize = sentinel_server::exposure::MAX_BULK_VISITS;
 /// Districts of the demo city, over which venues are spread.
 const DISTRICTS: usize = sentinel_sim::suzhou::DISTRICTS.len();
 
-/// What this data set holds already, per seed: the span of entry times generated, so running again
-/// (or a demo started on a later day) adds only the visits not written yet.
-const GEN_KEY: &str = "gen.span";
+/// What this data set holds already: per seed the spans of entry times generated (one `seed from_ms until_ms`
+/// line each), so running again (or a demo started on a later day) adds only the visits not written yet.
+const GEN_KEY: &str = "gen.spans";
 
-/// Parses `seed from_ms until_ms`.
-fn span(meta: Option<String>) -> Option<(u64, i64, i64)> {
-    let meta = meta?;
-    let mut parts = meta.split_whitespace().map(str::parse::<i64>);
-    let (seed, from, until) = (parts.next()?.ok()?, parts.next()?.ok()?, parts.next()?.ok()?);
-    Some((u64::try_from(seed).ok()?, from, until))
+type Span = (u64, i64, i64);
+
+fn spans(meta: Option<String>) -> Vec<Span> {
+    let parse = |line: &str| -> Option<Span> {
+        let mut parts = line.split_whitespace().map(str::parse::<i64>);
+        let (seed, from, until) = (parts.next()?.ok()?, parts.next()?.ok()?, parts.next()?.ok()?);
+        Some((u64::try_from(seed).ok()?, from, until))
+    };
+    meta.unwrap_or_default().lines().filter_map(parse).collect()
+}
+
+/// Adds a span, merging only spans of the same seed that overlap or touch it: a gap stays a gap.
+fn merged(mut all: Vec<Span>, (seed, mut from, mut until): Span) -> Vec<Span> {
+    all.retain(|&(s, f, u)| {
+        let joins = s == seed && f <= until && from <= u;
+        if joins {
+            (from, until) = (from.min(f), until.max(u));
+        }
+        !joins
+    });
+    all.push((seed, from, until));
+    all.sort_unstable();
+    all
 }
 
 pub async fn run(config: &Config, opts: &GenOptions) -> anyhow::Result<()> {
@@ -71,8 +88,10 @@ pub async fn write_visits(store: &dyn Store, config: &Config, opts: &GenOptions)
     let first = end - Duration::days(i64::from(opts.days) - 1);
     let from_ms = local_midnight(first).timestamp_millis();
     let until_ms = local_midnight(end + Duration::days(1)).timestamp_millis().min(now.timestamp_millis());
-    let done = span(store.get_meta(GEN_KEY).await?).filter(|(seed, _, _)| *seed == opts.seed);
-    if done.is_some_and(|(_, f, u)| f <= from_ms && until_ms <= u) {
+    let all_spans = spans(store.get_meta(GEN_KEY).await?);
+    let done: Vec<(i64, i64)> =
+        all_spans.iter().filter(|(seed, _, _)| *seed == opts.seed).map(|&(_, f, u)| (f, u)).collect();
+    if done.iter().any(|&(f, u)| f <= from_ms && until_ms <= u) {
         return Ok(format!(
             "已生成过 / already generated: {} days ending {end} (seed {})",
             opts.days, opts.seed
@@ -97,6 +116,7 @@ pub async fn write_visits(store: &dyn Store, config: &Config, opts: &GenOptions)
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<BulkVisit>>(1);
     let days = opts.days;
+    let written_before = done;
     let generator = std::thread::spawn(move || {
         for i in 0..days {
             let date = first + Duration::days(i64::from(i));
@@ -104,7 +124,7 @@ pub async fn write_visits(store: &dyn Store, config: &Config, opts: &GenOptions)
             // Nobody has scanned later today yet; what an earlier run wrote is there already.
             visits.retain(|v| {
                 v.entered_at_ms <= until_ms
-                    && !done.is_some_and(|(_, f, u)| (f..=u).contains(&v.entered_at_ms))
+                    && !written_before.iter().any(|&(f, u)| (f..=u).contains(&v.entered_at_ms))
             });
             if tx.blocking_send(visits).is_err() {
                 return;
@@ -128,11 +148,11 @@ pub async fn write_visits(store: &dyn Store, config: &Config, opts: &GenOptions)
         store.end_bulk_load().await?;
     }
     let total = started.elapsed().as_secs_f64();
-    let (from, until) = match done {
-        Some((_, f, u)) => (f.min(from_ms), u.max(until_ms)),
-        None => (from_ms, until_ms),
-    };
-    store.set_meta(GEN_KEY, &format!("{} {from} {until}", opts.seed)).await?;
+    let lines: Vec<String> = merged(all_spans, (opts.seed, from_ms, until_ms))
+        .iter()
+        .map(|(s, f, u)| format!("{s} {f} {u}"))
+        .collect();
+    store.set_meta(GEN_KEY, &lines.join("\n")).await?;
     Ok(format!(
         "生成到访 / generated {written} visits over {days} days ending {end} in {total:.1} s: {:.0} visits/s \
          ({:.0}/s inserting{})",
@@ -156,4 +176,20 @@ async fn all_venues(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_merge_only_when_they_meet() {
+        let one = merged(Vec::new(), (1, 100, 200));
+        let apart = merged(one.clone(), (1, 300, 400));
+        assert_eq!(apart, [(1, 100, 200), (1, 300, 400)], "a gap stays a gap");
+        assert_eq!(merged(apart.clone(), (1, 150, 350)), [(1, 100, 400)]);
+        assert_eq!(merged(one, (2, 150, 250)), [(1, 100, 200), (2, 150, 250)], "seeds apart");
+        let text = "1 100 200\n2 5 6\nbroken line";
+        assert_eq!(spans(Some(text.into())), [(1, 100, 200), (2, 5, 6)]);
+    }
 }

@@ -24,7 +24,10 @@ pub struct TraceOptions {
 
 /// A person by store id or resident ID number.
 async fn person(store: &dyn Store, raw: &str, today: chrono::NaiveDate) -> anyhow::Result<PersonId> {
-    if let Ok(id) = raw.parse::<i64>() {
+    // A store id is short; an 18-digit ID number without an X would parse as a number too.
+    if raw.len() < 15 {
+        let id: i64 = raw.parse().with_context(|| format!("{raw}: not a person id or ID number"))?;
+        store.get_person(PersonId(id)).await.with_context(|| format!("人员不存在 / no person {id}"))?;
         return Ok(PersonId(id));
     }
     let number = ResidentIdNumber::parse(raw, today).map_err(|e| anyhow::anyhow!("{raw}: {e}"))?;
@@ -115,8 +118,8 @@ pub async fn run(config: &Config, opts: &TraceOptions) -> anyhow::Result<()> {
         _ => anyhow::bail!("give either --person with --onset-at/--sampled-at, or --cases FILE"),
     };
     let started = std::time::Instant::now();
-    let book = TraceBook::load(&*store, now).await?;
-    let snapshot = book.snapshot(&*store, now).await?;
+    let book = std::sync::Arc::new(TraceBook::load(&*store, now).await?);
+    let snapshot = book.snapshot(store.clone(), now).await?;
     let loaded = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
     let contacts = trace_cases(&snapshot, &rules, &cases, now, tz.local_minus_utc());

@@ -291,7 +291,11 @@ fn figure(text: &str, before: &str) -> usize {
 #[test]
 fn gen_writes_visits_that_trace_reads() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let gen_args = ["gen", "--persons", "600", "--days", "3", "--seed", "5", "--end", "2026-11-20"];
+    // Three days ending a week ago: inside the 30 days a trace reads, whenever the test runs.
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let end = chrono::Utc::now().with_timezone(&cst).date_naive() - chrono::Duration::days(7);
+    let end_flag = end.to_string();
+    let gen_args = ["gen", "--persons", "600", "--days", "3", "--seed", "5", "--end", end_flag.as_str()];
     let first = run_ok(&gen_args, a.path());
     let visits = figure(&first, "visits over 3 days");
     assert!((600..2400).contains(&visits), "{first}");
@@ -301,7 +305,7 @@ fn gen_writes_visits_that_trace_reads() {
     let cases = a.path().join("cases.csv");
     let mut csv = String::from("person,sampled_at\n");
     for p in 1..=40 {
-        csv.push_str(&format!("{p},2026-11-20 20:00\n"));
+        csv.push_str(&format!("{p},{end} 20:00\n"));
     }
     std::fs::write(&cases, csv).unwrap();
     let out = a.path().join("contacts.csv");
@@ -329,7 +333,12 @@ fn gen_writes_visits_that_trace_reads() {
             vec!["trace", "--person", "1", "--onset-at", "2026-11-20", "--rule-set", "nope"],
             "unknown rule set",
         ),
-        (vec!["trace", "--person", "1", "--onset-at", "last week"], "error"),
+        (vec!["trace", "--person", "1", "--onset-at", "last week"], "invalid time"),
+        (vec!["trace", "--person", "99999", "--onset-at", "2026-11-20 10:00"], "no person 99999"),
+        (
+            vec!["trace", "--person", "110105198001011000", "--onset-at", "2026-11-20 10:00"],
+            "no person 110105198001011000",
+        ),
         (vec!["gen", "--days", "0"], "--days"),
         (vec!["gen", "--end", "2999-01-01"], "future"),
     ] {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use utoipa::IntoParams;
 
-use super::cases::{load_case, parse_tier, require_tracing};
+use super::cases::{load_case, parse_tier};
 use super::purpose;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -58,7 +58,7 @@ pub fn safe_cell(text: &str) -> String {
     }
 }
 
-/// The rows of the list, every cell already safe.
+/// The rows of the list as text; `safe_cell` before writing them where a formula could start.
 async fn rows(state: &AppState, contacts: &[CaseContact], unmasked: bool) -> ApiResult<Vec<[String; 13]>> {
     let mut venues: HashMap<i64, (String, String)> = HashMap::new();
     let mut out = Vec::with_capacity(contacts.len());
@@ -99,7 +99,7 @@ async fn rows(state: &AppState, contacts: &[CaseContact], unmasked: bool) -> Api
             c.via.0.to_string(),
             if c.assignment_id.is_some() { "是 yes" } else { "否 no" }.to_owned(),
         ];
-        out.push(cells.map(|cell| safe_cell(&cell)));
+        out.push(cells);
     }
     Ok(out)
 }
@@ -112,7 +112,6 @@ async fn prepare(
     q: &ExportQuery,
     format: &str,
 ) -> ApiResult<(Vec<[String; 13]>, String)> {
-    require_tracing(caller)?;
     let tier = parse_tier(q.tier.as_deref())?;
     let purpose = purpose(q.purpose.as_deref())?;
     let unmasked = purpose.is_some();
@@ -120,7 +119,7 @@ async fn prepare(
         // The list spans the whole city: unmasking it needs the right everywhere.
         caller.require_deployment_wide(Permission::UnmaskPersons)?;
     }
-    let case = load_case(state, id).await?;
+    let case = load_case(state, caller, id).await?;
     let contacts = state.store.case_contacts(case.id, tier).await?;
     let action = if unmasked { "case.export.unmask" } else { "case.export" };
     super::audit::record(
@@ -161,7 +160,7 @@ pub async fn export_csv(
     let fail = |_| ApiError::internal();
     out.write_record(HEADER).map_err(fail)?;
     for r in &rows {
-        out.write_record(r).map_err(fail)?;
+        out.write_record(r.iter().map(|cell| safe_cell(cell))).map_err(fail)?;
     }
     let body = out.into_inner().map_err(|_| ApiError::internal())?;
     Ok(attachment("text/csv; charset=utf-8", &filename, body))
@@ -186,7 +185,7 @@ pub async fn export_xlsx(
         }
         for (row, cells) in rows.iter().enumerate() {
             for (col, cell) in cells.iter().enumerate() {
-                // Strings, never formulas: write_string stores the text as it is.
+                // A string cell is never evaluated: the text goes in as it is, no apostrophe needed.
                 sheet.write_string(row as u32 + 1, col as u16, cell)?;
             }
         }

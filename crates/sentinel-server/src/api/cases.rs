@@ -6,20 +6,21 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, FixedOffset};
-use sentinel_core::health::AssignmentSource;
 use sentinel_core::{Permission, PersonId, VenueId};
 use sentinel_store::{
-    CaseContact, CaseStatus, NewAssignment, NewCase, OnsetKind, StoreError, TraceCase, VisitFilter,
+    ApplyPlan, CaseContact, CaseStatus, NewCase, OnsetKind, StoreError, TraceCase, VisitFilter,
 };
 use sentinel_trace::RuleSet;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use utoipa::{IntoParams, ToSchema};
 
+use super::credentials::person_in_scope;
 use super::health::target;
 use super::{List, page_request};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::exposure::WINDOW_DAYS;
 use crate::exposure::case::trace_cases;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::health::import::parse_time;
@@ -38,11 +39,20 @@ pub(super) fn rule_set(name: &str) -> ApiResult<RuleSet> {
     })
 }
 
-pub(super) async fn load_case(state: &AppState, id: i64) -> ApiResult<TraceCase> {
-    state.store.get_case(id).await.map_err(|e| match e {
+/// The case, if the caller may trace and its person lives in the caller's scope.
+pub(super) async fn load_case(state: &AppState, caller: &Caller, id: i64) -> ApiResult<TraceCase> {
+    require_tracing(caller)?;
+    let case = state.store.get_case(id).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("case"),
         other => other.into(),
-    })
+    })?;
+    person_in_scope(state, caller, Permission::TraceCases, case.person_id.0).await?;
+    Ok(case)
+}
+
+/// Whether the case's lookback reaches back beyond the visits the index keeps.
+fn beyond_window(case: &TraceCase, rules: &RuleSet, now: chrono::DateTime<chrono::Utc>) -> bool {
+    case.onset_at - Duration::days(i64::from(rules.lookback_days)) < now - Duration::days(WINDOW_DAYS)
 }
 
 fn closed_or(e: StoreError) -> ApiError {
@@ -132,12 +142,14 @@ pub async fn open_case(
     if onset_at > now + Duration::minutes(5) {
         return Err(ApiError::invalid(field, "时间在未来 / lies in the future"));
     }
-    if onset_at < now - Duration::days(crate::exposure::WINDOW_DAYS) {
+    let lookback = Duration::days(i64::from(rules.lookback_days));
+    if onset_at - lookback < now - Duration::days(WINDOW_DAYS) {
         return Err(ApiError::invalid(
             field,
             format!(
-                "早于可追溯的{0}天 / older than the {0} days of visits kept for tracing",
-                crate::exposure::WINDOW_DAYS
+                "回溯{1}天超出可追溯的{0}天 / with the {1}-day lookback this reaches beyond the {0} days of visits \
+                 kept for tracing",
+                WINDOW_DAYS, rules.lookback_days
             ),
         ));
     }
@@ -192,8 +204,7 @@ pub async fn get_case(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<CaseView>> {
-    require_tracing(&caller)?;
-    Ok(Json(case_view(&state, &load_case(&state, id).await?)))
+    Ok(Json(case_view(&state, &load_case(&state, &caller, id).await?)))
 }
 
 #[derive(Debug, Default, Serialize, ToSchema)]
@@ -271,6 +282,9 @@ pub struct TraceView {
     pub changes: TraceChanges,
     /// Visits in the index the trace read.
     pub indexed_visits: usize,
+    /// The lookback now reaches back beyond the visits kept (the case was opened long ago): the oldest
+    /// exposures are missing.
+    pub window_truncated: bool,
     pub elapsed_ms: f64,
 }
 
@@ -283,15 +297,15 @@ pub async fn trace_case(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<TraceView>> {
-    require_tracing(&caller)?;
-    let case = load_case(&state, id).await?;
+    let case = load_case(&state, &caller, id).await?;
     if case.status == CaseStatus::Closed {
         return Err(ApiError::case_closed());
     }
     let rules = rule_set(&case.rule_set)?;
     let started = std::time::Instant::now();
     let now = state.now();
-    let snapshot = state.trace_book.snapshot(&*state.store, now).await?;
+    let window_truncated = beyond_window(&case, &rules, now);
+    let snapshot = state.trace_book.snapshot(state.store.clone(), now).await?;
     let offset = state.tz.local_minus_utc();
     let traced = {
         let (snapshot, case) = (snapshot.clone(), case.clone());
@@ -321,6 +335,7 @@ pub async fn trace_case(
         venues: venue_views,
         changes: changes(&before, &traced, case.traced_at.is_some()),
         indexed_visits: snapshot.visits,
+        window_truncated,
         elapsed_ms,
     }))
 }
@@ -380,9 +395,9 @@ pub async fn list_contacts(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<ContactQuery>,
 ) -> ApiResult<Json<List<ContactView>>> {
-    require_tracing(&caller)?;
     let tier = parse_tier(q.tier.as_deref())?;
     let page = page_request(q.cursor.as_deref(), q.limit)?;
+    load_case(&state, &caller, id).await?;
     let contacts = state.store.case_contacts(id, tier).await.map_err(closed_or)?;
     let start = usize::try_from(page.after.unwrap_or(0).max(0)).unwrap_or(usize::MAX).min(contacts.len());
     let end = (start + page.limit as usize).min(contacts.len());
@@ -439,8 +454,7 @@ pub async fn trajectory(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<List<TrajectoryStop>>> {
-    require_tracing(&caller)?;
-    let case = load_case(&state, id).await?;
+    let case = load_case(&state, &caller, id).await?;
     let rules = rule_set(&case.rule_set)?;
     let filter = VisitFilter {
         scope: None,
@@ -489,11 +503,14 @@ pub struct ApplyView {
     pub case: CaseView,
     /// Codes assigned by this call, per tier (contacts applied before are not assigned again).
     pub assigned: TierCounts,
+    /// Contacts still without a code: living outside the caller's scope (a city-wide caller assigns them).
+    pub not_applied: usize,
 }
 
 /// Assigns each contact of the last trace its tier's colour for the rule set's days (close → red,
-/// secondary → yellow, companions as the rule set says), with the case as legal basis. The gate decides
-/// on the new colour at once. Contacts applied earlier at the same tier are left alone.
+/// secondary → yellow, companions as the rule set says), with the case as legal basis; only contacts living
+/// in the caller's scope. The gate decides on the new colour at once. Contacts applied earlier at the same
+/// tier are left alone.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/apply", tag = "tracing",
     responses((status = 200, body = ApplyView), (status = 409, body = crate::error::Problem)))]
 pub async fn apply_case(
@@ -501,9 +518,8 @@ pub async fn apply_case(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<ApplyView>> {
-    require_tracing(&caller)?;
     caller.require(Permission::WriteHealth)?;
-    let case = load_case(&state, id).await?;
+    let case = load_case(&state, &caller, id).await?;
     if case.status == CaseStatus::Closed {
         return Err(ApiError::case_closed());
     }
@@ -512,33 +528,23 @@ pub async fn apply_case(
     }
     let rules = rule_set(&case.rule_set)?;
     let now = state.now();
-    let contacts = state.store.case_contacts(id, None).await?;
-    let mut assigned = TierCounts::default();
-    let assignments: Vec<NewAssignment> = contacts
-        .iter()
-        .filter(|c| c.assignment_id.is_none())
-        .map(|c| {
-            let tier = match c.tier.as_str() {
-                "close" => rules.close,
-                "secondary" => rules.secondary,
-                _ => rules.companion,
-            };
-            assigned.add(&c.tier);
-            NewAssignment {
-                person_id: c.person_id,
-                colour: tier.colour,
-                reason: format!("case:{id} {} {}", rules.name, c.tier),
-                source: AssignmentSource::Tracing,
-                set_by: caller.user.username.clone(),
-                valid_from: now,
-                valid_until: Some(now + Duration::days(i64::from(tier.expiry_days))),
-            }
-        })
-        .collect();
-    let applied = state.store.apply_case(id, &assignments, now).await.map_err(closed_or)?;
-    for a in &assignments {
-        state.status.invalidate(a.person_id);
+    let until = |days: u16| now + Duration::days(i64::from(days));
+    let plan = ApplyPlan {
+        tiers: [("close", rules.close), ("secondary", rules.secondary), ("companion", rules.companion)]
+            .into_iter()
+            .map(|(tier, rule)| (tier.to_owned(), rule.colour, until(rule.expiry_days)))
+            .collect(),
+        reason: format!("case:{id} {}", rules.name),
+        set_by: caller.user.username.clone(),
+        region: caller.person_region()?,
+    };
+    let (applied, persons) = state.store.apply_case(id, &plan, now).await.map_err(closed_or)?;
+    for (person, _) in &persons {
+        state.status.invalidate(*person);
     }
+    let assigned = TierCounts::of(persons.iter().map(|(_, tier)| tier.as_str()));
+    let not_applied =
+        state.store.case_contacts(id, None).await?.iter().filter(|c| c.assignment_id.is_none()).count();
     super::audit::record(
         &state,
         &caller,
@@ -546,12 +552,12 @@ pub async fn apply_case(
         Some(format!("case:{id}")),
         None,
         Some(format!(
-            "close:{} secondary:{} companion:{}",
+            "close:{} secondary:{} companion:{} not_applied:{not_applied}",
             assigned.close, assigned.secondary, assigned.companion
         )),
     )
     .await?;
-    Ok(Json(ApplyView { case: case_view(&state, &applied), assigned }))
+    Ok(Json(ApplyView { case: case_view(&state, &applied), assigned, not_applied }))
 }
 
 /// Closes the case: it can no longer be traced or applied. Assigned codes run until their expiry.
@@ -597,7 +603,7 @@ pub async fn clusters(
     require_tracing(&caller)?;
     let min_cases = q.min_cases.unwrap_or(2).max(1) as usize;
     let days = q.days.unwrap_or(14);
-    if !(1..=crate::exposure::WINDOW_DAYS as u32).contains(&days) {
+    if !(1..=WINDOW_DAYS as u32).contains(&days) {
         return Err(ApiError::invalid("days", "应为1–30 / must be 1–30"));
     }
     let now = state.now();
@@ -611,7 +617,7 @@ pub async fn clusters(
             None => break,
         }
     }
-    let snapshot = state.trace_book.snapshot(&*state.store, now).await?;
+    let snapshot = state.trace_book.snapshot(state.store.clone(), now).await?;
     let from = (now - Duration::days(i64::from(days))).timestamp();
     let rules = RuleSet::china_2022();
     // Per venue, the persons (and their cases) seen there.

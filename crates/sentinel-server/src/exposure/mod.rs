@@ -19,9 +19,13 @@ use std::sync::{Arc, Mutex};
 pub const WINDOW_DAYS: i64 = 30;
 
 /// Visit ids are taken when a transaction inserts and seen when it commits, so on PostgreSQL a batch may
-/// become visible after a later one. Transactions in flight hold at most a few group-commit batches of 512,
-/// so each catch-up reads again this many ids below the highest seen, and skips those it has.
+/// become visible after a later one. Each catch-up reads again this many ids below the highest seen and
+/// skips those it has; so no transaction that inserts visits may hold more ids than this (group commit:
+/// a few batches of 512 in flight; bulk loads: [`MAX_BULK_VISITS`] a transaction).
 const ID_MARGIN: i64 = 16_384;
+
+/// The most visits a bulk load may insert in one transaction (see [`ID_MARGIN`]).
+pub const MAX_BULK_VISITS: usize = 10_000;
 
 /// What a trace reads: an index and how many visits it holds.
 #[derive(Clone)]
@@ -44,8 +48,11 @@ struct Visits {
 impl Visits {
     /// Adds the rows not read before; returns how many were new.
     fn take(&mut self, rows: &[TraceVisitRow]) -> usize {
+        let newest = rows.iter().map(|r| r.id).max().unwrap_or(0).max(self.last_id);
+        let floor = newest - ID_MARGIN;
         let mut added = 0;
         for r in rows {
+            // Read in an earlier catch-up: every id that may still be re-read is in `recent`.
             if r.id <= self.last_id - ID_MARGIN || self.recent.contains(&r.id) {
                 continue;
             }
@@ -53,11 +60,12 @@ impl Visits {
                 self.all.push(v);
                 added += 1;
             }
-            self.recent.insert(r.id);
-            self.last_id = self.last_id.max(r.id);
+            if r.id > floor {
+                self.recent.insert(r.id);
+            }
         }
-        let floor = self.last_id - ID_MARGIN;
-        self.recent = self.recent.split_off(&floor);
+        self.last_id = newest;
+        self.recent = self.recent.split_off(&(floor + 1));
         added
     }
 }
@@ -101,25 +109,46 @@ impl TraceBook {
     }
 
     /// The index holding every visit committed before this call, caught up and rebuilt first if needed.
-    pub async fn snapshot(&self, store: &dyn Store, now: DateTime<Utc>) -> Result<Snapshot, StoreError> {
+    /// The catch-up runs as its own task, so a caller that goes away (a client hanging up) cannot leave it
+    /// half done.
+    pub async fn snapshot(
+        self: &Arc<Self>,
+        store: Arc<dyn Store>,
+        now: DateTime<Utc>,
+    ) -> Result<Snapshot, StoreError> {
+        let book = self.clone();
+        tokio::spawn(async move { book.catch_up(&*store, now).await })
+            .await
+            .map_err(|e| StoreError::Backend(format!("index task: {e}")))?
+    }
+
+    async fn catch_up(&self, store: &dyn Store, now: DateTime<Utc>) -> Result<Snapshot, StoreError> {
         let _one = self.catch_up.lock().await;
         let window_start = now - Duration::days(WINDOW_DAYS);
-        let after = self.lock().last_id - ID_MARGIN;
+        let (after, known_venues) = {
+            let v = self.lock();
+            (v.last_id - ID_MARGIN, v.categories.len())
+        };
+        // Everything that can fail on the store happens before the visits are taken out of the book.
         let rows = store.visits_for_trace(window_start, after.max(0)).await?;
-        let (all, mut categories) = {
+        let fresh_categories = match rows.iter().any(|r| r.venue_id >= known_venues as i64) {
+            // A venue created after start-up.
+            true => Some(venue_categories(store).await?),
+            false => None,
+        };
+        let (all, categories) = {
             let mut v = self.lock();
+            if let Some(c) = fresh_categories {
+                v.categories = c;
+            }
             let added = v.take(&rows);
             if let (Some(built), 0) = (&v.built, added) {
                 return Ok(built.clone());
             }
             (std::mem::take(&mut v.all), std::mem::take(&mut v.categories))
         };
-        if all.iter().any(|x| x.venue as usize >= categories.len()) {
-            // A venue created after start-up.
-            categories = venue_categories(store).await?;
-        }
         let oldest = window_start.timestamp();
-        let (built, all, categories) = tokio::task::spawn_blocking(move || {
+        let built = tokio::task::spawn_blocking(move || {
             let mut all = all;
             all.retain(|x| x.entered >= oldest);
             let persons = all.iter().map(|x| x.person).max().map_or(0, |p| p + 1);
@@ -129,9 +158,16 @@ impl TraceBook {
             let built = TraceIndex::build(&all, persons, categories.clone());
             (built, all, categories)
         })
-        .await
-        .map_err(|e| StoreError::Backend(format!("index task: {e}")))?;
+        .await;
         let mut v = self.lock();
+        let (built, all, categories) = match built {
+            Ok(done) => done,
+            Err(e) => {
+                // The visits went down with the task: start over, so the next catch-up reads the whole window.
+                *v = Visits::default();
+                return Err(StoreError::Backend(format!("index task: {e}")));
+            }
+        };
         v.all = all;
         v.categories = categories;
         let index = built.map_err(|e| StoreError::Backend(format!("trace index: {e}")))?;
@@ -153,4 +189,32 @@ async fn venue_categories(store: &dyn Store) -> Result<Vec<VenueCategory>, Store
         }
     }
     Ok(categories)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64) -> TraceVisitRow {
+        TraceVisitRow { id, person_id: id, venue_id: 1, entered_at_ms: id * 1000, left_at_ms: None }
+    }
+
+    #[test]
+    fn a_catch_up_takes_late_commits_once() {
+        let mut v = Visits::default();
+        let first: Vec<_> = (1..=100).filter(|id| *id != 60).map(row).collect();
+        assert_eq!(v.take(&first), 99);
+        // The next read starts ID_MARGIN below the newest id: it sees 1..=100 again, and 60, committed late.
+        let again: Vec<_> = (1..=120).map(row).collect();
+        assert_eq!(v.take(&again), 21, "60 and 101..=120");
+        assert_eq!(v.take(&again), 0);
+        let mut persons: Vec<u32> = v.all.iter().map(|x| x.person).collect();
+        persons.sort_unstable();
+        assert_eq!(persons, (1..=120).collect::<Vec<u32>>());
+        // Far beyond the margin, old ids are forgotten rather than kept forever.
+        let far = ID_MARGIN * 3;
+        assert_eq!(v.take(&[row(far)]), 1);
+        assert_eq!(v.last_id, far);
+        assert!(v.recent.iter().all(|id| *id > far - ID_MARGIN));
+    }
 }

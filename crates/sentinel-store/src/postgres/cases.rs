@@ -11,7 +11,7 @@ use super::PostgresStore;
 use crate::cases::{CASE_COLUMNS, CONTACT_COLUMNS, CaseRow, ContactRow, carry_assignments};
 use crate::query::{category, region_code};
 use crate::{
-    BulkVisit, CaseContact, CaseStatus, CaseStore, NewAssignment, NewCase, Page, PageRequest, StoreError,
+    ApplyPlan, BulkVisit, CaseContact, CaseStatus, CaseStore, NewCase, Page, PageRequest, StoreError,
     TraceCase, TraceVisitRow,
 };
 
@@ -230,33 +230,44 @@ impl CaseStore for PostgresStore {
     async fn apply_case(
         &self,
         id: i64,
-        assignments: &[NewAssignment],
+        plan: &ApplyPlan,
         now: DateTime<Utc>,
-    ) -> Result<TraceCase, StoreError> {
+    ) -> Result<(TraceCase, Vec<(PersonId, String)>), StoreError> {
         let now = now.timestamp_millis();
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
+        // Locks the case row: a second apply (or a re-trace) waits, then sees these assignments.
         open_case(&tx, id).await?;
-        let persons: Vec<i64> = assignments.iter().map(|a| a.person_id.0).collect();
-        let colours: Vec<&str> = assignments.iter().map(|a| a.colour.code()).collect();
-        let reasons: Vec<&str> = assignments.iter().map(|a| a.reason.as_str()).collect();
-        let sources: Vec<&str> = assignments.iter().map(|a| a.source.code()).collect();
-        let set_by: Vec<&str> = assignments.iter().map(|a| a.set_by.as_str()).collect();
-        let from: Vec<i64> = assignments.iter().map(|a| a.valid_from.timestamp_millis()).collect();
-        let until: Vec<Option<i64>> =
-            assignments.iter().map(|a| a.valid_until.map(|t| t.timestamp_millis())).collect();
+        let tiers: Vec<&str> = plan.tiers.iter().map(|(t, _, _)| t.as_str()).collect();
+        let colours: Vec<&str> = plan.tiers.iter().map(|(_, c, _)| c.code()).collect();
+        let until: Vec<i64> = plan.tiers.iter().map(|(_, _, u)| u.timestamp_millis()).collect();
+        let prefix = plan.region.as_ref().map(|r| format!("{}%", r.subtree_prefix()));
         // A person appears once per case, so each new assignment finds its contact row by person.
-        tx.execute(
-            "WITH added AS (
-                 INSERT INTO code_assignments (person_id, colour, reason, source, set_by, valid_from, valid_until, created_at)
-                 SELECT *, $9 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[])
-                 RETURNING id, person_id)
-             UPDATE case_contacts k SET assignment_id = added.id FROM added
-             WHERE k.case_id = $1 AND k.person_id = added.person_id",
-            &[&id, &persons, &colours, &reasons, &sources, &set_by, &from, &until, &now],
-        )
-        .await?;
-        if !persons.is_empty() {
+        let rows = tx
+            .query(
+                "WITH plan AS (SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[]) AS t(tier, colour, until)),
+                 pending AS (
+                     SELECT k.person_id, k.tier, plan.colour, plan.until
+                     FROM case_contacts k JOIN plan ON plan.tier = k.tier JOIN persons p ON p.id = k.person_id
+                     WHERE k.case_id = $1 AND k.assignment_id IS NULL AND ($5::text IS NULL OR p.region_code LIKE $5)),
+                 added AS (
+                     INSERT INTO code_assignments (person_id, colour, reason, source, set_by, valid_from, valid_until, created_at)
+                     SELECT person_id, colour, $6 || ' ' || tier, 'tracing', $7, $8, until, $8 FROM pending
+                     RETURNING id, person_id),
+                 marked AS (
+                     UPDATE case_contacts k SET assignment_id = added.id FROM added
+                     WHERE k.case_id = $1 AND k.person_id = added.person_id
+                     RETURNING k.person_id, k.tier)
+                 SELECT person_id, tier FROM marked ORDER BY person_id",
+                &[&id, &tiers, &colours, &until, &prefix, &plan.reason, &plan.set_by, &now],
+            )
+            .await?;
+        let applied: Vec<(PersonId, String)> = rows
+            .iter()
+            .map(|r| Ok((PersonId(r.try_get(0)?), r.try_get::<_, String>(1)?)))
+            .collect::<Result<_, StoreError>>()?;
+        if !applied.is_empty() {
+            let persons: Vec<i64> = applied.iter().map(|(p, _)| p.0).collect();
             // Same ordering lock as every other write to the change log.
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&super::LOG_ORDER_LOCK]).await?;
             tx.execute(
@@ -269,7 +280,7 @@ impl CaseStore for PostgresStore {
             .await?;
         let case = select_case(&tx, id, false).await?;
         tx.commit().await?;
-        Ok(case)
+        Ok((case, applied))
     }
 
     async fn close_case(&self, id: i64, by: &str, now: DateTime<Utc>) -> Result<TraceCase, StoreError> {

@@ -10,7 +10,7 @@ use super::health::log_change;
 use crate::cases::{CASE_COLUMNS, CONTACT_COLUMNS, CaseRow, ContactRow, carry_assignments};
 use crate::query::{category, region_code};
 use crate::{
-    BulkVisit, CaseContact, CaseStatus, CaseStore, NewAssignment, NewCase, Page, PageRequest, StoreError,
+    ApplyPlan, BulkVisit, CaseContact, CaseStatus, CaseStore, NewCase, Page, PageRequest, StoreError,
     TraceCase, TraceVisitRow,
 };
 
@@ -270,41 +270,46 @@ impl CaseStore for SqliteStore {
     async fn apply_case(
         &self,
         id: i64,
-        assignments: &[NewAssignment],
+        plan: &ApplyPlan,
         now: DateTime<Utc>,
-    ) -> Result<TraceCase, StoreError> {
-        let assignments = assignments.to_vec();
+    ) -> Result<(TraceCase, Vec<(PersonId, String)>), StoreError> {
+        let plan = plan.clone();
         self.write(Box::new(move |c, _| {
             let tx = c.transaction()?;
             open_case(&tx, id)?;
             let now = now.timestamp_millis();
+            let prefix = plan.region.as_ref().map(|r| format!("{}%", r.subtree_prefix()));
+            let pending: Vec<(i64, String)> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT k.person_id, k.tier FROM case_contacts k JOIN persons p ON p.id = k.person_id
+                     WHERE k.case_id = ?1 AND k.assignment_id IS NULL AND (?2 IS NULL OR p.region_code LIKE ?2)
+                     ORDER BY k.person_id",
+                )?;
+                let rows = stmt.query_map(params![id, prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut applied = Vec::new();
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO code_assignments (person_id, colour, reason, source, set_by, valid_from, valid_until, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     VALUES (?1, ?2, ?3, 'tracing', ?4, ?5, ?6, ?5)",
                 )?;
                 let mut mark = tx.prepare_cached(
                     "UPDATE case_contacts SET assignment_id = ?3 WHERE case_id = ?1 AND person_id = ?2",
                 )?;
-                for a in &assignments {
-                    insert.execute(params![
-                        a.person_id.0,
-                        a.colour.code(),
-                        a.reason,
-                        a.source.code(),
-                        a.set_by,
-                        a.valid_from.timestamp_millis(),
-                        a.valid_until.map(|t| t.timestamp_millis()),
-                        now
-                    ])?;
-                    mark.execute(params![id, a.person_id.0, tx.last_insert_rowid()])?;
-                    log_change(&tx, a.person_id.0, now)?;
+                for (person, tier) in pending {
+                    let Some((_, colour, until)) = plan.tiers.iter().find(|(t, _, _)| *t == tier) else { continue };
+                    let reason = format!("{} {tier}", plan.reason);
+                    insert.execute(params![person, colour.code(), reason, plan.set_by, now, until.timestamp_millis()])?;
+                    mark.execute(params![id, person, tx.last_insert_rowid()])?;
+                    log_change(&tx, person, now)?;
+                    applied.push((PersonId(person), tier));
                 }
             }
             tx.execute("UPDATE trace_cases SET status = 'applied', applied_at = ?2 WHERE id = ?1", params![id, now])?;
             let case = select_case(&tx, id)?;
             tx.commit()?;
-            Ok(case)
+            Ok((case, applied))
         }))
         .await
     }
