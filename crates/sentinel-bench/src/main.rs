@@ -10,6 +10,7 @@ mod credential;
 mod gate;
 mod report;
 mod trace;
+mod trace_postgres;
 
 use clap::{Parser, Subcommand};
 

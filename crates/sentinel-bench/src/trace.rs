@@ -86,7 +86,7 @@ UNION ALL SELECT 'secondary', person FROM secondary
 UNION ALL SELECT 'companion', person FROM companion
     WHERE person NOT IN (SELECT person FROM close) AND person NOT IN (SELECT person FROM secondary)";
 
-type Tiers = [BTreeSet<u32>; 3];
+pub type Tiers = [BTreeSet<u32>; 3];
 
 fn tiers(r: &TraceResult) -> Tiers {
     [
@@ -146,7 +146,7 @@ fn load_sqlite(path: &std::path::Path, city: &ZipfCity, rules: &RuleSet) -> anyh
 }
 
 /// The SQL's parameters for a case traced at `now` (when close contacts are isolated).
-fn sql_params(case: &Case, now: i64, rules: &RuleSet) -> [i64; 6] {
+pub fn sql_params(case: &Case, now: i64, rules: &RuleSet) -> [i64; 6] {
     let from = case.onset - i64::from(rules.lookback_days) * 86_400;
     let buffer = i64::from(rules.buffer_after_minutes) * 60;
     [i64::from(case.person), from, case.isolated_at, now, buffer, i64::from(UTC_OFFSET)]
@@ -230,6 +230,31 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
     let mut sql_compared = Vec::new();
     let mut sql_load_rate = f64::NAN;
     let mut sql_bytes = f64::NAN;
+    let mut pg_compared = Vec::new();
+    // PostgreSQL in a scratch database, when a server is named; its answers must match too.
+    let pg = match std::env::var("SENTINEL_BENCH_POSTGRES_URL") {
+        Ok(url) if !o.no_sql => {
+            let t = Instant::now();
+            let pg =
+                crate::trace_postgres::PgAnchor::load(&url, &city, &rules).context("loading PostgreSQL")?;
+            eprintln!(
+                "PostgreSQL: loaded (COPY) and indexed in {:.1} s, {:.1} bytes a visit; the SQL of one case:{}\n",
+                t.elapsed().as_secs_f64(),
+                pg.bytes_a_visit,
+                crate::trace_postgres::TRACE_SQL_PG
+            );
+            if let Some(case) = compared.first() {
+                eprintln!("PostgreSQL's plan:\n  {}\n", pg.plan(case, now, &rules)?);
+            }
+            Some(pg)
+        }
+        _ => {
+            eprintln!(
+                "PostgreSQL not measured: set SENTINEL_BENCH_POSTGRES_URL (a server where the bench may create a scratch database)"
+            );
+            None
+        }
+    };
     if !o.no_sql {
         let dir = tempfile::tempdir()?;
         let path = o.sqlite_file.clone().unwrap_or_else(|| dir.path().join("visits.db"));
@@ -261,6 +286,21 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
             engine_compared.push(best_ours);
             sql_compared.push(best_theirs);
             let mine = tiers(&ours);
+            if let Some(pg) = &pg {
+                let mut best = f64::INFINITY;
+                for _ in 0..o.repeat.max(1) {
+                    let t = Instant::now();
+                    let found = pg.trace(case, now, &rules)?;
+                    best = best.min(ms(t));
+                    if found != mine {
+                        bail!(
+                            "case {k} (person {}): PostgreSQL's answer differs from the index's",
+                            case.person
+                        );
+                    }
+                }
+                pg_compared.push(best);
+            }
             if mine != theirs {
                 bail!(
                     "case {k} (person {}): the index found {}/{}/{} close/secondary/companion, SQL {}/{}/{}",
@@ -274,18 +314,23 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
                 );
             }
             eprintln!(
-                "case {k:>3}: {:>6} close {:>7} secondary {:>6} companions | index {:>9.3} ms | SQLite {:>10.1} ms",
+                "case {k:>3}: {:>6} close {:>7} secondary {:>6} companions | index {:>9.3} ms | SQLite {:>10.1} ms | PostgreSQL {:>10.1} ms",
                 mine[0].len(),
                 mine[1].len(),
                 mine[2].len(),
                 engine_compared[k],
-                sql_compared[k]
+                sql_compared[k],
+                pg_compared.get(k).copied().unwrap_or(f64::NAN)
             );
         }
+    }
+    if let Some(pg) = pg {
+        pg.finish()?;
     }
     let sort = |v: &mut Vec<f64>| v.sort_by(f64::total_cmp);
     sort(&mut engine_compared);
     sort(&mut sql_compared);
+    sort(&mut pg_compared);
     if !o.no_sql {
         figures.push(Figure {
             figure: "trace p50, same cases",
@@ -303,6 +348,24 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
             anchor_value: percentile(&sql_compared, 1.0),
             budget: "≤ 0.02: ≥ 50× faster",
         });
+        if !pg_compared.is_empty() {
+            figures.push(Figure {
+                figure: "trace p50, same cases",
+                value: percentile(&engine_compared, 0.5),
+                unit: "ms",
+                anchor: "PostgreSQL indexed range join p50",
+                anchor_value: percentile(&pg_compared, 0.5),
+                budget: "≤ 0.02: ≥ 50× faster",
+            });
+            figures.push(Figure {
+                figure: "trace slowest, same cases",
+                value: percentile(&engine_compared, 1.0),
+                unit: "ms",
+                anchor: "PostgreSQL slowest of the same cases",
+                anchor_value: percentile(&pg_compared, 1.0),
+                budget: "≤ 0.02: ≥ 50× faster",
+            });
+        }
     }
 
     let mut engine_sampled = Vec::with_capacity(sampled.len());
