@@ -235,13 +235,16 @@ pub fn carry_assignments(previous: &[CaseContact], contacts: &mut [CaseContact])
 
 #[async_trait]
 pub trait CaseStore: Send + Sync {
-    /// Admitted visits (a person known, not denied) with an id above `after_id`, entered at or after
-    /// `since`, in no particular order.
+    /// Admitted visits (a person known, not denied) with an id in `(after_id, up_to_id]`, entered at or
+    /// after `since`, in no particular order. Disjoint id ranges can be read at once.
     async fn visits_for_trace(
         &self,
         since: DateTime<Utc>,
         after_id: i64,
+        up_to_id: i64,
     ) -> Result<Vec<TraceVisitRow>, StoreError>;
+    /// The highest visit id (0 when there are none).
+    async fn max_visit_id(&self) -> Result<i64, StoreError>;
     /// Every venue's category, retired venues included (old visits refer to them).
     async fn venue_categories(&self) -> Result<Vec<(VenueId, VenueCategory)>, StoreError>;
     /// The highest person id (0 when there are none).

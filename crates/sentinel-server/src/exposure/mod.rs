@@ -51,9 +51,10 @@ impl Visits {
         let newest = rows.iter().map(|r| r.id).max().unwrap_or(0).max(self.last_id);
         let floor = newest - ID_MARGIN;
         let mut added = 0;
+        self.all.reserve(rows.len());
         for r in rows {
             // Read in an earlier catch-up: every id that may still be re-read is in `recent`.
-            if r.id <= self.last_id - ID_MARGIN || self.recent.contains(&r.id) {
+            if r.id <= self.last_id && (r.id <= self.last_id - ID_MARGIN || self.recent.contains(&r.id)) {
                 continue;
             }
             if let Some(v) = trace_visit(r) {
@@ -88,12 +89,21 @@ fn trace_visit(r: &TraceVisitRow) -> Option<TraceVisit> {
 }
 
 impl TraceBook {
-    /// Reads the window's visits from the store; the index is built on first use.
+    /// Reads the window's visits from the store, in id ranges read at once (one per core); the index is
+    /// built on first use.
     pub async fn load(store: &dyn Store, now: DateTime<Utc>) -> Result<Self, StoreError> {
         let started = std::time::Instant::now();
-        let rows = store.visits_for_trace(now - Duration::days(WINDOW_DAYS), 0).await?;
+        let since = now - Duration::days(WINDOW_DAYS);
+        let newest = store.max_visit_id().await?;
+        let parts = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4) as i64;
+        let step = newest / parts + 1;
+        let reads = (0..parts).map(|k| store.visits_for_trace(since, k * step, ((k + 1) * step).min(newest)));
         let mut visits = Visits { categories: venue_categories(store).await?, ..Default::default() };
-        visits.take(&rows);
+        // Visits committed after `newest` was read come with the first catch-up. The parts are taken in id
+        // order (as `try_join_all` returns them): `take` counts anything below its margin as read.
+        for rows in futures_util::future::try_join_all(reads).await? {
+            visits.take(&rows);
+        }
         let secs = started.elapsed().as_secs_f64();
         tracing::info!(
             visits = visits.all.len(),
@@ -130,7 +140,7 @@ impl TraceBook {
             (v.last_id - ID_MARGIN, v.categories.len())
         };
         // Everything that can fail on the store happens before the visits are taken out of the book.
-        let rows = store.visits_for_trace(window_start, after.max(0)).await?;
+        let rows = store.visits_for_trace(window_start, after.max(0), i64::MAX).await?;
         let fresh_categories = match rows.iter().any(|r| r.venue_id >= known_venues as i64) {
             // A venue created after start-up.
             true => Some(venue_categories(store).await?),

@@ -86,13 +86,14 @@ impl CaseStore for PostgresStore {
         &self,
         since: DateTime<Utc>,
         after_id: i64,
+        up_to_id: i64,
     ) -> Result<Vec<TraceVisitRow>, StoreError> {
         let c = self.pool.get().await?;
         let rows = c
             .query(
                 "SELECT id, person_id, venue_id, entered_at, left_at FROM visits
-                 WHERE id > $2 AND entered_at >= $1 AND person_id IS NOT NULL AND outcome <> 'deny'",
-                &[&since.timestamp_millis(), &after_id],
+                 WHERE id > $2 AND id <= $3 AND entered_at >= $1 AND person_id IS NOT NULL AND outcome <> 'deny'",
+                &[&since.timestamp_millis(), &after_id, &up_to_id],
             )
             .await?;
         rows.iter()
@@ -112,6 +113,11 @@ impl CaseStore for PostgresStore {
         let c = self.pool.get().await?;
         let rows = c.query("SELECT id, category FROM venues ORDER BY id", &[]).await?;
         rows.iter().map(|r| Ok((VenueId(r.try_get(0)?), category(r.try_get::<_, &str>(1)?)?))).collect()
+    }
+
+    async fn max_visit_id(&self) -> Result<i64, StoreError> {
+        let c = self.pool.get().await?;
+        Ok(c.query_one("SELECT COALESCE(MAX(id), 0)::bigint FROM visits", &[]).await?.try_get(0)?)
     }
 
     async fn max_person_id(&self) -> Result<i64, StoreError> {

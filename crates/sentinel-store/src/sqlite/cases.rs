@@ -82,15 +82,16 @@ impl CaseStore for SqliteStore {
         &self,
         since: DateTime<Utc>,
         after_id: i64,
+        up_to_id: i64,
     ) -> Result<Vec<TraceVisitRow>, StoreError> {
         let since = since.timestamp_millis();
         self.read(Box::new(move |c, _| {
             // Not by an index: the window is most of the table, and a scan in rowid order reads it fastest.
             let mut stmt = c.prepare_cached(
                 "SELECT id, person_id, venue_id, entered_at, left_at FROM visits
-                 WHERE id > ?2 AND entered_at >= ?1 AND person_id IS NOT NULL AND outcome <> 'deny'",
+                 WHERE id > ?2 AND id <= ?3 AND entered_at >= ?1 AND person_id IS NOT NULL AND outcome <> 'deny'",
             )?;
-            let rows = stmt.query_map([since, after_id], |r| {
+            let rows = stmt.query_map([since, after_id, up_to_id], |r| {
                 Ok(TraceVisitRow {
                     id: r.get(0)?,
                     person_id: r.get(1)?,
@@ -113,6 +114,13 @@ impl CaseStore for SqliteStore {
                 Ok((VenueId(id), category(&cat)?))
             })
             .collect()
+        }))
+        .await
+    }
+
+    async fn max_visit_id(&self) -> Result<i64, StoreError> {
+        self.read(Box::new(move |c, _| {
+            Ok(c.query_row("SELECT COALESCE(MAX(id), 0) FROM visits", [], |r| r.get(0))?)
         }))
         .await
     }
