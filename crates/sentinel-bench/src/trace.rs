@@ -313,14 +313,15 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
                     theirs[2].len()
                 );
             }
+            let postgres =
+                pg_compared.get(k).map(|t| format!(" | PostgreSQL {t:>10.1} ms")).unwrap_or_default();
             eprintln!(
-                "case {k:>3}: {:>6} close {:>7} secondary {:>6} companions | index {:>9.3} ms | SQLite {:>10.1} ms | PostgreSQL {:>10.1} ms",
+                "case {k:>3}: {:>6} close {:>7} secondary {:>6} companions | index {:>9.3} ms | SQLite {:>10.1} ms{postgres}",
                 mine[0].len(),
                 mine[1].len(),
                 mine[2].len(),
                 engine_compared[k],
                 sql_compared[k],
-                pg_compared.get(k).copied().unwrap_or(f64::NAN)
             );
         }
     }
