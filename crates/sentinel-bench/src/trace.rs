@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rusqlite::{Connection, params};
 use sentinel_sim::load::percentile;
-use sentinel_sim::zipf_city::{ZipfCity, ZipfCityOptions};
+use sentinel_sim::zipf_city::{VisitCity, ZipfCityOptions};
 use sentinel_trace::{Case, RuleSet, TraceIndex, TraceResult, Tracer};
 
 use crate::report::{Figure, print};
@@ -40,6 +40,10 @@ pub struct TraceOptions {
     pub repeat: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How the city is made: `zipf` (popularity alone) or `mobility` (homes, workplaces, daily routines over
+    /// the demo city's districts: the model of `sentinel gen`).
+    #[arg(long, default_value = "zipf", value_parser = ["zipf", "mobility"])]
+    pub model: String,
     /// Index side only (a city too large to load into SQLite on this machine).
     #[arg(long)]
     pub no_sql: bool,
@@ -98,7 +102,7 @@ fn tiers(r: &TraceResult) -> Tiers {
 
 /// Loads the city into a fresh SQLite file: raw visits, stays resolved with a window function (the next
 /// check-in of the same person), the two indexes, and per venue its longest stay and minimum overlap.
-fn load_sqlite(path: &std::path::Path, city: &ZipfCity, rules: &RuleSet) -> anyhow::Result<Connection> {
+fn load_sqlite(path: &std::path::Path, city: &VisitCity, rules: &RuleSet) -> anyhow::Result<Connection> {
     let mut c = Connection::open(path)?;
     c.execute_batch(
         "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -2000000;
@@ -192,12 +196,16 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
         ..Default::default()
     };
     let t = Instant::now();
-    let city = ZipfCity::generate(options);
+    let city = match o.model.as_str() {
+        "mobility" => sentinel_sim::mobility::visit_city(o.persons, o.venues, o.days, options.start, o.seed),
+        _ => VisitCity::zipf(options),
+    };
     let visits = city.visits.len();
     eprintln!(
-        "city: {} persons, {} venues, {} days, {visits} visits (generated in {:.1} s)",
+        "city ({}): {} persons, {} venues, {} days, {visits} visits (generated in {:.1} s)",
+        o.model,
         o.persons,
-        o.venues,
+        city.categories.len(),
         o.days,
         t.elapsed().as_secs_f64()
     );

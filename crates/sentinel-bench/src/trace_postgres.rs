@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use futures_util::SinkExt;
-use sentinel_sim::zipf_city::ZipfCity;
+use sentinel_sim::zipf_city::VisitCity;
 use sentinel_store::testing::TestDatabase;
 use sentinel_trace::{Case, RuleSet};
 
@@ -53,7 +53,7 @@ const COPY_CHUNK: usize = 100_000;
 
 impl PgAnchor {
     /// Creates a scratch database on the server `admin_url` names and loads the city into it.
-    pub fn load(admin_url: &str, city: &ZipfCity, rules: &RuleSet) -> anyhow::Result<Self> {
+    pub fn load(admin_url: &str, city: &VisitCity, rules: &RuleSet) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
         let (client, db) = runtime.block_on(async {
             let db = TestDatabase::create(admin_url).await?;

@@ -13,7 +13,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sentinel_core::{PersonId, RegionCode, VenueCategory, VenueId};
 use sentinel_store::BulkVisit;
+use sentinel_trace::TraceVisit;
 use std::collections::HashMap;
+
+use crate::zipf_city::VisitCity;
+use crate::{DemoCity, DemoOptions};
 
 /// What a resident does on a weekday.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +280,51 @@ impl<R: Rng> Day<'_, R> {
     }
 }
 
+/// A city of visits for the trace benchmark from this model: the demo city's districts and grids with
+/// `venues` venues spread over them, `persons` residents at random grids, `days` days from `start` (Unix
+/// seconds of a local midnight). Persons and venues are numbered densely from 0.
+pub fn visit_city(persons: u32, venues: u32, days: u32, start: i64, seed: u64) -> VisitCity {
+    let per_district = (venues as usize / crate::suzhou::DISTRICTS.len()).max(1);
+    let demo = DemoCity::generate(DemoOptions {
+        seed,
+        persons: 0,
+        venues_per_district: per_district,
+        ..Default::default()
+    });
+    let grids: Vec<&RegionCode> =
+        demo.regions.iter().map(|r| &r.code).filter(|c| c.as_str().len() == 15).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, u64::MAX, u64::MAX));
+    let homes: Vec<(PersonId, RegionCode)> = (0..persons)
+        .map(|i| (PersonId(i64::from(i)), grids[rng.gen_range(0..grids.len())].clone()))
+        .collect();
+    let places: Vec<(VenueId, VenueCategory, RegionCode)> = demo
+        .venues
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (VenueId(i as i64), v.category, v.region_code.clone()))
+        .collect();
+    let city = City::new(&homes, &places, seed);
+    drop((homes, places));
+    let mut visits = Vec::new();
+    for d in 0..days {
+        let midnight = start + i64::from(d) * 86_400;
+        // Noon UTC after a local midnight falls on that local date for any offset within ±12 h.
+        let Some(noon) = DateTime::from_timestamp(midnight + 12 * 3600, 0) else { continue };
+        let Some(at) = DateTime::from_timestamp(midnight, 0) else { continue };
+        visits.extend(city.day(noon.date_naive(), at).into_iter().map(|v| TraceVisit {
+            person: v.person_id.0 as u32,
+            venue: v.venue_id.0 as u32,
+            entered: v.entered_at_ms.div_euclid(1000),
+            left: v.left_at_ms.map(|l| l.div_euclid(1000)),
+        }));
+    }
+    VisitCity {
+        visits,
+        categories: demo.venues.iter().map(|v| v.category).collect(),
+        end: start + i64::from(days) * 86_400,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,5 +376,15 @@ mod tests {
                 .count()
         };
         assert!(office(&a) > 100 && office(&saturday) == 0, "offices and schools on weekdays only");
+    }
+
+    #[test]
+    fn a_visit_city_numbers_persons_and_venues_densely() {
+        let city = visit_city(3000, 400, 2, 1_713_110_400, 3);
+        assert!(city.categories.len() >= 400);
+        assert!(city.visits.len() > 1500, "{}", city.visits.len());
+        assert!(city.visits.iter().all(|v| v.person < 3000 && (v.venue as usize) < city.categories.len()));
+        assert!(city.visits.iter().all(|v| v.entered >= 1_713_110_400 - 3600 && v.entered < city.end));
+        assert_eq!(city.visits, visit_city(3000, 400, 2, 1_713_110_400, 3).visits);
     }
 }

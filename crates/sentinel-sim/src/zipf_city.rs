@@ -1,7 +1,7 @@
-//! A city of visits for trace benchmarks: persons visiting venues of every category with Zipf-like popularity
-//! (a few markets and malls draw a large share), entries between 07:00 and 22:00 local time, stays around the
-//! category's default, and a fifth of check-outs missing. Deterministic by seed. (The daily mobility model of
-//! `sentinel gen` — homes, workplaces, commutes — is still to come.)
+//! A city of visits for trace benchmarks ([`VisitCity`]), here from Zipf-like popularity alone: persons
+//! visiting venues of every category (a few markets and malls draw a large share), entries between 07:00 and
+//! 22:00 local time, stays around the category's default, and a fifth of check-outs missing. Deterministic by
+//! seed. `mobility::visit_city` makes one from the daily mobility model of `sentinel gen` instead.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -37,7 +37,8 @@ impl Default for ZipfCityOptions {
     }
 }
 
-pub struct ZipfCity {
+/// Visits as a trace index takes them, with the venues' categories.
+pub struct VisitCity {
     pub visits: Vec<TraceVisit>,
     /// By dense venue number.
     pub categories: Vec<VenueCategory>,
@@ -66,8 +67,9 @@ fn category_weight(c: VenueCategory) -> u32 {
     }
 }
 
-impl ZipfCity {
-    pub fn generate(o: ZipfCityOptions) -> ZipfCity {
+impl VisitCity {
+    /// Visits of persons choosing venues by Zipf-like popularity alone (no homes, no routines).
+    pub fn zipf(o: ZipfCityOptions) -> VisitCity {
         let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
         let weights: Vec<u32> = VenueCategory::ALL.iter().map(|&c| category_weight(c)).collect();
         let total: u32 = weights.iter().sum();
@@ -108,7 +110,7 @@ impl ZipfCity {
                 }
             }
         }
-        ZipfCity { visits, categories, end: o.start + i64::from(o.days) * 86_400 }
+        VisitCity { visits, categories, end: o.start + i64::from(o.days) * 86_400 }
     }
 }
 
@@ -119,8 +121,8 @@ mod tests {
     #[test]
     fn deterministic_with_popular_venues() {
         let o = ZipfCityOptions { persons: 2000, venues: 500, days: 3, ..Default::default() };
-        let a = ZipfCity::generate(o);
-        let b = ZipfCity::generate(o);
+        let a = VisitCity::zipf(o);
+        let b = VisitCity::zipf(o);
         assert_eq!(a.visits, b.visits);
         let per_person_day = a.visits.len() as f64 / 6000.0;
         assert!((0.8..0.96).contains(&per_person_day), "{per_person_day}");
