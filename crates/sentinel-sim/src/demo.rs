@@ -209,26 +209,9 @@ fn venues_of(d: &District, places: &[&Place], count: usize, rng: &mut impl Rng) 
         .collect();
     (0..count)
         .map(|n| {
-            // Every category at least once, then weighted toward the small shops that outnumber the rest.
-            let category = if n < categories.len() {
-                categories[n]
-            } else {
-                *pick(
-                    rng,
-                    &[
-                        VenueCategory::ConvenienceStore,
-                        VenueCategory::Restaurant,
-                        VenueCategory::Restaurant,
-                        VenueCategory::FruitShop,
-                        VenueCategory::Supermarket,
-                        VenueCategory::WetMarket,
-                        VenueCategory::Bus,
-                        VenueCategory::Office,
-                        VenueCategory::Residential,
-                        VenueCategory::CommercialComplex,
-                    ],
-                )
-            };
+            // Every category at least once, then in a city's proportions: small shops outnumber the rest, and
+            // a large city has many schools and hospitals, not one per district.
+            let category = if n < categories.len() { categories[n] } else { weighted_category(&categories, rng) };
             let place = pick(rng, places);
             let stem = suzhou::stem(place.street);
             NewVenue {
@@ -242,6 +225,39 @@ fn venues_of(d: &District, places: &[&Place], count: usize, rng: &mut impl Rng) 
             }
         })
         .collect()
+}
+
+/// Venues per thousand of each category in a city's register of places.
+fn per_mille(category: VenueCategory) -> u32 {
+    use VenueCategory::*;
+    match category {
+        Restaurant => 280,
+        ConvenienceStore => 170,
+        Office => 120,
+        Residential => 100,
+        FruitShop => 90,
+        Supermarket => 70,
+        Bus => 60,
+        WetMarket => 40,
+        CommercialComplex => 25,
+        School => 12,
+        Hospital => 6,
+        AdminHall => 3,
+        ScenicSpot => 2,
+        TourBoat => 2,
+    }
+}
+
+fn weighted_category(categories: &[VenueCategory], rng: &mut impl Rng) -> VenueCategory {
+    let total: u32 = categories.iter().map(|c| per_mille(*c)).sum();
+    let mut at = rng.gen_range(0..total.max(1));
+    for &c in categories {
+        if at < per_mille(c) {
+            return c;
+        }
+        at -= per_mille(c);
+    }
+    categories[0]
 }
 
 fn category_capacity(category: VenueCategory, rng: &mut impl Rng) -> i64 {
