@@ -211,7 +211,8 @@ fn venues_of(d: &District, places: &[&Place], count: usize, rng: &mut impl Rng) 
         .map(|n| {
             // Every category at least once, then in a city's proportions: small shops outnumber the rest, and
             // a large city has many schools and hospitals, not one per district.
-            let category = if n < categories.len() { categories[n] } else { weighted_category(&categories, rng) };
+            let category =
+                if n < categories.len() { categories[n] } else { weighted_category(&categories, rng) };
             let place = pick(rng, places);
             let stem = suzhou::stem(place.street);
             NewVenue {

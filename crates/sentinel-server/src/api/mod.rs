@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod case_export;
+pub mod case_places;
 pub mod cases;
 pub mod credentials;
 pub mod devices;
@@ -157,10 +158,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cases::get_case))
         .routes(routes!(cases::trace_case))
         .routes(routes!(cases::list_contacts))
-        .routes(routes!(cases::trajectory))
+        .routes(routes!(case_places::trajectory))
         .routes(routes!(cases::apply_case))
         .routes(routes!(cases::close_case))
-        .routes(routes!(cases::clusters))
+        .routes(routes!(case_places::clusters))
         .routes(routes!(case_export::export_csv))
         .routes(routes!(case_export::export_xlsx))
         .routes(routes!(health::add_itinerary))
