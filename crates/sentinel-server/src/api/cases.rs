@@ -1,6 +1,7 @@
 //! The investigator's workflow (流调): open a case, trace it (a dry run: counts per tier and venue, nothing
-//! changes), read its contacts with evidence (trajectories and clusters: `case_places`), apply the rule set's codes to its contacts
-//! (audited, with the case as legal basis), re-run when late visits arrive and see what changed, close it.
+//! changes), read its contacts with evidence (trajectories and clusters: `case_places`), apply the rule
+//! set's codes to its contacts (audited, with the case as legal basis), re-run when late visits arrive and
+//! see what changed, close it.
 
 use axum::Json;
 use axum::extract::State;
