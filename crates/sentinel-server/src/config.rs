@@ -63,6 +63,8 @@ pub struct Config {
     pub clock_skew_seconds: u32,
     /// Minutes an alert may stay unacknowledged before it goes up a level (community → street → district).
     pub escalate_after_minutes: u32,
+    /// Persons whose health records and gate facts a node keeps in memory (each cache).
+    pub cached_persons: usize,
 }
 
 impl Default for Config {
@@ -80,6 +82,7 @@ impl Default for Config {
             issuer: "sentinel".into(),
             clock_skew_seconds: 30,
             escalate_after_minutes: 15,
+            cached_persons: crate::bounded::DEFAULT_CACHED_PERSONS,
         }
     }
 }
@@ -99,6 +102,7 @@ impl fmt::Debug for Config {
             .field("issuer", &self.issuer)
             .field("clock_skew_seconds", &self.clock_skew_seconds)
             .field("escalate_after_minutes", &self.escalate_after_minutes)
+            .field("cached_persons", &self.cached_persons)
             .finish()
     }
 }
@@ -167,6 +171,9 @@ impl Config {
             }
             "SENTINEL_ESCALATE_AFTER_MINUTES" => {
                 self.escalate_after_minutes = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
+            "SENTINEL_CACHED_PERSONS" => {
+                self.cached_persons = value.parse().map_err(|e| bad(format!("{e}")))?
             }
             "SENTINEL_SESSION_HOURS" => {
                 self.session_hours = value.parse().map_err(|e| bad(format!("{e}")))?

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bounded;
 pub mod config;
 pub mod entry;
 pub mod error;
@@ -82,7 +83,7 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
     let now = chrono::Utc::now();
     let skew = chrono::Duration::seconds(i64::from(config.clock_skew_seconds));
     let keyring = health::KeyRing::load(&*store, now, skew).await?;
-    let status = health::StatusCache::default();
+    let status = health::StatusCache::with_capacity(config.cached_persons);
     status.set_risk_areas(store.risk_areas(Some(now)).await?);
     status.follow_changes_from_now(&*store).await?;
     let policies = entry::PolicyBook::default();
@@ -103,7 +104,7 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         visits,
         trace_book,
         alerts: entry::AlertFeed::default(),
-        facts: entry::FactsCache::default(),
+        facts: entry::FactsCache::with_capacity(config.cached_persons),
         devices: entry::DeviceCache::default(),
         escalate_after: chrono::Duration::minutes(i64::from(config.escalate_after_minutes.max(1))),
     }))

@@ -13,20 +13,34 @@ pub struct PersonFacts {
     pub masked_name: String,
 }
 
-#[derive(Default)]
 pub struct FactsCache {
     facts: RwLock<HashMap<PersonId, PersonFacts>>,
+    /// Most persons kept (see `crate::bounded`).
+    capacity: usize,
+}
+
+impl Default for FactsCache {
+    fn default() -> Self {
+        Self::with_capacity(crate::bounded::DEFAULT_CACHED_PERSONS)
+    }
 }
 
 impl FactsCache {
-    /// The facts, reading the person once on a miss. ID numbers and names do not change, so entries stay.
+    pub fn with_capacity(capacity: usize) -> Self {
+        FactsCache { facts: RwLock::default(), capacity }
+    }
+
+    /// The facts, reading the person once on a miss. ID numbers and names do not change, so entries stay
+    /// until the cache is full.
     pub async fn get(&self, store: &dyn Store, person: PersonId) -> Result<PersonFacts, StoreError> {
         if let Some(f) = self.facts.read().unwrap_or_else(|p| p.into_inner()).get(&person) {
             return Ok(f.clone());
         }
         let p = store.get_person(person).await?;
         let facts = PersonFacts { birth_date: p.id_number.birth_date(), masked_name: p.name.masked() };
-        self.facts.write().unwrap_or_else(|p| p.into_inner()).insert(person, facts.clone());
+        let mut all = self.facts.write().unwrap_or_else(|p| p.into_inner());
+        crate::bounded::make_room(&mut all, self.capacity);
+        all.insert(person, facts.clone());
         Ok(facts)
     }
 }

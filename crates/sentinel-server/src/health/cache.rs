@@ -33,9 +33,10 @@ impl Entry {
     }
 }
 
-#[derive(Default)]
 pub struct StatusCache {
     records: RwLock<HashMap<PersonId, Entry>>,
+    /// Most persons kept (see `crate::bounded`).
+    capacity: usize,
     risk_areas: RwLock<Arc<Vec<RiskArea>>>,
     /// Bumped whenever the risk areas change: every cached status then counts as stale.
     areas_version: AtomicU64,
@@ -46,7 +47,33 @@ pub struct StatusCache {
     generation: AtomicU64,
 }
 
+impl Default for StatusCache {
+    fn default() -> Self {
+        Self::with_capacity(crate::bounded::DEFAULT_CACHED_PERSONS)
+    }
+}
+
 impl StatusCache {
+    pub fn with_capacity(capacity: usize) -> Self {
+        StatusCache {
+            records: RwLock::default(),
+            capacity,
+            risk_areas: RwLock::default(),
+            areas_version: AtomicU64::default(),
+            change_seq: AtomicI64::default(),
+            generation: AtomicU64::default(),
+        }
+    }
+
+    /// Persons held now.
+    pub fn len(&self) -> usize {
+        self.records.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The status from the cache alone, if the person is loaded.
     pub fn cached_status(
         &self,
@@ -119,6 +146,7 @@ impl StatusCache {
                 let areas = self.risk_areas.read().unwrap_or_else(|p| p.into_inner()).clone();
                 return Ok(Arc::new(record.status(&areas, now, tz)));
             }
+            crate::bounded::make_room(&mut records, self.capacity);
             records.insert(person, Entry::unevaluated(record.clone()));
         }
         let version = self.areas_version.load(Ordering::Acquire);
@@ -126,7 +154,9 @@ impl StatusCache {
     }
 
     pub fn insert(&self, person: PersonId, record: Arc<HealthRecord>) {
-        self.records.write().unwrap_or_else(|p| p.into_inner()).insert(person, Entry::unevaluated(record));
+        let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+        crate::bounded::make_room(&mut records, self.capacity);
+        records.insert(person, Entry::unevaluated(record));
     }
 
     /// Forgets a person's record after any change to it; the next lookup reloads.
@@ -207,5 +237,18 @@ mod tests {
             "an earlier time recomputes"
         );
         assert!(cache.cached_status(PersonId(2), t0, tz).is_none());
+    }
+
+    #[test]
+    fn the_cache_keeps_at_most_its_capacity() {
+        let tz = FixedOffset::east_opt(8 * 3600).unwrap();
+        let cache = StatusCache::with_capacity(16);
+        for p in 0..100 {
+            cache.insert(PersonId(p), Arc::new(HealthRecord::default()));
+        }
+        assert!(cache.len() <= 16, "{}", cache.len());
+        // The newest is kept, and what is kept still answers.
+        let now = Utc.with_ymd_and_hms(2024, 4, 29, 6, 0, 0).unwrap();
+        assert_eq!(cache.cached_status(PersonId(99), now, tz).unwrap().colour, Colour::Green);
     }
 }
