@@ -227,6 +227,7 @@ async fn a_market_case_turns_its_contacts_red(s: &TestServer) {
     let wuzhong = s.user(&admin, "wuzhong_inv", "investigator", "320506").await;
     let (status, e) = s.get(&format!("/api/v1/cases/{id}"), &wuzhong).await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("out_of_scope")));
+    assert_eq!(s.get("/api/v1/cases", &wuzhong).await.1["items"], json!([]), "nor list it");
     assert_eq!(
         s.post(&format!("/api/v1/cases/{id}/apply"), &wuzhong, json!({})).await.0,
         StatusCode::FORBIDDEN

@@ -267,8 +267,14 @@ pub trait CaseStore: Send + Sync {
 
     async fn create_case(&self, case: &NewCase, now: DateTime<Utc>) -> Result<TraceCase, StoreError>;
     async fn get_case(&self, id: i64) -> Result<TraceCase, StoreError>;
-    /// Newest first; with `open_only`, closed cases are left out.
-    async fn list_cases(&self, open_only: bool, page: PageRequest) -> Result<Page<TraceCase>, StoreError>;
+    /// Newest first; with `open_only`, closed cases are left out; with `region`, only cases whose person lives
+    /// in its subtree.
+    async fn list_cases(
+        &self,
+        open_only: bool,
+        region: Option<&RegionCode>,
+        page: PageRequest,
+    ) -> Result<Page<TraceCase>, StoreError>;
     /// Replaces the case's contacts with a new trace's (assignments carried over per
     /// [`carry_assignments`]) in one transaction; `Conflict` if the case is closed.
     async fn save_case_trace(

@@ -195,12 +195,16 @@ mod cases {
         assert!(matches!(s.get_case(case.id + 100).await, Err(StoreError::NotFound)));
 
         let other = s.create_case(&new, now()).await.unwrap();
-        let open = s.list_cases(true, PageRequest { after: None, limit: 10 }).await.unwrap();
+        let open = s.list_cases(true, None, PageRequest { after: None, limit: 10 }).await.unwrap();
         assert_eq!(open.items.iter().map(|c| c.id).collect::<Vec<_>>(), [other.id]);
-        let all = s.list_cases(false, PageRequest { after: None, limit: 1 }).await.unwrap();
+        let all = s.list_cases(false, None, PageRequest { after: None, limit: 1 }).await.unwrap();
         assert_eq!(all.items[0].id, other.id);
-        let rest = s.list_cases(false, PageRequest { after: all.next, limit: 10 }).await.unwrap();
+        let rest = s.list_cases(false, None, PageRequest { after: all.next, limit: 10 }).await.unwrap();
         assert_eq!(rest.items.iter().map(|c| c.id).collect::<Vec<_>>(), [case.id]);
+        // By where the case lives: both in 姑苏区, none in 吴中区.
+        let first = PageRequest { after: None, limit: 10 };
+        assert_eq!(s.list_cases(false, Some(&rc("320508")), first).await.unwrap().items.len(), 2);
+        assert_eq!(s.list_cases(false, Some(&rc("320506")), first).await.unwrap().items, []);
     }
 }
 

@@ -123,10 +123,12 @@ pub async fn clusters(
         return Err(ApiError::invalid("days", "应为1–30 / must be 1–30"));
     }
     let now = state.now();
+    // Only the caller's cases count (a district sees the clusters of its own cases).
+    let region = caller.person_region()?;
     let mut cases = Vec::new();
     let mut page = sentinel_store::PageRequest { after: None, limit: sentinel_store::PageRequest::MAX_LIMIT };
     loop {
-        let got = state.store.list_cases(true, page).await?;
+        let got = state.store.list_cases(true, region.as_ref(), page).await?;
         cases.extend(got.items);
         match got.next {
             Some(next) => page.after = Some(next),

@@ -182,7 +182,7 @@ pub struct CaseListQuery {
     pub limit: Option<u32>,
 }
 
-/// Cases, newest first; closed ones only with `all=true`.
+/// Cases whose person lives in the caller's scope, newest first; closed ones only with `all=true`.
 #[utoipa::path(get, path = "/api/v1/cases", tag = "tracing", params(CaseListQuery),
     responses((status = 200, body = List<CaseView>)))]
 pub async fn list_cases(
@@ -192,7 +192,8 @@ pub async fn list_cases(
 ) -> ApiResult<Json<List<CaseView>>> {
     require_tracing(&caller)?;
     let page = page_request(q.cursor.as_deref(), q.limit)?;
-    let page = state.store.list_cases(!q.all.unwrap_or(false), page).await?;
+    let region = caller.person_region()?;
+    let page = state.store.list_cases(!q.all.unwrap_or(false), region.as_ref(), page).await?;
     Ok(Json(List::from_page(page, |c| case_view(&state, &c))))
 }
 

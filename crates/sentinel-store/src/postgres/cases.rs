@@ -174,13 +174,20 @@ impl CaseStore for PostgresStore {
         select_case(&c, id, false).await
     }
 
-    async fn list_cases(&self, open_only: bool, page: PageRequest) -> Result<Page<TraceCase>, StoreError> {
+    async fn list_cases(
+        &self,
+        open_only: bool,
+        region: Option<&RegionCode>,
+        page: PageRequest,
+    ) -> Result<Page<TraceCase>, StoreError> {
+        let prefix = region.map(|r| format!("{}%", r.subtree_prefix()));
         let c = self.pool.get().await?;
         let sql = format!(
             "SELECT {CASE_COLUMNS} FROM trace_cases WHERE (NOT $1 OR status <> 'closed') AND ($2::bigint IS NULL OR id < $2)
+               AND ($4::text IS NULL OR person_id IN (SELECT id FROM persons WHERE region_code LIKE $4))
              ORDER BY id DESC LIMIT $3"
         );
-        let rows = c.query(&sql, &[&open_only, &page.after, &i64::from(page.limit + 1)]).await?;
+        let rows = c.query(&sql, &[&open_only, &page.after, &i64::from(page.limit + 1), &prefix]).await?;
         let cases = rows.iter().map(|r| case_row(r)?.decode()).collect::<Result<_, StoreError>>()?;
         Ok(Page::from_rows(cases, page.limit, |c: &TraceCase| c.id))
     }

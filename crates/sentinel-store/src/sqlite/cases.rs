@@ -213,14 +213,21 @@ impl CaseStore for SqliteStore {
         self.read(Box::new(move |c, _| select_case(c, id))).await
     }
 
-    async fn list_cases(&self, open_only: bool, page: PageRequest) -> Result<Page<TraceCase>, StoreError> {
+    async fn list_cases(
+        &self,
+        open_only: bool,
+        region: Option<&RegionCode>,
+        page: PageRequest,
+    ) -> Result<Page<TraceCase>, StoreError> {
+        let prefix = region.map(|r| format!("{}%", r.subtree_prefix()));
         self.read(Box::new(move |c, _| {
             let sql = format!(
                 "SELECT {CASE_COLUMNS} FROM trace_cases WHERE (?1 = 0 OR status <> 'closed') AND (?2 IS NULL OR id < ?2)
+                   AND (?4 IS NULL OR person_id IN (SELECT id FROM persons WHERE region_code LIKE ?4))
                  ORDER BY id DESC LIMIT ?3"
             );
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params![open_only, page.after, page.limit + 1], case_row)?;
+            let rows = stmt.query_map(params![open_only, page.after, page.limit + 1, prefix], case_row)?;
             let cases = rows.map(|r| r.map_err(StoreError::from).and_then(CaseRow::decode)).collect::<Result<_, _>>()?;
             Ok(Page::from_rows(cases, page.limit, |c: &TraceCase| c.id))
         }))
