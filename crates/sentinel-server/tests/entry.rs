@@ -575,11 +575,15 @@ async fn unvaccinated_registration_is_reported(s: &TestServer) {
     let community = s.user(&g.admin, "grid2", "grid_worker", "320508001002").await;
     let mut stream =
         s.http.get(format!("{}/api/v1/alerts/stream", s.base)).bearer_auth(&community).send().await.unwrap();
-    let body = json!({"name": "黄建国", "phone": "13812345678", "address": "平江路3号", "region_code": "320508001002", "reason": "基础疾病，暂缓接种"});
+    let body = json!({"name": "黄建国", "phone": "13812345678", "address": "平江路3号", "region_code": "320508001002", "reason": "基础疾病，暂缓接种", "idempotency_key": "tablet-1:0001"});
     let (status, reg) =
         s.post(&format!("/api/v1/venues/{}/unvaccinated", g.venue), &staff, body.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{reg}");
     read_until(&mut stream, "unvaccinated_report", 2).await;
+    // The tablet retries after a timeout: the same registration, no second report.
+    let (status, again) =
+        s.post(&format!("/api/v1/venues/{}/unvaccinated", g.venue), &staff, body.clone()).await;
+    assert_eq!((status, &again["id"]), (StatusCode::OK, &reg["id"]), "{again}");
     assert_eq!(
         (reg["name"].as_str(), reg["phone"].as_str()),
         (Some("黄**"), Some("138****5678")),

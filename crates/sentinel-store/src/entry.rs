@@ -213,6 +213,8 @@ pub struct NewUnvaccinated {
     pub home_region: RegionCode,
     pub reason: String,
     pub registrar: String,
+    /// With the venue, makes a registration sent again the same registration.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Clone, PartialEq)]
@@ -242,12 +244,14 @@ impl std::fmt::Debug for Unvaccinated {
 #[async_trait]
 pub trait EntryStore: Send + Sync {
     /// Stores the registration and its report (an `unvaccinated_report` alert routed to the home region and
-    /// visible to the venue category's department), with the report's outbox rows, in one transaction.
+    /// visible to the venue category's department), with the report's outbox rows, in one transaction. A
+    /// registration whose idempotency key the venue has used already is not stored or reported again: the
+    /// earlier one comes back with `true`.
     async fn register_unvaccinated(
         &self,
         r: &NewUnvaccinated,
         now: DateTime<Utc>,
-    ) -> Result<Unvaccinated, StoreError>;
+    ) -> Result<(Unvaccinated, bool), StoreError>;
     /// Registrations whose home lies in the scope's region, or made at venues the scope covers; newest first.
     async fn list_unvaccinated(
         &self,

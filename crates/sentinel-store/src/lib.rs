@@ -35,7 +35,7 @@ pub use model::*;
 pub use outbox::*;
 
 /// The schema version both backends' migrations bring a database to.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// Opens the store a database URL names (`sqlite://PATH` or `postgres://…`) and
 /// brings its schema up to date.

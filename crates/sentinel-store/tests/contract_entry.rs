@@ -287,8 +287,23 @@ mod cases {
             home_region: rc("320508001001"),
             reason: "患有基础疾病，暂缓接种".into(),
             registrar: "staff1".into(),
+            idempotency_key: Some("tablet-1:0001".into()),
         };
-        let stored = s.register_unvaccinated(&reg, now()).await.unwrap();
+        let (stored, duplicate) = s.register_unvaccinated(&reg, now()).await.unwrap();
+        assert!(!duplicate);
+        // Sent again (a retry after a timeout): the same registration, nothing reported twice.
+        let (again, duplicate) = s.register_unvaccinated(&reg, now()).await.unwrap();
+        assert_eq!((again.id, again.alert_id, duplicate), (stored.id, stored.alert_id, true));
+        let all_alerts = s.list_alerts(&AlertFilter::default(), PageRequest::first(10)).await.unwrap();
+        assert_eq!(all_alerts.items.len(), 1);
+        // Without a key (or another key) every registration counts.
+        let other = NewUnvaccinated { idempotency_key: None, ..reg.clone() };
+        let (first, _) = s.register_unvaccinated(&other, now()).await.unwrap();
+        let (second, _) = s.register_unvaccinated(&other, now()).await.unwrap();
+        assert_ne!(first.id, second.id);
+        for extra in [first.id, second.id] {
+            assert!(extra > stored.id);
+        }
         assert_eq!((stored.name.as_str(), stored.phone.as_deref()), ("黄建国", Some("13812345678")));
         let alert = s.get_alert(stored.alert_id.unwrap()).await.unwrap();
         assert_eq!(
@@ -298,9 +313,9 @@ mod cases {
         let sees = |scope: Scope| async move {
             s.list_unvaccinated(&scope, PageRequest::first(10)).await.unwrap().items.len()
         };
-        assert_eq!(sees(Scope::Region(rc("320508001001"))).await, 1, "the home community");
-        assert_eq!(sees(Scope::Category(VenueCategory::WetMarket)).await, 1, "the category's department");
-        assert_eq!(sees(Scope::Region(rc("320506001001"))).await, 1, "the venue's own community");
+        assert_eq!(sees(Scope::Region(rc("320508001001"))).await, 3, "the home community");
+        assert_eq!(sees(Scope::Category(VenueCategory::WetMarket)).await, 3, "the category's department");
+        assert_eq!(sees(Scope::Region(rc("320506001001"))).await, 3, "the venue's own community");
         assert_eq!(sees(Scope::Region(rc("320508001002"))).await, 0);
         assert_eq!(sees(Scope::Category(VenueCategory::Bus)).await, 0);
     }

@@ -29,6 +29,9 @@ pub struct UnvaccinatedInput {
     pub region_code: String,
     /// 未接种原因
     pub reason: String,
+    /// Unique per registration on this venue (the tablet's own id for it): sent again, the same registration
+    /// comes back (200) and nothing is reported twice.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -72,7 +75,8 @@ fn view(state: &AppState, caller: &Caller, u: Unvaccinated) -> UnvaccinatedView 
 
 /// Records an unvaccinated person's details at a venue and reports them.
 #[utoipa::path(post, path = "/api/v1/venues/{id}/unvaccinated", tag = "entry", request_body = UnvaccinatedInput,
-    responses((status = 201, body = UnvaccinatedView), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = UnvaccinatedView), (status = 200, description = "the same idempotency key again: the earlier registration", body = UnvaccinatedView),
+              (status = 422, body = crate::error::Problem)))]
 pub async fn register(
     State(state): State<AppState>,
     caller: Caller,
@@ -93,6 +97,10 @@ pub async fn register(
         .transpose()?;
     let typed_region =
         RegionCode::parse(&input.region_code).map_err(|e| ApiError::invalid("region_code", e.to_string()))?;
+    let idempotency_key = input.idempotency_key.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty());
+    if idempotency_key.as_ref().is_some_and(|k| k.chars().count() > 100) {
+        return Err(ApiError::invalid("idempotency_key", "最多100个字符 / at most 100 characters"));
+    }
     let reason = input.reason.trim();
     if reason.is_empty() || reason.chars().count() > 200 {
         return Err(ApiError::invalid("reason", "原因应为1–200个字符 / reason must be 1–200 characters"));
@@ -120,8 +128,12 @@ pub async fn register(
         home_region,
         reason: reason.to_owned(),
         registrar: caller.user.username.clone(),
+        idempotency_key,
     };
-    let stored = state.store.register_unvaccinated(&registration, state.now()).await?;
+    let (stored, duplicate) = state.store.register_unvaccinated(&registration, state.now()).await?;
+    if duplicate {
+        return Ok((StatusCode::OK, Json(view(&state, &caller, stored))));
+    }
     // The report is an alert like a gate's: the live streams of the home community and the department hear it.
     if let Some(alert_id) = stored.alert_id {
         let alert = state.store.get_alert(alert_id).await?;

@@ -189,21 +189,21 @@ impl EntryStore for PostgresStore {
         &self,
         r: &NewUnvaccinated,
         now: DateTime<Utc>,
-    ) -> Result<Unvaccinated, StoreError> {
+    ) -> Result<(Unvaccinated, bool), StoreError> {
         let [name_f, phone_f, address_f] = UNVACCINATED_FIELDS;
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         let at = now.timestamp_millis();
-        let alert_id =
-            insert_alert(&tx, "unvaccinated_report", None, r.venue_id.0, r.person_id, &r.home_region, at)
-                .await?;
-        let row = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO unvaccinated_registrations AS u (venue_id, person_id, name_enc, phone_enc, address_enc, home_region,
-                                                                  reason, registrar, alert_id, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {UNVACCINATED_COLUMNS}"
-                ),
+        let select =
+            format!("SELECT {UNVACCINATED_COLUMNS} FROM unvaccinated_registrations u WHERE u.id = $1");
+        // The registration first: the unique index on (venue, key) tells a retry (a concurrent one waits for
+        // the first to commit) before anything is reported.
+        let inserted = tx
+            .query_opt(
+                "INSERT INTO unvaccinated_registrations (venue_id, person_id, name_enc, phone_enc, address_enc, home_region,
+                                                         reason, registrar, created_at, idempotency_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (venue_id, idempotency_key) DO NOTHING RETURNING id",
                 &[
                     &r.venue_id.0,
                     &r.person_id.map(|p| p.0),
@@ -213,14 +213,32 @@ impl EntryStore for PostgresStore {
                     &r.home_region.as_str(),
                     &r.reason,
                     &r.registrar,
-                    &alert_id,
                     &at,
+                    &r.idempotency_key,
                 ],
             )
             .await?;
+        let Some(inserted) = inserted else {
+            let earlier: i64 = tx
+                .query_one(
+                    "SELECT id FROM unvaccinated_registrations WHERE venue_id = $1 AND idempotency_key = $2",
+                    &[&r.venue_id.0, &r.idempotency_key],
+                )
+                .await?
+                .try_get(0)?;
+            let row = tx.query_one(&select, &[&earlier]).await?;
+            return Ok((unvaccinated_row(&row)?.decode(&self.cipher)?, true));
+        };
+        let id: i64 = inserted.try_get(0)?;
+        let alert_id =
+            insert_alert(&tx, "unvaccinated_report", None, r.venue_id.0, r.person_id, &r.home_region, at)
+                .await?;
+        tx.execute("UPDATE unvaccinated_registrations SET alert_id = $2 WHERE id = $1", &[&id, &alert_id])
+            .await?;
+        let row = tx.query_one(&select, &[&id]).await?;
         let registration = unvaccinated_row(&row)?.decode(&self.cipher)?;
         tx.commit().await?;
-        Ok(registration)
+        Ok((registration, false))
     }
 
     async fn list_unvaccinated(

@@ -184,18 +184,19 @@ impl EntryStore for SqliteStore {
         &self,
         r: &NewUnvaccinated,
         now: DateTime<Utc>,
-    ) -> Result<Unvaccinated, StoreError> {
+    ) -> Result<(Unvaccinated, bool), StoreError> {
         let r = r.clone();
         self.write(Box::new(move |c, cipher| {
             let [name_f, phone_f, address_f] = UNVACCINATED_FIELDS;
             let tx = c.transaction()?;
             let at = now.timestamp_millis();
-            let alert_id =
-                insert_alert(&tx, "unvaccinated_report", None, r.venue_id.0, r.person_id, &r.home_region, at)?;
-            tx.execute(
+            let select = format!("SELECT {UNVACCINATED_COLUMNS} FROM unvaccinated_registrations u WHERE u.id = ?1");
+            // The registration first: the unique index on (venue, key) tells a retry before anything is reported.
+            let inserted = tx.execute(
                 "INSERT INTO unvaccinated_registrations (venue_id, person_id, name_enc, phone_enc, address_enc, home_region,
-                                                         reason, registrar, alert_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                                         reason, registrar, created_at, idempotency_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (venue_id, idempotency_key) DO NOTHING",
                 params![
                     r.venue_id.0,
                     r.person_id.map(|p| p.0),
@@ -205,15 +206,26 @@ impl EntryStore for SqliteStore {
                     r.home_region.as_str(),
                     r.reason,
                     r.registrar,
-                    alert_id,
-                    at
+                    at,
+                    r.idempotency_key
                 ],
             )?;
+            if inserted == 0 {
+                let earlier: i64 = tx.query_row(
+                    "SELECT id FROM unvaccinated_registrations WHERE venue_id = ?1 AND idempotency_key = ?2",
+                    params![r.venue_id.0, r.idempotency_key],
+                    |row| row.get(0),
+                )?;
+                let row = tx.query_row(&select, [earlier], unvaccinated_row)?;
+                return Ok((row.decode(cipher)?, true));
+            }
             let id = tx.last_insert_rowid();
-            let sql = format!("SELECT {UNVACCINATED_COLUMNS} FROM unvaccinated_registrations u WHERE u.id = ?1");
-            let row = tx.query_row(&sql, [id], unvaccinated_row)?;
+            let alert_id =
+                insert_alert(&tx, "unvaccinated_report", None, r.venue_id.0, r.person_id, &r.home_region, at)?;
+            tx.execute("UPDATE unvaccinated_registrations SET alert_id = ?2 WHERE id = ?1", params![id, alert_id])?;
+            let row = tx.query_row(&select, [id], unvaccinated_row)?;
             tx.commit()?;
-            row.decode(cipher)
+            Ok((row.decode(cipher)?, false))
         }))
         .await
     }

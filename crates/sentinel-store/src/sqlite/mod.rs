@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("migrations/0009_vaccine_exemptions.sql")),
     (10, include_str!("migrations/0010_visit_policy_version.sql")),
     (11, include_str!("migrations/0011_trace_cases.sql")),
+    (12, include_str!("migrations/0012_unvaccinated_idempotency.sql")),
 ];
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
 const READERS: usize = 4;
