@@ -75,15 +75,6 @@ impl CaseStatus {
             CaseStatus::Closed => "closed",
         }
     }
-
-    pub fn from_code(s: &str) -> Option<Self> {
-        match s {
-            "open" => Some(CaseStatus::Open),
-            "applied" => Some(CaseStatus::Applied),
-            "closed" => Some(CaseStatus::Closed),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,9 +137,23 @@ pub struct ApplyPlan {
     pub region: Option<RegionCode>,
 }
 
+/// What an apply did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub case: TraceCase,
+    /// (person, tier) of each code assigned now.
+    pub assigned: Vec<(PersonId, String)>,
+    /// Contacts still without a code afterwards (outside the plan's region).
+    pub not_applied: usize,
+}
+
+/// The order contacts are listed in: close before secondary before companion (urgency), then by person.
+pub const CONTACT_ORDER: &str =
+    "ORDER BY CASE tier WHEN 'close' THEN 0 WHEN 'secondary' THEN 1 ELSE 2 END, person_id";
+
 /// Stored columns of a case, decoded the same way by both backends.
-pub const CASE_COLUMNS: &str = "id, person_id, onset_at, onset_kind, rule_set, rule_set_version, status, opened_by, \
-                                opened_at, traced_at, applied_at, closed_at, closed_by";
+pub const CASE_COLUMNS: &str = "id, person_id, onset_at, onset_kind, rule_set, rule_set_version, opened_by, opened_at, traced_at, applied_at, \
+     closed_at, closed_by";
 pub const CONTACT_COLUMNS: &str =
     "person_id, tier, venue_id, via_person_id, from_at, to_at, overlap_secs, exposures, assignment_id";
 
@@ -159,7 +164,6 @@ pub struct CaseRow {
     pub onset_kind: String,
     pub rule_set: String,
     pub rule_set_version: i64,
-    pub status: String,
     pub opened_by: String,
     pub opened_at: i64,
     pub traced_at: Option<i64>,
@@ -180,7 +184,11 @@ impl CaseRow {
             rule_set: self.rule_set.clone(),
             rule_set_version: u32::try_from(self.rule_set_version)
                 .map_err(|_| corrupt("rule set version", &self.rule_set_version.to_string()))?,
-            status: CaseStatus::from_code(&self.status).ok_or_else(|| corrupt("status", &self.status))?,
+            status: match (self.closed_at, self.applied_at) {
+                (Some(_), _) => CaseStatus::Closed,
+                (None, Some(_)) => CaseStatus::Applied,
+                (None, None) => CaseStatus::Open,
+            },
             opened_by: self.opened_by.clone(),
             opened_at: from_millis(self.opened_at)?,
             traced_at: self.traced_at.map(from_millis).transpose()?,
@@ -247,8 +255,6 @@ pub trait CaseStore: Send + Sync {
     async fn max_visit_id(&self) -> Result<i64, StoreError>;
     /// Every venue's category, retired venues included (old visits refer to them).
     async fn venue_categories(&self) -> Result<Vec<(VenueId, VenueCategory)>, StoreError>;
-    /// The highest person id (0 when there are none).
-    async fn max_person_id(&self) -> Result<i64, StoreError>;
     /// Every person's id and home grid, by id, without reading (and decrypting) the rest of them.
     async fn person_homes(&self) -> Result<Vec<(PersonId, RegionCode)>, StoreError>;
     /// Appends visits in one transaction, the fast path of a bulk load; returns how many. A running server's
@@ -276,25 +282,28 @@ pub trait CaseStore: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<TraceCase>, StoreError>;
     /// Replaces the case's contacts with a new trace's (assignments carried over per
-    /// [`carry_assignments`]) in one transaction; `Conflict` if the case is closed.
+    /// [`carry_assignments`]) in one transaction; returns the case and the contacts replaced (what a re-run
+    /// is compared with). `Conflict` if the case is closed.
     async fn save_case_trace(
         &self,
         id: i64,
         contacts: &[CaseContact],
         now: DateTime<Utc>,
-    ) -> Result<TraceCase, StoreError>;
-    /// The contacts of the last trace, by tier (close first) then person; only one tier when given.
-    async fn case_contacts(&self, id: i64, tier: Option<&str>) -> Result<Vec<CaseContact>, StoreError>;
-    /// In one transaction (the case locked): picks the contacts of the last trace with no assignment yet
-    /// that the plan covers, adds a `tracing` code assignment for each from `now`, records it on the
-    /// contact, logs the health change, and marks the case applied. Returns the case and the (person, tier)
-    /// assigned; `Conflict` if the case is closed. Two applies at once assign each contact once.
-    async fn apply_case(
+    ) -> Result<(TraceCase, Vec<CaseContact>), StoreError>;
+    /// The contacts of the last trace, by tier (close first) then person; only one tier when given. (An
+    /// unknown case has none: callers look the case up first.)
+    /// With `window` `(offset, limit)`, only that stretch of the list.
+    async fn case_contacts(
         &self,
         id: i64,
-        plan: &ApplyPlan,
-        now: DateTime<Utc>,
-    ) -> Result<(TraceCase, Vec<(PersonId, String)>), StoreError>;
+        tier: Option<&str>,
+        window: Option<(u32, u32)>,
+    ) -> Result<Vec<CaseContact>, StoreError>;
+    /// In one transaction (the case locked): picks the contacts of the last trace with no assignment yet
+    /// that the plan covers, adds a `tracing` code assignment for each from `now`, records it on the
+    /// contact, logs the health change, and marks the case applied. `Conflict` if the case is closed. Two
+    /// applies at once assign each contact once.
+    async fn apply_case(&self, id: i64, plan: &ApplyPlan, now: DateTime<Utc>) -> Result<Applied, StoreError>;
     /// `Conflict` if closed already.
     async fn close_case(&self, id: i64, by: &str, now: DateTime<Utc>) -> Result<TraceCase, StoreError>;
 }

@@ -269,6 +269,24 @@ impl PageRequest {
     }
 }
 
+/// Every item of a paged list, fetched page after page (tools and short lists: it holds them all).
+pub async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, crate::StoreError>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, crate::StoreError>>,
+{
+    let mut items = Vec::new();
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let got = fetch(page).await?;
+        items.extend(got.items);
+        match got.next {
+            Some(next) => page.after = Some(next),
+            None => return Ok(items),
+        }
+    }
+}
+
 /// A page of results and the cursor of the next page, if there is one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

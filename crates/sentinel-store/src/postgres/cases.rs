@@ -8,11 +8,12 @@ use sentinel_core::{PersonId, RegionCode, VenueCategory, VenueId};
 use tokio_postgres::Row;
 
 use super::PostgresStore;
-use crate::cases::{CASE_COLUMNS, CONTACT_COLUMNS, CaseRow, ContactRow, carry_assignments};
+use super::health::log_changes;
+use crate::cases::{CASE_COLUMNS, CONTACT_COLUMNS, CONTACT_ORDER, CaseRow, ContactRow, carry_assignments};
 use crate::query::{category, region_code};
 use crate::{
-    ApplyPlan, BulkVisit, CaseContact, CaseStatus, CaseStore, NewCase, Page, PageRequest, StoreError,
-    TraceCase, TraceVisitRow,
+    Applied, ApplyPlan, BulkVisit, CaseContact, CaseStatus, CaseStore, NewCase, Page, PageRequest,
+    StoreError, TraceCase, TraceVisitRow,
 };
 
 type R<T> = Result<T, tokio_postgres::Error>;
@@ -25,13 +26,12 @@ fn case_row(r: &Row) -> R<CaseRow> {
         onset_kind: r.try_get(3)?,
         rule_set: r.try_get(4)?,
         rule_set_version: r.try_get(5)?,
-        status: r.try_get(6)?,
-        opened_by: r.try_get(7)?,
-        opened_at: r.try_get(8)?,
-        traced_at: r.try_get(9)?,
-        applied_at: r.try_get(10)?,
-        closed_at: r.try_get(11)?,
-        closed_by: r.try_get(12)?,
+        opened_by: r.try_get(6)?,
+        opened_at: r.try_get(7)?,
+        traced_at: r.try_get(8)?,
+        applied_at: r.try_get(9)?,
+        closed_at: r.try_get(10)?,
+        closed_by: r.try_get(11)?,
     })
 }
 
@@ -71,12 +71,15 @@ async fn select_contacts(
     c: &impl GenericClient,
     id: i64,
     tier: Option<&str>,
+    window: Option<(u32, u32)>,
 ) -> Result<Vec<CaseContact>, StoreError> {
     let sql = format!(
         "SELECT {CONTACT_COLUMNS} FROM case_contacts WHERE case_id = $1 AND ($2::text IS NULL OR tier = $2)
-         ORDER BY CASE tier WHEN 'close' THEN 0 WHEN 'secondary' THEN 1 ELSE 2 END, person_id"
+         {CONTACT_ORDER} LIMIT $3 OFFSET $4"
     );
-    let rows = c.query(&sql, &[&id, &tier]).await?;
+    // LIMIT NULL is no limit.
+    let (offset, limit) = window.map_or((0, None), |(o, l)| (i64::from(o), Some(i64::from(l))));
+    let rows = c.query(&sql, &[&id, &tier, &limit, &offset]).await?;
     rows.iter().map(|r| contact_row(r)?.decode()).collect()
 }
 
@@ -120,11 +123,6 @@ impl CaseStore for PostgresStore {
         Ok(c.query_one("SELECT COALESCE(MAX(id), 0)::bigint FROM visits", &[]).await?.try_get(0)?)
     }
 
-    async fn max_person_id(&self) -> Result<i64, StoreError> {
-        let c = self.pool.get().await?;
-        Ok(c.query_one("SELECT COALESCE(MAX(id), 0)::bigint FROM persons", &[]).await?.try_get(0)?)
-    }
-
     async fn person_homes(&self) -> Result<Vec<(PersonId, RegionCode)>, StoreError> {
         let c = self.pool.get().await?;
         let rows = c.query("SELECT id, region_code FROM persons ORDER BY id", &[]).await?;
@@ -141,7 +139,7 @@ impl CaseStore for PostgresStore {
         let n = c
             .execute(
                 "INSERT INTO visits (person_id, venue_id, channel, entered_at, left_at, outcome, reasons)
-                 SELECT p, v, ch, e, l, 'pass', '[]'
+                 SELECT p, v, ch, e, l, 'pass', ''
                  FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) AS t(p, v, ch, e, l)",
                 &[&persons, &venues, &channels, &entered, &left],
             )
@@ -153,8 +151,8 @@ impl CaseStore for PostgresStore {
         let c = self.pool.get().await?;
         let row = c
             .query_one(
-                "INSERT INTO trace_cases (person_id, onset_at, onset_kind, rule_set, rule_set_version, status, opened_by, opened_at)
-                 VALUES ($1, $2, $3, $4, $5, 'open', $6, $7) RETURNING id",
+                "INSERT INTO trace_cases (person_id, onset_at, onset_kind, rule_set, rule_set_version, opened_by, opened_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                 &[
                     &case.person_id.0,
                     &case.onset_at.timestamp_millis(),
@@ -183,7 +181,7 @@ impl CaseStore for PostgresStore {
         let prefix = region.map(|r| format!("{}%", r.subtree_prefix()));
         let c = self.pool.get().await?;
         let sql = format!(
-            "SELECT {CASE_COLUMNS} FROM trace_cases WHERE (NOT $1 OR status <> 'closed') AND ($2::bigint IS NULL OR id < $2)
+            "SELECT {CASE_COLUMNS} FROM trace_cases WHERE (NOT $1 OR closed_at IS NULL) AND ($2::bigint IS NULL OR id < $2)
                AND ($4::text IS NULL OR person_id IN (SELECT id FROM persons WHERE region_code LIKE $4))
              ORDER BY id DESC LIMIT $3"
         );
@@ -197,12 +195,13 @@ impl CaseStore for PostgresStore {
         id: i64,
         contacts: &[CaseContact],
         now: DateTime<Utc>,
-    ) -> Result<TraceCase, StoreError> {
+    ) -> Result<(TraceCase, Vec<CaseContact>), StoreError> {
         let mut contacts = contacts.to_vec();
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         open_case(&tx, id).await?;
-        carry_assignments(&select_contacts(&tx, id, None).await?, &mut contacts);
+        let previous = select_contacts(&tx, id, None, None).await?;
+        carry_assignments(&previous, &mut contacts);
         tx.execute("DELETE FROM case_contacts WHERE case_id = $1", &[&id]).await?;
         let col = |f: fn(&CaseContact) -> i64| contacts.iter().map(f).collect::<Vec<i64>>();
         let tiers: Vec<&str> = contacts.iter().map(|k| k.tier.as_str()).collect();
@@ -231,21 +230,20 @@ impl CaseStore for PostgresStore {
             .await?;
         let case = select_case(&tx, id, false).await?;
         tx.commit().await?;
-        Ok(case)
+        Ok((case, previous))
     }
 
-    async fn case_contacts(&self, id: i64, tier: Option<&str>) -> Result<Vec<CaseContact>, StoreError> {
-        let c = self.pool.get().await?;
-        select_case(&c, id, false).await?;
-        select_contacts(&c, id, tier).await
-    }
-
-    async fn apply_case(
+    async fn case_contacts(
         &self,
         id: i64,
-        plan: &ApplyPlan,
-        now: DateTime<Utc>,
-    ) -> Result<(TraceCase, Vec<(PersonId, String)>), StoreError> {
+        tier: Option<&str>,
+        window: Option<(u32, u32)>,
+    ) -> Result<Vec<CaseContact>, StoreError> {
+        let c = self.pool.get().await?;
+        select_contacts(&c, id, tier, window).await
+    }
+
+    async fn apply_case(&self, id: i64, plan: &ApplyPlan, now: DateTime<Utc>) -> Result<Applied, StoreError> {
         let now = now.timestamp_millis();
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
@@ -279,21 +277,19 @@ impl CaseStore for PostgresStore {
             .iter()
             .map(|r| Ok((PersonId(r.try_get(0)?), r.try_get::<_, String>(1)?)))
             .collect::<Result<_, StoreError>>()?;
-        if !applied.is_empty() {
-            let persons: Vec<i64> = applied.iter().map(|(p, _)| p.0).collect();
-            // Same ordering lock as every other write to the change log.
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&super::LOG_ORDER_LOCK]).await?;
-            tx.execute(
-                "INSERT INTO health_changes (person_id, at) SELECT unnest($1::bigint[]), $2",
-                &[&persons, &now],
+        let persons: Vec<i64> = applied.iter().map(|(p, _)| p.0).collect();
+        log_changes(&tx, &persons, now).await?;
+        tx.execute("UPDATE trace_cases SET applied_at = $2 WHERE id = $1", &[&id, &now]).await?;
+        let not_applied: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM case_contacts WHERE case_id = $1 AND assignment_id IS NULL",
+                &[&id],
             )
-            .await?;
-        }
-        tx.execute("UPDATE trace_cases SET status = 'applied', applied_at = $2 WHERE id = $1", &[&id, &now])
-            .await?;
+            .await?
+            .try_get(0)?;
         let case = select_case(&tx, id, false).await?;
         tx.commit().await?;
-        Ok((case, applied))
+        Ok(Applied { case, assigned: applied, not_applied: not_applied as usize })
     }
 
     async fn close_case(&self, id: i64, by: &str, now: DateTime<Utc>) -> Result<TraceCase, StoreError> {
@@ -301,7 +297,7 @@ impl CaseStore for PostgresStore {
         let tx = c.transaction().await?;
         open_case(&tx, id).await?;
         tx.execute(
-            "UPDATE trace_cases SET status = 'closed', closed_at = $2, closed_by = $3 WHERE id = $1",
+            "UPDATE trace_cases SET closed_at = $2, closed_by = $3 WHERE id = $1",
             &[&id, &now.timestamp_millis(), &by],
         )
         .await?;

@@ -219,14 +219,11 @@ impl EntryStore for PostgresStore {
             )
             .await?;
         let Some(inserted) = inserted else {
-            let earlier: i64 = tx
-                .query_one(
-                    "SELECT id FROM unvaccinated_registrations WHERE venue_id = $1 AND idempotency_key = $2",
-                    &[&r.venue_id.0, &r.idempotency_key],
-                )
-                .await?
-                .try_get(0)?;
-            let row = tx.query_one(&select, &[&earlier]).await?;
+            let sql = format!(
+                "SELECT {UNVACCINATED_COLUMNS} FROM unvaccinated_registrations u
+                 WHERE u.venue_id = $1 AND u.idempotency_key = $2"
+            );
+            let row = tx.query_one(&sql, &[&r.venue_id.0, &r.idempotency_key]).await?;
             return Ok((unvaccinated_row(&row)?.decode(&self.cipher)?, true));
         };
         let id: i64 = inserted.try_get(0)?;

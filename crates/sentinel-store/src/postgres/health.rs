@@ -86,23 +86,21 @@ async fn lift(c: &impl GenericClient, id: i64, at: i64, by: &str, reason: &str) 
 
 /// Logs that a person's records changed (same transaction as the change).
 async fn log_change(c: &impl GenericClient, person: i64, at: i64) -> Result<(), StoreError> {
+    log_changes(c, &[person], at).await
+}
+
+/// Logs that these persons' records changed, in one statement (same transaction as the change).
+pub(super) async fn log_changes(c: &impl GenericClient, persons: &[i64], at: i64) -> Result<(), StoreError> {
+    if persons.is_empty() {
+        return Ok(());
+    }
     // Readers follow the log by sequence number. An identity value is taken at insert but seen at commit,
     // so without this lock a later number could commit first and a reader would skip the earlier one.
     c.execute("SELECT pg_advisory_xact_lock($1)", &[&super::LOG_ORDER_LOCK]).await?;
-    let stmt = c.prepare_cached("INSERT INTO health_changes (person_id, at) VALUES ($1, $2)").await?;
-    c.execute(&stmt, &[&person, &at]).await?;
-    Ok(())
-}
-
-/// Logs each changed person once.
-async fn log_changes(
-    c: &impl GenericClient,
-    persons: std::collections::BTreeSet<i64>,
-    at: i64,
-) -> Result<(), StoreError> {
-    for p in persons {
-        log_change(c, p, at).await?;
-    }
+    let stmt = c
+        .prepare_cached("INSERT INTO health_changes (person_id, at) SELECT unnest($1::bigint[]), $2")
+        .await?;
+    c.execute(&stmt, &[&persons, &at]).await?;
     Ok(())
 }
 
@@ -131,14 +129,11 @@ impl PostgresStore {
             rows.iter().map(|(_, params)| async { tx.execute(&stmt, &refs(params)).await }),
         )
         .await?;
-        let mut changed = std::collections::BTreeSet::new();
-        for ((person, _), &n) in rows.iter().zip(&counts) {
-            if n > 0 {
-                changed.insert(*person);
-            }
-        }
+        let changed: std::collections::BTreeSet<i64> =
+            rows.iter().zip(&counts).filter(|(_, n)| **n > 0).map(|((person, _), _)| *person).collect();
         let inserted = counts.iter().sum::<u64>() as usize;
-        log_changes(&tx, changed, now.timestamp_millis()).await?;
+        let changed: Vec<i64> = changed.into_iter().collect();
+        log_changes(&tx, &changed, now.timestamp_millis()).await?;
         tx.commit().await?;
         Ok(inserted)
     }

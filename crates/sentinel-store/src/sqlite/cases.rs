@@ -6,18 +6,27 @@ use rusqlite::{Connection, Row, params};
 use sentinel_core::{PersonId, RegionCode, VenueCategory, VenueId};
 
 use super::SqliteStore;
-use super::health::log_change;
-use crate::cases::{CASE_COLUMNS, CONTACT_COLUMNS, CaseRow, ContactRow, carry_assignments};
+use super::health::insert_assignment;
+use crate::cases::{CASE_COLUMNS, CONTACT_COLUMNS, CONTACT_ORDER, CaseRow, ContactRow, carry_assignments};
 use crate::query::{category, region_code};
 use crate::{
-    ApplyPlan, BulkVisit, CaseContact, CaseStatus, CaseStore, NewCase, Page, PageRequest, StoreError,
-    TraceCase, TraceVisitRow,
+    Applied, ApplyPlan, BulkVisit, CaseContact, CaseStatus, CaseStore, NewAssignment, NewCase, Page,
+    PageRequest, StoreError, TraceCase, TraceVisitRow,
 };
+use sentinel_core::health::AssignmentSource;
 
-/// The visit indexes a bulk load drops and rebuilds; also re-created at start-up if a load was cut short.
-pub(super) const VISIT_INDEXES: &str =
-    "CREATE INDEX IF NOT EXISTS visits_venue_time ON visits (venue_id, entered_at);
-     CREATE INDEX IF NOT EXISTS visits_person_time ON visits (person_id, entered_at);";
+/// The visit indexes a bulk load drops and rebuilds (name, columns); also re-created at start-up if a load
+/// was cut short.
+const VISIT_INDEXES: [(&str, &str); 2] =
+    [("visits_venue_time", "venue_id, entered_at"), ("visits_person_time", "person_id, entered_at")];
+
+/// Creates the visit indexes that are missing.
+pub(super) fn create_visit_indexes(c: &Connection) -> rusqlite::Result<()> {
+    for (name, columns) in VISIT_INDEXES {
+        c.execute_batch(&format!("CREATE INDEX IF NOT EXISTS {name} ON visits ({columns})"))?;
+    }
+    Ok(())
+}
 
 fn case_row(r: &Row<'_>) -> rusqlite::Result<CaseRow> {
     Ok(CaseRow {
@@ -27,13 +36,12 @@ fn case_row(r: &Row<'_>) -> rusqlite::Result<CaseRow> {
         onset_kind: r.get(3)?,
         rule_set: r.get(4)?,
         rule_set_version: r.get(5)?,
-        status: r.get(6)?,
-        opened_by: r.get(7)?,
-        opened_at: r.get(8)?,
-        traced_at: r.get(9)?,
-        applied_at: r.get(10)?,
-        closed_at: r.get(11)?,
-        closed_by: r.get(12)?,
+        opened_by: r.get(6)?,
+        opened_at: r.get(7)?,
+        traced_at: r.get(8)?,
+        applied_at: r.get(9)?,
+        closed_at: r.get(10)?,
+        closed_by: r.get(11)?,
     })
 }
 
@@ -65,14 +73,19 @@ fn open_case(c: &Connection, id: i64) -> Result<TraceCase, StoreError> {
     Ok(case)
 }
 
-fn select_contacts(c: &Connection, id: i64, tier: Option<&str>) -> Result<Vec<CaseContact>, StoreError> {
-    // Close before secondary before companion: the order of urgency.
+fn select_contacts(
+    c: &Connection,
+    id: i64,
+    tier: Option<&str>,
+    window: Option<(u32, u32)>,
+) -> Result<Vec<CaseContact>, StoreError> {
     let sql = format!(
         "SELECT {CONTACT_COLUMNS} FROM case_contacts WHERE case_id = ?1 AND (?2 IS NULL OR tier = ?2)
-         ORDER BY CASE tier WHEN 'close' THEN 0 WHEN 'secondary' THEN 1 ELSE 2 END, person_id"
+         {CONTACT_ORDER} LIMIT ?3 OFFSET ?4"
     );
+    let (offset, limit) = window.map_or((0, -1), |(o, l)| (i64::from(o), i64::from(l)));
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![id, tier], contact_row)?;
+    let rows = stmt.query_map(params![id, tier, limit, offset], contact_row)?;
     rows.map(|r| r.map_err(StoreError::from).and_then(ContactRow::decode)).collect()
 }
 
@@ -125,13 +138,6 @@ impl CaseStore for SqliteStore {
         .await
     }
 
-    async fn max_person_id(&self) -> Result<i64, StoreError> {
-        self.read(Box::new(move |c, _| {
-            Ok(c.query_row("SELECT COALESCE(MAX(id), 0) FROM persons", [], |r| r.get(0))?)
-        }))
-        .await
-    }
-
     async fn person_homes(&self) -> Result<Vec<(PersonId, RegionCode)>, StoreError> {
         self.read(Box::new(move |c, _| {
             let mut stmt = c.prepare_cached("SELECT id, region_code FROM persons ORDER BY id")?;
@@ -152,7 +158,7 @@ impl CaseStore for SqliteStore {
             {
                 let mut stmt = tx.prepare_cached(
                     "INSERT INTO visits (person_id, venue_id, channel, entered_at, left_at, outcome, reasons)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'pass', '[]')",
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pass', '')",
                 )?;
                 for v in &visits {
                     stmt.execute(params![
@@ -172,28 +178,24 @@ impl CaseStore for SqliteStore {
 
     async fn begin_bulk_load(&self) -> Result<(), StoreError> {
         self.write(Box::new(move |c, _| {
-            c.execute_batch(
-                "DROP INDEX IF EXISTS visits_venue_time; DROP INDEX IF EXISTS visits_person_time;",
-            )?;
+            for (name, _) in VISIT_INDEXES {
+                c.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+            }
             Ok(())
         }))
         .await
     }
 
     async fn end_bulk_load(&self) -> Result<(), StoreError> {
-        self.write(Box::new(move |c, _| {
-            c.execute_batch(VISIT_INDEXES)?;
-            Ok(())
-        }))
-        .await
+        self.write(Box::new(move |c, _| Ok(create_visit_indexes(c)?))).await
     }
 
     async fn create_case(&self, case: &NewCase, now: DateTime<Utc>) -> Result<TraceCase, StoreError> {
         let case = case.clone();
         self.write(Box::new(move |c, _| {
             c.execute(
-                "INSERT INTO trace_cases (person_id, onset_at, onset_kind, rule_set, rule_set_version, status, opened_by, opened_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7)",
+                "INSERT INTO trace_cases (person_id, onset_at, onset_kind, rule_set, rule_set_version, opened_by, opened_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     case.person_id.0,
                     case.onset_at.timestamp_millis(),
@@ -222,7 +224,7 @@ impl CaseStore for SqliteStore {
         let prefix = region.map(|r| format!("{}%", r.subtree_prefix()));
         self.read(Box::new(move |c, _| {
             let sql = format!(
-                "SELECT {CASE_COLUMNS} FROM trace_cases WHERE (?1 = 0 OR status <> 'closed') AND (?2 IS NULL OR id < ?2)
+                "SELECT {CASE_COLUMNS} FROM trace_cases WHERE (?1 = 0 OR closed_at IS NULL) AND (?2 IS NULL OR id < ?2)
                    AND (?4 IS NULL OR person_id IN (SELECT id FROM persons WHERE region_code LIKE ?4))
                  ORDER BY id DESC LIMIT ?3"
             );
@@ -239,12 +241,13 @@ impl CaseStore for SqliteStore {
         id: i64,
         contacts: &[CaseContact],
         now: DateTime<Utc>,
-    ) -> Result<TraceCase, StoreError> {
+    ) -> Result<(TraceCase, Vec<CaseContact>), StoreError> {
         let mut contacts = contacts.to_vec();
         self.write(Box::new(move |c, _| {
             let tx = c.transaction()?;
             open_case(&tx, id)?;
-            carry_assignments(&select_contacts(&tx, id, None)?, &mut contacts);
+            let previous = select_contacts(&tx, id, None, None)?;
+            carry_assignments(&previous, &mut contacts);
             tx.execute("DELETE FROM case_contacts WHERE case_id = ?1", [id])?;
             {
                 let mut stmt = tx.prepare_cached(&format!(
@@ -268,31 +271,26 @@ impl CaseStore for SqliteStore {
             tx.execute("UPDATE trace_cases SET traced_at = ?2 WHERE id = ?1", params![id, now.timestamp_millis()])?;
             let case = select_case(&tx, id)?;
             tx.commit()?;
-            Ok(case)
+            Ok((case, previous))
         }))
         .await
     }
 
-    async fn case_contacts(&self, id: i64, tier: Option<&str>) -> Result<Vec<CaseContact>, StoreError> {
-        let tier = tier.map(str::to_owned);
-        self.read(Box::new(move |c, _| {
-            select_case(c, id)?;
-            select_contacts(c, id, tier.as_deref())
-        }))
-        .await
-    }
-
-    async fn apply_case(
+    async fn case_contacts(
         &self,
         id: i64,
-        plan: &ApplyPlan,
-        now: DateTime<Utc>,
-    ) -> Result<(TraceCase, Vec<(PersonId, String)>), StoreError> {
+        tier: Option<&str>,
+        window: Option<(u32, u32)>,
+    ) -> Result<Vec<CaseContact>, StoreError> {
+        let tier = tier.map(str::to_owned);
+        self.read(Box::new(move |c, _| select_contacts(c, id, tier.as_deref(), window))).await
+    }
+
+    async fn apply_case(&self, id: i64, plan: &ApplyPlan, now: DateTime<Utc>) -> Result<Applied, StoreError> {
         let plan = plan.clone();
         self.write(Box::new(move |c, _| {
             let tx = c.transaction()?;
             open_case(&tx, id)?;
-            let now = now.timestamp_millis();
             let prefix = plan.region.as_ref().map(|r| format!("{}%", r.subtree_prefix()));
             let pending: Vec<(i64, String)> = {
                 let mut stmt = tx.prepare_cached(
@@ -305,26 +303,34 @@ impl CaseStore for SqliteStore {
             };
             let mut applied = Vec::new();
             {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO code_assignments (person_id, colour, reason, source, set_by, valid_from, valid_until, created_at)
-                     VALUES (?1, ?2, ?3, 'tracing', ?4, ?5, ?6, ?5)",
-                )?;
                 let mut mark = tx.prepare_cached(
                     "UPDATE case_contacts SET assignment_id = ?3 WHERE case_id = ?1 AND person_id = ?2",
                 )?;
                 for (person, tier) in pending {
                     let Some((_, colour, until)) = plan.tiers.iter().find(|(t, _, _)| *t == tier) else { continue };
-                    let reason = format!("{} {tier}", plan.reason);
-                    insert.execute(params![person, colour.code(), reason, plan.set_by, now, until.timestamp_millis()])?;
-                    mark.execute(params![id, person, tx.last_insert_rowid()])?;
-                    log_change(&tx, person, now)?;
+                    let assignment = NewAssignment {
+                        person_id: PersonId(person),
+                        colour: *colour,
+                        reason: format!("{} {tier}", plan.reason),
+                        source: AssignmentSource::Tracing,
+                        set_by: plan.set_by.clone(),
+                        valid_from: now,
+                        valid_until: Some(*until),
+                    };
+                    let assignment_id = insert_assignment(&tx, &assignment, now)?;
+                    mark.execute(params![id, person, assignment_id])?;
                     applied.push((PersonId(person), tier));
                 }
             }
-            tx.execute("UPDATE trace_cases SET status = 'applied', applied_at = ?2 WHERE id = ?1", params![id, now])?;
+            tx.execute("UPDATE trace_cases SET applied_at = ?2 WHERE id = ?1", params![id, now.timestamp_millis()])?;
+            let not_applied: i64 = tx.query_row(
+                "SELECT count(*) FROM case_contacts WHERE case_id = ?1 AND assignment_id IS NULL",
+                [id],
+                |r| r.get(0),
+            )?;
             let case = select_case(&tx, id)?;
             tx.commit()?;
-            Ok((case, applied))
+            Ok(Applied { case, assigned: applied, not_applied: not_applied as usize })
         }))
         .await
     }
@@ -335,7 +341,7 @@ impl CaseStore for SqliteStore {
             let tx = c.transaction()?;
             open_case(&tx, id)?;
             tx.execute(
-                "UPDATE trace_cases SET status = 'closed', closed_at = ?2, closed_by = ?3 WHERE id = ?1",
+                "UPDATE trace_cases SET closed_at = ?2, closed_by = ?3 WHERE id = ?1",
                 params![id, now.timestamp_millis(), by],
             )?;
             let case = select_case(&tx, id)?;

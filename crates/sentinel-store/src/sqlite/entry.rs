@@ -211,12 +211,11 @@ impl EntryStore for SqliteStore {
                 ],
             )?;
             if inserted == 0 {
-                let earlier: i64 = tx.query_row(
-                    "SELECT id FROM unvaccinated_registrations WHERE venue_id = ?1 AND idempotency_key = ?2",
-                    params![r.venue_id.0, r.idempotency_key],
-                    |row| row.get(0),
-                )?;
-                let row = tx.query_row(&select, [earlier], unvaccinated_row)?;
+                let sql = format!(
+                    "SELECT {UNVACCINATED_COLUMNS} FROM unvaccinated_registrations u
+                     WHERE u.venue_id = ?1 AND u.idempotency_key = ?2"
+                );
+                let row = tx.query_row(&sql, params![r.venue_id.0, r.idempotency_key], unvaccinated_row)?;
                 return Ok((row.decode(cipher)?, true));
             }
             let id = tx.last_insert_rowid();

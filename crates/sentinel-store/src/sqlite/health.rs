@@ -84,6 +84,31 @@ pub(super) fn log_change(c: &Connection, person: i64, at: i64) -> Result<(), Sto
     Ok(())
 }
 
+/// Inserts a code assignment and logs the person's change; returns its id.
+pub(super) fn insert_assignment(
+    c: &Connection,
+    a: &NewAssignment,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    c.prepare_cached(
+        "INSERT INTO code_assignments (person_id, colour, reason, source, set_by, valid_from, valid_until, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        a.person_id.0,
+        a.colour.code(),
+        a.reason,
+        a.source.code(),
+        a.set_by,
+        a.valid_from.timestamp_millis(),
+        a.valid_until.map(|t| t.timestamp_millis()),
+        now.timestamp_millis()
+    ])?;
+    let id = c.last_insert_rowid();
+    log_change(c, a.person_id.0, now.timestamp_millis())?;
+    Ok(id)
+}
+
 fn select_risk_area(c: &Connection, id: i64) -> Result<RiskArea, StoreError> {
     let sql = format!("SELECT {RISK_AREA_COLUMNS} FROM risk_areas WHERE id = ?1");
     c.query_row(&sql, [id], risk_area_row)?.decode()
@@ -129,22 +154,7 @@ impl HealthStore for SqliteStore {
         let a = a.clone();
         self.write(Box::new(move |c, _| {
             let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO code_assignments (person_id, colour, reason, source, set_by, valid_from, valid_until, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    a.person_id.0,
-                    a.colour.code(),
-                    a.reason,
-                    a.source.code(),
-                    a.set_by,
-                    a.valid_from.timestamp_millis(),
-                    a.valid_until.map(|t| t.timestamp_millis()),
-                    now.timestamp_millis()
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            log_change(&tx, a.person_id.0, now.timestamp_millis())?;
+            let id = insert_assignment(&tx, &a, now)?;
             let record = select_assignment(&tx, id)?;
             tx.commit()?;
             Ok(record)

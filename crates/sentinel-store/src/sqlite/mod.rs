@@ -159,7 +159,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tracing::info!(version, "applied sqlite migration");
     }
     // A bulk load cut short leaves the visit indexes dropped; queries would still be right, only slow.
-    tx.execute_batch(cases::VISIT_INDEXES)?;
+    cases::create_visit_indexes(&tx)?;
     tx.commit()?;
     Ok(())
 }

@@ -1,4 +1,5 @@
--- Exposure tracing: investigators' cases and the contacts their last trace found.
+-- Exposure tracing: investigators' cases and the contacts their last trace found. A case's status follows
+-- from its times: closed once closed_at is set, else applied once applied_at is set, else open.
 CREATE TABLE trace_cases (
     id               INTEGER PRIMARY KEY,
     person_id        INTEGER NOT NULL REFERENCES persons (id),
@@ -6,7 +7,6 @@ CREATE TABLE trace_cases (
     onset_kind       TEXT NOT NULL,
     rule_set         TEXT NOT NULL,
     rule_set_version INTEGER NOT NULL,
-    status           TEXT NOT NULL,
     opened_by        TEXT NOT NULL,
     opened_at        INTEGER NOT NULL,
     traced_at        INTEGER,
