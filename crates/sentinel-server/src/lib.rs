@@ -88,7 +88,6 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
     status.follow_changes_from_now(&*store).await?;
     let policies = entry::PolicyBook::default();
     policies.reload(&*store).await?;
-    let trace_book = Arc::new(exposure::TraceBook::load(&*store, now).await?);
     let visits = entry::VisitWriter::start(store.clone());
     Ok(AppState::new(state::Inner {
         store,
@@ -102,7 +101,7 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         issuer: config.issuer.clone(),
         policies,
         visits,
-        trace_book,
+        trace_book: Arc::default(),
         alerts: entry::AlertFeed::default(),
         facts: entry::FactsCache::with_capacity(config.cached_persons),
         devices: entry::DeviceCache::default(),
@@ -153,10 +152,18 @@ pub async fn serve(
     let refresher = tokio::spawn(refresh_periodically(state.clone()));
     let dispatcher = tokio::spawn(entry::dispatch::run(state.clone()));
     let escalator = tokio::spawn(entry::escalation::run(state.clone()));
+    // The trace index is read from the store in the background: the gate serves meanwhile.
+    let warm = state.clone();
+    let index = tokio::spawn(async move {
+        if let Err(e) = warm.trace_book.snapshot(warm.store.clone(), warm.now()).await {
+            tracing::warn!(error = %e, "building the trace index failed; the first trace tries again");
+        }
+    });
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     refresher.abort();
     dispatcher.abort();
     escalator.abort();
+    index.abort();
     served
 }
 

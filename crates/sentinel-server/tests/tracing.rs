@@ -72,6 +72,8 @@ async fn a_market_case_turns_its_contacts_red(s: &TestServer) {
     store
         .bulk_insert_visits(&[
             visit(case_person, market, yesterday(10, 0), Some(yesterday(10, 30))),
+            // Later, an entry-only scan at the supermarket: the trajectory infers its stay.
+            visit(case_person, shop, yesterday(13, 0), None),
             // Overlapping the case: close contacts (b without a check-out: the market's 30 minutes).
             visit(a, market, yesterday(10, 10), Some(yesterday(10, 40))),
             visit(b, market, yesterday(10, 25), None),
@@ -103,6 +105,10 @@ async fn a_market_case_turns_its_contacts_red(s: &TestServer) {
     assert_eq!(status, StatusCode::OK, "{traced}");
     assert_eq!(traced["counts"], json!({"close": 2, "secondary": 1, "companion": 1}), "{traced}");
     assert_eq!(traced["changes"]["rerun"], json!(false));
+    assert_eq!(
+        (traced["indexed_visits"].as_u64(), traced["window_truncated"].as_bool()),
+        (Some(7), Some(false))
+    );
     assert_eq!(traced["venues"][0]["venue_id"].as_i64(), Some(market));
     assert_eq!(traced["venues"][0]["counts"], json!({"close": 2, "secondary": 0, "companion": 1}));
 
@@ -131,12 +137,17 @@ async fn a_market_case_turns_its_contacts_red(s: &TestServer) {
 
     let (_, trajectory) = s.get(&format!("/api/v1/cases/{id}/trajectory"), &investigator).await;
     let stops = trajectory["items"].as_array().unwrap();
-    assert_eq!(stops.len(), 1, "{trajectory}");
+    assert_eq!(stops.len(), 2, "{trajectory}");
     assert_eq!(
         (stops[0]["venue_name"].as_str(), stops[0]["category"].as_str()),
         (Some("平江菜市场"), Some("wet_market"))
     );
     assert_eq!(stops[0]["address"], "平江路88号");
+    let left =
+        |stop: &Value| stop["left_at"].as_str().unwrap().parse::<DateTime<FixedOffset>>().unwrap().to_utc();
+    assert_eq!((left(&stops[0]), stops[0]["left_inferred"].as_bool()), (yesterday(10, 30), Some(false)));
+    // No check-out at the supermarket: its category's 40 minutes, as the trace counts them.
+    assert_eq!((left(&stops[1]), stops[1]["left_inferred"].as_bool()), (yesterday(13, 40), Some(true)));
 
     // An offline device uploads a visit of that hour late: the re-run finds it and says so.
     store

@@ -115,6 +115,15 @@ impl RuleSet {
         }
     }
 
+    /// What a tier of contact becomes under this rule set.
+    pub fn tier(&self, tier: crate::Tier) -> TierRule {
+        match tier {
+            crate::Tier::Close => self.close,
+            crate::Tier::Secondary => self.secondary,
+            crate::Tier::Companion => self.companion,
+        }
+    }
+
     /// Every preset, by name.
     pub fn presets() -> Vec<RuleSet> {
         vec![Self::china_2022(), Self::cwa_like()]

@@ -29,6 +29,13 @@ pub enum Tier {
 }
 
 impl Tier {
+    /// By priority, highest first.
+    pub const ALL: [Tier; 3] = [Tier::Close, Tier::Secondary, Tier::Companion];
+
+    pub fn from_code(code: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.code() == code)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Tier::Close => "close",

@@ -14,7 +14,7 @@ use sentinel_server::Config;
 use sentinel_sim::{DemoCity, DemoOptions};
 use sentinel_store::{
     NewAssignment, NewDevice, NewItinerary, NewNatResult, NewRiskArea, NewUser, NewVaccination, PageRequest,
-    Store, VenueFilter,
+    Store, VenueFilter, all_pages,
 };
 use std::io::Write;
 
@@ -154,10 +154,9 @@ async fn fill(store: &dyn Store, opts: DemoOptions, password: &str) -> anyhow::R
     store.create_venues(&city.venues, now).await?;
     progress("场所 / venues", city.venues.len(), city.venues.len());
     let mut devices = 0;
-    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-    loop {
-        let venues = store.list_venues(&VenueFilter::default(), page).await?;
-        for v in venues.items.iter().filter(|v| v.category.entry_mode() == EntryMode::Device) {
+    let filter = VenueFilter::default();
+    for v in all_pages(|page| store.list_venues(&filter, page)).await? {
+        if v.category.entry_mode() == EntryMode::Device {
             let device = NewDevice {
                 venue_id: v.id,
                 kind: DeviceKind::Sentinel,
@@ -166,10 +165,6 @@ async fn fill(store: &dyn Store, opts: DemoOptions, password: &str) -> anyhow::R
             };
             store.create_device(&device, now).await?;
             devices += 1;
-        }
-        match venues.next {
-            Some(next) => page.after = Some(next),
-            None => break,
         }
     }
     progress("设备 / devices", devices, devices);
@@ -304,9 +299,10 @@ pub async fn market_visitor(
         };
         let mut visits = store.list_visits(&filter, PageRequest::first(PageRequest::MAX_LIMIT)).await?.items;
         visits.sort_by_key(|v| v.entered_at);
-        // Someone whose stay (or the market's half hour) overlaps the next visitor's entry.
+        // Someone whose stay (or the category's default one) overlaps the next visitor's entry.
         for pair in visits.windows(2) {
-            let end = pair[0].left_at.unwrap_or(pair[0].entered_at + Duration::minutes(30));
+            let stay = Duration::minutes(i64::from(market.category.default_stay_minutes()));
+            let end = pair[0].left_at.unwrap_or(pair[0].entered_at + stay);
             if let (Some(person), true) = (pair[0].person_id, pair[1].entered_at < end) {
                 let at = pair[0].entered_at.with_timezone(&tz).format("%H:%M").to_string();
                 return Ok(Some((person.0, market.name, at)));

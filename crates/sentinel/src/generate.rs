@@ -6,7 +6,7 @@
 use chrono::{Duration, NaiveDate, Utc};
 use sentinel_server::Config;
 use sentinel_sim::mobility::City;
-use sentinel_store::{BulkVisit, PageRequest, Store, VenueFilter};
+use sentinel_store::{BulkVisit, Store, VenueFilter, all_pages};
 use std::time::Instant;
 
 pub struct GenOptions {
@@ -165,17 +165,9 @@ pub async fn write_visits(store: &dyn Store, config: &Config, opts: &GenOptions)
 async fn all_venues(
     store: &dyn Store,
 ) -> anyhow::Result<Vec<(sentinel_core::VenueId, sentinel_core::VenueCategory, sentinel_core::RegionCode)>> {
-    let mut out = Vec::new();
-    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-    loop {
-        let got = store.list_venues(&VenueFilter::default(), page).await?;
-        out.extend(got.items.into_iter().map(|v| (v.id, v.category, v.region_code)));
-        match got.next {
-            Some(next) => page.after = Some(next),
-            None => break,
-        }
-    }
-    Ok(out)
+    let filter = VenueFilter::default();
+    let venues = all_pages(|page| store.list_venues(&filter, page)).await?;
+    Ok(venues.into_iter().map(|v| (v.id, v.category, v.region_code)).collect())
 }
 
 #[cfg(test)]

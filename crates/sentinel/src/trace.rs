@@ -8,8 +8,8 @@ use sentinel_core::{PersonId, ResidentIdNumber};
 use sentinel_server::Config;
 use sentinel_server::exposure::{TraceBook, case::trace_cases};
 use sentinel_server::health::import::parse_time;
-use sentinel_store::{CaseStatus, OnsetKind, Store, TraceCase};
-use sentinel_trace::RuleSet;
+use sentinel_store::Store;
+use sentinel_trace::{Case, RuleSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -36,38 +36,19 @@ async fn person(store: &dyn Store, raw: &str, today: chrono::NaiveDate) -> anyho
     Ok(id)
 }
 
-fn case(
-    person_id: PersonId,
-    at: DateTime<Utc>,
-    kind: OnsetKind,
-    rules: &RuleSet,
-    now: DateTime<Utc>,
-) -> TraceCase {
-    TraceCase {
-        id: 0,
-        person_id,
-        onset_at: at,
-        onset_kind: kind,
-        rule_set: rules.name.clone(),
-        rule_set_version: rules.version,
-        status: CaseStatus::Open,
-        opened_by: "cli".into(),
-        opened_at: now,
-        traced_at: None,
-        applied_at: None,
-        closed_at: None,
-        closed_by: None,
-    }
+/// The engine's case: the lookback counts back from `at` (onset or sampling alike); isolated now.
+fn case(person: PersonId, at: DateTime<Utc>, now: DateTime<Utc>) -> anyhow::Result<Case> {
+    let person = u32::try_from(person.0).with_context(|| format!("person id {} out of range", person.0))?;
+    Ok(Case { person, onset: at.timestamp(), isolated_at: now.timestamp() })
 }
 
 /// Cases from a CSV with a header: `person` (id or ID number) and `onset_at` or `sampled_at`.
 async fn cases_file(
     store: &dyn Store,
     path: &Path,
-    rules: &RuleSet,
     config: &Config,
     now: DateTime<Utc>,
-) -> anyhow::Result<Vec<TraceCase>> {
+) -> anyhow::Result<Vec<Case>> {
     let tz = config.utc_offset()?;
     let today = now.with_timezone(&tz).date_naive();
     let mut reader =
@@ -82,15 +63,14 @@ async fn cases_file(
         let record = record?;
         let row = line + 2;
         let field = |c: Option<usize>| c.and_then(|c| record.get(c)).map(str::trim).filter(|s| !s.is_empty());
-        let (raw, kind) = match (field(onset), field(sampled)) {
-            (Some(t), None) => (t, OnsetKind::Onset),
-            (None, Some(t)) => (t, OnsetKind::Sampled),
+        let raw = match (field(onset), field(sampled)) {
+            (Some(t), None) | (None, Some(t)) => t,
             _ => anyhow::bail!("row {row}: give exactly one of onset_at and sampled_at"),
         };
         let at = parse_time(raw, tz).map_err(|e| anyhow::anyhow!("row {row}: {e}"))?;
         let who = field(Some(person_col)).with_context(|| format!("row {row}: person is empty"))?;
         let id = person(store, who, today).await.with_context(|| format!("row {row}"))?;
-        cases.push(case(id, at, kind, rules, now));
+        cases.push(case(id, at, now)?);
     }
     Ok(cases)
 }
@@ -104,22 +84,20 @@ pub async fn run(config: &Config, opts: &TraceOptions) -> anyhow::Result<()> {
     let now = Utc::now();
     let tz = config.utc_offset()?;
     let cases = match (&opts.cases, &opts.person) {
-        (Some(path), None) => cases_file(&*store, path, &rules, config, now).await?,
+        (Some(path), None) => cases_file(&*store, path, config, now).await?,
         (None, Some(who)) => {
-            let (raw, kind) = match (&opts.onset_at, &opts.sampled_at) {
-                (Some(t), None) => (t, OnsetKind::Onset),
-                (None, Some(t)) => (t, OnsetKind::Sampled),
+            let raw = match (&opts.onset_at, &opts.sampled_at) {
+                (Some(t), None) | (None, Some(t)) => t,
                 _ => anyhow::bail!("give exactly one of --onset-at and --sampled-at"),
             };
             let at = parse_time(raw, tz).map_err(|e| anyhow::anyhow!("{e}"))?;
             let id = person(&*store, who, now.with_timezone(&tz).date_naive()).await?;
-            vec![case(id, at, kind, &rules, now)]
+            vec![case(id, at, now)?]
         }
         _ => anyhow::bail!("give either --person with --onset-at/--sampled-at, or --cases FILE"),
     };
     let started = std::time::Instant::now();
-    let book = std::sync::Arc::new(TraceBook::load(&*store, now).await?);
-    let snapshot = book.snapshot(store.clone(), now).await?;
+    let snapshot = std::sync::Arc::new(TraceBook::default()).snapshot(store.clone(), now).await?;
     let loaded = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
     let contacts = trace_cases(&snapshot, &rules, &cases, now, tz.local_minus_utc());

@@ -4,13 +4,13 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use sentinel_core::{Permission, PhoneNumber};
-use sentinel_store::{CaseContact, Person};
+use sentinel_core::Permission;
+use sentinel_store::CaseContact;
 use serde::Deserialize;
-use std::collections::HashMap;
 use utoipa::IntoParams;
 
-use super::cases::{load_case, parse_tier};
+use super::cases::{load_case, parse_tier, venue_names};
+use super::persons::PersonView;
 use super::purpose;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -60,30 +60,19 @@ pub fn safe_cell(text: &str) -> String {
 
 /// The rows of the list as text; `safe_cell` before writing them where a formula could start.
 async fn rows(state: &AppState, contacts: &[CaseContact], unmasked: bool) -> ApiResult<Vec<[String; 13]>> {
-    let mut venues: HashMap<i64, (String, String)> = HashMap::new();
+    let venues = venue_names(state, contacts.iter().map(|c| c.venue_id).collect()).await?;
     let mut out = Vec::with_capacity(contacts.len());
     for (i, c) in contacts.iter().enumerate() {
-        if let std::collections::hash_map::Entry::Vacant(slot) = venues.entry(c.venue_id.0) {
-            let v = state.store.get_venue(c.venue_id).await.ok();
-            slot.insert(v.map(|v| (v.name, v.address)).unwrap_or_default());
-        }
-        let person: Option<Person> = state.store.get_person(c.person_id).await.ok();
-        let (name, id_number, phone, region) = match &person {
-            Some(p) if unmasked => (
-                p.name.as_str().to_owned(),
-                p.id_number.as_str().to_owned(),
-                p.phone.as_ref().map(|x| x.as_str().to_owned()).unwrap_or_default(),
-                p.region_code.to_string(),
-            ),
-            Some(p) => (
-                p.name.masked(),
-                p.id_number.masked(),
-                p.phone.as_ref().map(PhoneNumber::masked).unwrap_or_default(),
-                p.region_code.to_string(),
-            ),
+        let person = state.store.get_person(c.person_id).await.ok().map(|p| match unmasked {
+            true => PersonView::unmasked(state, &p),
+            false => PersonView::masked(state, &p),
+        });
+        let (name, id_number, phone, region) = match person {
+            Some(p) => (p.name, p.id_number, p.phone.unwrap_or_default(), p.region_code),
             None => Default::default(),
         };
-        let (venue, address) = &venues[&c.venue_id.0];
+        let (venue, address) =
+            venues.get(&c.venue_id).map(|v| (v.name.clone(), v.address.clone())).unwrap_or_default();
         let cells = [
             (i + 1).to_string(),
             tier_label(&c.tier).to_owned(),
@@ -91,8 +80,8 @@ async fn rows(state: &AppState, contacts: &[CaseContact], unmasked: bool) -> Api
             id_number,
             phone,
             region,
-            venue.clone(),
-            address.clone(),
+            venue,
+            address,
             state.local(c.from).format("%Y-%m-%d %H:%M:%S").to_string(),
             state.local(c.to).format("%Y-%m-%d %H:%M:%S").to_string(),
             format!("{:.1}", c.overlap_secs as f64 / 60.0),
@@ -120,7 +109,7 @@ async fn prepare(
         caller.require_deployment_wide(Permission::UnmaskPersons)?;
     }
     let case = load_case(state, caller, id).await?;
-    let contacts = state.store.case_contacts(case.id, tier).await?;
+    let contacts = state.store.case_contacts(case.id, tier, None).await?;
     let action = if unmasked { "case.export.unmask" } else { "case.export" };
     super::audit::record(
         state,

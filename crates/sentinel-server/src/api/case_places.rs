@@ -6,14 +6,14 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Duration, FixedOffset};
 use sentinel_core::{PersonId, VenueId};
-use sentinel_store::VisitFilter;
+use sentinel_store::{VisitFilter, all_pages};
 use sentinel_trace::RuleSet;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use utoipa::{IntoParams, ToSchema};
 
 use super::List;
-use super::cases::{load_case, require_tracing, rule_set};
+use super::cases::{load_case, require_tracing, rule_set, venue_names};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::exposure::WINDOW_DAYS;
@@ -55,38 +55,45 @@ pub async fn trajectory(
         to: Some(case.opened_at),
         venue: None,
     };
-    let mut visits = Vec::new();
-    let mut page = sentinel_store::PageRequest { after: None, limit: sentinel_store::PageRequest::MAX_LIMIT };
-    loop {
-        let got = state.store.list_visits(&filter, page).await?;
-        visits.extend(got.items);
-        match got.next {
-            Some(next) => page.after = Some(next),
-            None => break,
-        }
-    }
+    let mut visits = all_pages(|page| state.store.list_visits(&filter, page)).await?;
     visits.sort_by_key(|v| (v.entered_at, v.id));
+    // Stays as the trace sees them (the rule set's default, cut at the next admitted entry), from the index.
+    let now = state.now();
+    let snapshot = state.trace_book.snapshot(state.store.clone(), now).await?;
+    let ends: HashMap<(u32, i64), i64> = u32::try_from(case.person_id.0)
+        .map(|person| {
+            let from = filter.from.map_or(0, |t| t.timestamp());
+            sentinel_trace::trajectory(&snapshot.index, &rules, person, from, case.opened_at.timestamp() + 1)
+                .into_iter()
+                .map(|v| ((v.venue, v.entered), v.ends))
+                .collect()
+        })
+        .unwrap_or_default();
     super::audit::record(&state, &caller, "case.trajectory", Some(format!("case:{id}")), None, None).await?;
-    let mut stops = Vec::with_capacity(visits.len());
-    for (i, v) in visits.iter().enumerate() {
-        let venue = state.store.get_venue(v.venue_id).await.ok();
-        let next_entry = visits.get(i + 1).map(|n| n.entered_at);
-        let inferred = v.entered_at + Duration::minutes(i64::from(rules.default_stay_minutes(v.category)));
-        let left = v.left_at.unwrap_or_else(|| next_entry.map_or(inferred, |n| inferred.min(n)));
-        stops.push(TrajectoryStop {
-            visit_id: v.id,
-            venue_id: v.venue_id.0,
-            venue_name: venue.as_ref().map(|x| x.name.clone()),
-            category: v.category.code(),
-            category_label_zh: v.category.label_zh(),
-            address: venue.map(|x| x.address),
-            channel: v.channel.clone(),
-            entered_at: state.local(v.entered_at),
-            left_at: state.local(left),
-            left_inferred: v.left_at.is_none(),
-            outcome: v.outcome.clone(),
-        });
-    }
+    let venues = venue_names(&state, visits.iter().map(|v| v.venue_id).collect()).await?;
+    let stops = visits
+        .iter()
+        .map(|v| {
+            let venue = venues.get(&v.venue_id);
+            let key = (u32::try_from(v.venue_id.0).unwrap_or(u32::MAX), v.entered_at.timestamp());
+            // A denied scan is no stay at all.
+            let inferred = ends.get(&key).and_then(|&secs| DateTime::from_timestamp(secs, 0));
+            let left = v.left_at.or(inferred).unwrap_or(v.entered_at);
+            TrajectoryStop {
+                visit_id: v.id,
+                venue_id: v.venue_id.0,
+                venue_name: venue.map(|x| x.name.clone()),
+                category: v.category.code(),
+                category_label_zh: v.category.label_zh(),
+                address: venue.map(|x| x.address.clone()),
+                channel: v.channel.clone(),
+                entered_at: state.local(v.entered_at),
+                left_at: state.local(left),
+                left_inferred: v.left_at.is_none() && inferred.is_some(),
+                outcome: v.outcome.clone(),
+            }
+        })
+        .collect();
     Ok(Json(List::all(stops)))
 }
 
@@ -125,16 +132,7 @@ pub async fn clusters(
     let now = state.now();
     // Only the caller's cases count (a district sees the clusters of its own cases).
     let region = caller.person_region()?;
-    let mut cases = Vec::new();
-    let mut page = sentinel_store::PageRequest { after: None, limit: sentinel_store::PageRequest::MAX_LIMIT };
-    loop {
-        let got = state.store.list_cases(true, region.as_ref(), page).await?;
-        cases.extend(got.items);
-        match got.next {
-            Some(next) => page.after = Some(next),
-            None => break,
-        }
-    }
+    let cases = all_pages(|page| state.store.list_cases(true, region.as_ref(), page)).await?;
     let snapshot = state.trace_book.snapshot(state.store.clone(), now).await?;
     let from = (now - Duration::days(i64::from(days))).timestamp();
     let rules = RuleSet::china_2022();
@@ -142,9 +140,6 @@ pub async fn clusters(
     let mut at_venue: BTreeMap<u32, BTreeMap<PersonId, Vec<i64>>> = BTreeMap::new();
     for case in &cases {
         let Ok(person) = u32::try_from(case.person_id.0) else { continue };
-        if person as usize >= snapshot.index.person_count() {
-            continue;
-        }
         for v in sentinel_trace::trajectory(&snapshot.index, &rules, person, from, now.timestamp() + 1) {
             at_venue.entry(v.venue).or_default().entry(case.person_id).or_default().push(case.id);
         }
@@ -161,10 +156,13 @@ pub async fn clusters(
         })
         .collect();
     found.sort_by_key(|(venue, n, _)| (std::cmp::Reverse(*n), *venue));
-    let mut items = Vec::with_capacity(found.len());
-    for (venue, cases, case_ids) in found {
-        let venue_name = state.store.get_venue(VenueId(i64::from(venue))).await.ok().map(|v| v.name);
-        items.push(ClusterView { venue_id: i64::from(venue), venue_name, cases, case_ids });
-    }
+    let names = venue_names(&state, found.iter().map(|(v, _, _)| VenueId(i64::from(*v))).collect()).await?;
+    let items = found
+        .into_iter()
+        .map(|(venue, cases, case_ids)| {
+            let venue_name = names.get(&VenueId(i64::from(venue))).map(|v| v.name.clone());
+            ClusterView { venue_id: i64::from(venue), venue_name, cases, case_ids }
+        })
+        .collect();
     Ok(Json(List::all(items)))
 }

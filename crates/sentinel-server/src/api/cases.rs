@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Duration, FixedOffset};
 use sentinel_core::{Permission, VenueId};
 use sentinel_store::{ApplyPlan, CaseContact, CaseStatus, NewCase, OnsetKind, StoreError, TraceCase};
-use sentinel_trace::RuleSet;
+use sentinel_trace::{RuleSet, Tier};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use utoipa::{IntoParams, ToSchema};
@@ -20,7 +20,7 @@ use super::{List, page_request};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::exposure::WINDOW_DAYS;
-use crate::exposure::case::trace_cases;
+use crate::exposure::case::{engine_case, trace_cases};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::health::import::parse_time;
 use crate::state::AppState;
@@ -49,9 +49,29 @@ pub(super) async fn load_case(state: &AppState, caller: &Caller, id: i64) -> Api
     Ok(case)
 }
 
+/// Names (and addresses) of the venues `ids` name, each read once; a venue that cannot be read is left out.
+pub(super) async fn venue_names(
+    state: &AppState,
+    ids: Vec<VenueId>,
+) -> ApiResult<HashMap<VenueId, sentinel_store::Venue>> {
+    let mut venues = HashMap::new();
+    for id in ids {
+        if let std::collections::hash_map::Entry::Vacant(slot) = venues.entry(id) {
+            match state.store.get_venue(id).await {
+                Ok(v) => {
+                    slot.insert(v);
+                }
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(venues)
+}
+
 /// Whether the case's lookback reaches back beyond the visits the index keeps.
-fn beyond_window(case: &TraceCase, rules: &RuleSet, now: chrono::DateTime<chrono::Utc>) -> bool {
-    case.onset_at - Duration::days(i64::from(rules.lookback_days)) < now - Duration::days(WINDOW_DAYS)
+fn beyond_window(onset_at: DateTime<chrono::Utc>, rules: &RuleSet, now: DateTime<chrono::Utc>) -> bool {
+    onset_at - Duration::days(i64::from(rules.lookback_days)) < now - Duration::days(WINDOW_DAYS)
 }
 
 fn closed_or(e: StoreError) -> ApiError {
@@ -141,8 +161,7 @@ pub async fn open_case(
     if onset_at > now + Duration::minutes(5) {
         return Err(ApiError::invalid(field, "时间在未来 / lies in the future"));
     }
-    let lookback = Duration::days(i64::from(rules.lookback_days));
-    if onset_at - lookback < now - Duration::days(WINDOW_DAYS) {
+    if beyond_window(onset_at, &rules, now) {
         return Err(ApiError::invalid(
             field,
             format!(
@@ -216,10 +235,11 @@ pub struct TierCounts {
 
 impl TierCounts {
     fn add(&mut self, tier: &str) {
-        match tier {
-            "close" => self.close += 1,
-            "secondary" => self.secondary += 1,
-            _ => self.companion += 1,
+        match Tier::from_code(tier) {
+            Some(Tier::Close) => self.close += 1,
+            Some(Tier::Secondary) => self.secondary += 1,
+            Some(Tier::Companion) => self.companion += 1,
+            None => {}
         }
     }
 
@@ -304,18 +324,17 @@ pub async fn trace_case(
     let rules = rule_set(&case.rule_set)?;
     let started = std::time::Instant::now();
     let now = state.now();
-    let window_truncated = beyond_window(&case, &rules, now);
+    let window_truncated = beyond_window(case.onset_at, &rules, now);
     let snapshot = state.trace_book.snapshot(state.store.clone(), now).await?;
     let offset = state.tz.local_minus_utc();
     let traced = {
-        let (snapshot, case) = (snapshot.clone(), case.clone());
-        tokio::task::spawn_blocking(move || trace_cases(&snapshot, &rules, &[case], now, offset))
+        let (snapshot, cases) = (snapshot.clone(), engine_case(&case).into_iter().collect::<Vec<_>>());
+        tokio::task::spawn_blocking(move || trace_cases(&snapshot, &rules, &cases, now, offset))
             .await
             .map_err(|_| ApiError::internal())?
     };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let before = state.store.case_contacts(id, None).await?;
-    let saved = state.store.save_case_trace(id, &traced, now).await.map_err(closed_or)?;
+    let (saved, before) = state.store.save_case_trace(id, &traced, now).await.map_err(closed_or)?;
     let mut per_venue: BTreeMap<i64, TierCounts> = BTreeMap::new();
     for c in &traced {
         per_venue.entry(c.venue_id.0).or_default().add(&c.tier);
@@ -323,11 +342,15 @@ pub async fn trace_case(
     let mut venues: Vec<(i64, TierCounts)> = per_venue.into_iter().collect();
     venues.sort_by_key(|(v, c)| (std::cmp::Reverse(c.close + c.secondary + c.companion), *v));
     venues.truncate(20);
-    let mut venue_views = Vec::with_capacity(venues.len());
-    for (venue_id, counts) in venues {
-        let venue_name = state.store.get_venue(VenueId(venue_id)).await.ok().map(|v| v.name);
-        venue_views.push(VenueCounts { venue_id, venue_name, counts });
-    }
+    let names = venue_names(&state, venues.iter().map(|(v, _)| VenueId(*v)).collect()).await?;
+    let venue_views = venues
+        .into_iter()
+        .map(|(venue_id, counts)| VenueCounts {
+            venue_id,
+            venue_name: names.get(&VenueId(venue_id)).map(|v| v.name.clone()),
+            counts,
+        })
+        .collect();
     super::audit::record(&state, &caller, "case.trace", Some(format!("case:{id}")), None, None).await?;
     Ok(Json(TraceView {
         case: case_view(&state, &saved),
@@ -375,14 +398,15 @@ pub struct ContactView {
     pub assignment_id: Option<i64>,
 }
 
-pub(super) fn parse_tier(raw: Option<&str>) -> ApiResult<Option<&str>> {
-    match raw {
-        None | Some("") => Ok(None),
-        Some(t @ ("close" | "secondary" | "companion")) => Ok(Some(t)),
-        Some(_) => Err(ApiError::invalid(
-            "tier",
-            "应为 close、secondary 或 companion / must be close, secondary or companion",
-        )),
+pub(super) fn parse_tier(raw: Option<&str>) -> ApiResult<Option<&'static str>> {
+    match raw.filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => Tier::from_code(t).map(|t| Some(t.code())).ok_or_else(|| {
+            ApiError::invalid(
+                "tier",
+                "应为 close、secondary 或 companion / must be close, secondary or companion",
+            )
+        }),
     }
 }
 
@@ -398,15 +422,15 @@ pub async fn list_contacts(
     let tier = parse_tier(q.tier.as_deref())?;
     let page = page_request(q.cursor.as_deref(), q.limit)?;
     load_case(&state, &caller, id).await?;
-    let contacts = state.store.case_contacts(id, tier).await.map_err(closed_or)?;
-    let start = usize::try_from(page.after.unwrap_or(0).max(0)).unwrap_or(usize::MAX).min(contacts.len());
-    let end = (start + page.limit as usize).min(contacts.len());
-    let mut venue_names: HashMap<i64, Option<String>> = HashMap::new();
-    let mut items = Vec::with_capacity(end - start);
-    for c in &contacts[start..end] {
-        if let std::collections::hash_map::Entry::Vacant(slot) = venue_names.entry(c.venue_id.0) {
-            slot.insert(state.store.get_venue(c.venue_id).await.ok().map(|v| v.name));
-        }
+    let start = u32::try_from(page.after.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
+    // One more than asked for tells whether there is a next page.
+    let mut contacts =
+        state.store.case_contacts(id, tier, Some((start, page.limit + 1))).await.map_err(closed_or)?;
+    let more = contacts.len() > page.limit as usize;
+    contacts.truncate(page.limit as usize);
+    let names = venue_names(&state, contacts.iter().map(|c| c.venue_id).collect()).await?;
+    let mut items = Vec::with_capacity(contacts.len());
+    for c in &contacts {
         let name = state.store.get_person(c.person_id).await.ok().map(|p| p.name.masked());
         items.push(ContactView {
             person_id: c.person_id.0,
@@ -414,7 +438,7 @@ pub async fn list_contacts(
             tier: c.tier.clone(),
             evidence: vec![EvidenceView {
                 venue_id: c.venue_id.0,
-                venue_name: venue_names[&c.venue_id.0].clone(),
+                venue_name: names.get(&c.venue_id).map(|v| v.name.clone()),
                 from: state.local(c.from),
                 to: state.local(c.to),
                 via: c.via.0,
@@ -424,7 +448,7 @@ pub async fn list_contacts(
             assignment_id: c.assignment_id,
         });
     }
-    let next = (end < contacts.len()).then(|| end.to_string());
+    let next = more.then(|| (start as usize + contacts.len()).to_string());
     Ok(Json(List { items, next }))
 }
 
@@ -460,21 +484,22 @@ pub async fn apply_case(
     let now = state.now();
     let until = |days: u16| now + Duration::days(i64::from(days));
     let plan = ApplyPlan {
-        tiers: [("close", rules.close), ("secondary", rules.secondary), ("companion", rules.companion)]
+        tiers: Tier::ALL
             .into_iter()
-            .map(|(tier, rule)| (tier.to_owned(), rule.colour, until(rule.expiry_days)))
+            .map(|tier| {
+                (tier.code().to_owned(), rules.tier(tier).colour, until(rules.tier(tier).expiry_days))
+            })
             .collect(),
         reason: format!("case:{id} {}", rules.name),
         set_by: caller.user.username.clone(),
         region: caller.person_region()?,
     };
-    let (applied, persons) = state.store.apply_case(id, &plan, now).await.map_err(closed_or)?;
-    for (person, _) in &persons {
+    let applied = state.store.apply_case(id, &plan, now).await.map_err(closed_or)?;
+    for (person, _) in &applied.assigned {
         state.status.invalidate(*person);
     }
-    let assigned = TierCounts::of(persons.iter().map(|(_, tier)| tier.as_str()));
-    let not_applied =
-        state.store.case_contacts(id, None).await?.iter().filter(|c| c.assignment_id.is_none()).count();
+    let assigned = TierCounts::of(applied.assigned.iter().map(|(_, tier)| tier.as_str()));
+    let not_applied = applied.not_applied;
     super::audit::record(
         &state,
         &caller,
@@ -487,7 +512,7 @@ pub async fn apply_case(
         )),
     )
     .await?;
-    Ok(Json(ApplyView { case: case_view(&state, &applied), assigned, not_applied }))
+    Ok(Json(ApplyView { case: case_view(&state, &applied.case), assigned, not_applied }))
 }
 
 /// Closes the case: it can no longer be traced or applied. Assigned codes run until their expiry.

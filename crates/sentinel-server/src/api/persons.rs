@@ -50,7 +50,7 @@ impl PersonView {
         }
     }
 
-    fn unmasked(state: &AppState, p: &Person) -> Self {
+    pub(super) fn unmasked(state: &AppState, p: &Person) -> Self {
         Self {
             id: p.id.0,
             id_number: p.id_number.as_str().to_owned(),

@@ -49,7 +49,7 @@ pub struct ScanInput {
     /// skipping a check.
     #[serde(flatten)]
     #[schema(ignore)]
-    pub other: std::collections::BTreeMap<String, serde_json::Value>,
+    pub other: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -163,6 +163,7 @@ pub async fn scan(
         return Err(ApiError::forbidden()
             .with_detail("设备未登记在该场所 / the device is not registered at this venue"));
     }
+    let ignored_fields: Vec<String> = input.other.keys().cloned().collect();
     let key = input.idempotency_key.trim();
     if key.is_empty() || key.len() > 100 {
         return Err(ApiError::invalid("idempotency_key", "应为1–100个字符 / must be 1–100 characters"));
@@ -240,7 +241,7 @@ pub async fn scan(
             colour: status.map(|s| s.colour.code()),
             registration_prompt: earlier_registration,
             duplicate: true,
-            ignored_fields: input.other.keys().cloned().collect(),
+            ignored_fields,
             at: state.local(earlier.entered_at),
         }));
     }
@@ -269,7 +270,7 @@ pub async fn scan(
         colour: status.map(|s| s.colour.code()),
         registration_prompt: decision.registration_prompt,
         duplicate: false,
-        ignored_fields: input.other.keys().cloned().collect(),
+        ignored_fields,
         at: state.local(now),
     }))
 }

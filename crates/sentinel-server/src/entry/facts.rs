@@ -39,8 +39,10 @@ impl FactsCache {
         let p = store.get_person(person).await?;
         let facts = PersonFacts { birth_date: p.id_number.birth_date(), masked_name: p.name.masked() };
         let mut all = self.facts.write().unwrap_or_else(|p| p.into_inner());
-        crate::bounded::make_room(&mut all, self.capacity);
+        let evicted = crate::bounded::make_room(&mut all, self.capacity);
         all.insert(person, facts.clone());
+        drop(all);
+        drop(evicted);
         Ok(facts)
     }
 }

@@ -43,17 +43,13 @@ pub fn engine_case(case: &TraceCase) -> Option<sentinel_trace::Case> {
 pub fn trace_cases(
     snapshot: &Snapshot,
     rules: &RuleSet,
-    cases: &[TraceCase],
+    cases: &[sentinel_trace::Case],
     now: DateTime<Utc>,
     utc_offset_secs: i32,
 ) -> Vec<CaseContact> {
-    let cases: Vec<sentinel_trace::Case> = cases.iter().filter_map(engine_case).collect();
-    // A case whose person has no visit in the index has no contacts; the engine needs it in range.
-    let known = snapshot.index.person_count();
-    let cases: Vec<_> = cases.into_iter().filter(|c| (c.person as usize) < known).collect();
     if cases.is_empty() {
         return Vec::new();
     }
-    let result = Tracer::new(&snapshot.index).trace(rules, &cases, now.timestamp(), utc_offset_secs);
+    let result = Tracer::new(&snapshot.index).trace(rules, cases, now.timestamp(), utc_offset_secs);
     result.contacts().map(contact_row).collect()
 }

@@ -1,5 +1,6 @@
 //! The live co-presence index (流调索引): built from the store's admitted visits of the last
-//! [`WINDOW_DAYS`] days at start-up, and before each trace caught up with every visit committed since (by
+//! [`WINDOW_DAYS`] days (a task warms it at start-up, without holding the server back), and before each
+//! trace caught up with every visit committed since (by
 //! any node, a device's late upload or a bulk load alike) and rebuilt from memory when there were any (a
 //! rebuild runs at about 10 M visits a second).
 //!
@@ -89,31 +90,6 @@ fn trace_visit(r: &TraceVisitRow) -> Option<TraceVisit> {
 }
 
 impl TraceBook {
-    /// Reads the window's visits from the store, in id ranges read at once (one per core); the index is
-    /// built on first use.
-    pub async fn load(store: &dyn Store, now: DateTime<Utc>) -> Result<Self, StoreError> {
-        let started = std::time::Instant::now();
-        let since = now - Duration::days(WINDOW_DAYS);
-        let newest = store.max_visit_id().await?;
-        let parts = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4) as i64;
-        let step = newest / parts + 1;
-        let reads = (0..parts).map(|k| store.visits_for_trace(since, k * step, ((k + 1) * step).min(newest)));
-        let mut visits = Visits { categories: venue_categories(store).await?, ..Default::default() };
-        // Visits committed after `newest` was read come with the first catch-up. The parts are taken in id
-        // order (as `try_join_all` returns them): `take` counts anything below its margin as read.
-        for rows in futures_util::future::try_join_all(reads).await? {
-            visits.take(&rows);
-        }
-        let secs = started.elapsed().as_secs_f64();
-        tracing::info!(
-            visits = visits.all.len(),
-            seconds = format!("{secs:.2}"),
-            per_second = format!("{:.0}", visits.all.len() as f64 / secs.max(1e-9)),
-            "loaded the visits of the trace window"
-        );
-        Ok(Self { visits: Mutex::new(visits), ..Default::default() })
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Visits> {
         self.visits.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -135,12 +111,25 @@ impl TraceBook {
     async fn catch_up(&self, store: &dyn Store, now: DateTime<Utc>) -> Result<Snapshot, StoreError> {
         let _one = self.catch_up.lock().await;
         let window_start = now - Duration::days(WINDOW_DAYS);
-        let (after, known_venues) = {
+        let (after, first, known_venues) = {
             let v = self.lock();
-            (v.last_id - ID_MARGIN, v.categories.len())
+            (v.last_id - ID_MARGIN, v.last_id == 0, v.categories.len())
         };
         // Everything that can fail on the store happens before the visits are taken out of the book.
-        let rows = store.visits_for_trace(window_start, after.max(0), i64::MAX).await?;
+        let started = std::time::Instant::now();
+        let rows = match first {
+            true => read_window(store, window_start).await?,
+            false => store.visits_for_trace(window_start, after.max(0), i64::MAX).await?,
+        };
+        if first {
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(
+                visits = rows.len(),
+                seconds = format!("{secs:.2}"),
+                per_second = format!("{:.0}", rows.len() as f64 / secs.max(1e-9)),
+                "loaded the visits of the trace window"
+            );
+        }
         let fresh_categories = match rows.iter().any(|r| r.venue_id >= known_venues as i64) {
             // A venue created after start-up.
             true => Some(venue_categories(store).await?),
@@ -185,6 +174,16 @@ impl TraceBook {
         v.built = Some(snapshot.clone());
         Ok(snapshot)
     }
+}
+
+/// All the window's visits, read in id ranges at once (one per core).
+async fn read_window(store: &dyn Store, since: DateTime<Utc>) -> Result<Vec<TraceVisitRow>, StoreError> {
+    let newest = store.max_visit_id().await?;
+    let parts = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4) as i64;
+    let step = newest / parts + 1;
+    // Visits committed after `newest` was read come with the next catch-up.
+    let reads = (0..parts).map(|k| store.visits_for_trace(since, k * step, ((k + 1) * step).min(newest)));
+    Ok(futures_util::future::try_join_all(reads).await?.concat())
 }
 
 /// Categories by venue id (index 0 unused: ids start at 1).
