@@ -8,7 +8,7 @@ use sentinel_sim::zipf_city::VisitCity;
 use sentinel_store::testing::TestDatabase;
 use sentinel_trace::{Case, RuleSet};
 
-use crate::trace::{Tiers, sql_params};
+use crate::trace::{Tiers, min_overlaps, resolve_stays_sql, slot, sql_params};
 
 pub const TRACE_SQL_PG: &str = "
 WITH src AS MATERIALIZED (
@@ -39,6 +39,10 @@ SELECT 'close'::text, person FROM close
 UNION ALL SELECT 'secondary', person FROM secondary
 UNION ALL SELECT 'companion', person FROM companion
     WHERE person NOT IN (SELECT person FROM close) AND person NOT IN (SELECT person FROM secondary)";
+
+fn params_of(params: &[i64; 6]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect()
+}
 
 /// A scratch database holding the city, and a connection to it.
 pub struct PgAnchor {
@@ -73,40 +77,33 @@ impl PgAnchor {
                     let stay = rules.default_stay_minutes(city.categories[v.venue as usize]);
                     let left = v.left.map_or("\\N".to_owned(), |l| l.to_string());
                     let id = c * COPY_CHUNK + i;
-                    text.push_str(&format!("{id}\t{}\t{}\t{}\t{left}\t{stay}\n", v.person, v.venue, v.entered));
+                    text.push_str(&format!(
+                        "{id}\t{}\t{}\t{}\t{left}\t{stay}\n",
+                        v.person, v.venue, v.entered
+                    ));
                 }
                 sink.send(bytes::Bytes::from(text)).await?;
             }
             sink.as_mut().finish().await?;
             client
-                .batch_execute(
-                    "CREATE UNLOGGED TABLE visits AS
-                       SELECT person, venue, entered,
-                              CASE WHEN left_at IS NOT NULL
-                                   THEN entered + ((greatest(left_at - entered, 0) + 59) / 60) * 60
-                                   ELSE entered + least(default_stay, coalesce(
-                                        (lead(entered) OVER (PARTITION BY person ORDER BY entered, venue, id) - entered) / 60,
-                                        default_stay)) * 60
-                              END AS ends
-                       FROM raw;
+                .batch_execute(&format!(
+                    "CREATE UNLOGGED TABLE visits AS {stays};
                      DROP TABLE raw;
                      CREATE INDEX visits_venue ON visits (venue, entered);
                      CREATE INDEX visits_person ON visits (person, entered);
                      CREATE TABLE venues (venue bigint PRIMARY KEY, max_stay bigint, min_overlap bigint);",
-                )
+                    stays = resolve_stays_sql("greatest", "least")
+                ))
                 .await?;
-            let longest = client.query("SELECT venue, max(ends - entered) FROM visits GROUP BY venue", &[]).await?;
+            let longest =
+                client.query("SELECT venue, max(ends - entered) FROM visits GROUP BY venue", &[]).await?;
             let mut max_stay = vec![0i64; city.categories.len()];
             for row in longest {
                 let (venue, stay): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
                 max_stay[venue as usize] = stay;
             }
             let venues: Vec<i64> = (0..city.categories.len() as i64).collect();
-            let overlaps: Vec<i64> = city
-                .categories
-                .iter()
-                .map(|c| (i64::from(rules.min_overlap_minutes(*c)) * 60).max(1))
-                .collect();
+            let overlaps = min_overlaps(city, rules);
             client
                 .execute(
                     "INSERT INTO venues SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])",
@@ -129,27 +126,20 @@ impl PgAnchor {
 
     pub fn plan(&self, case: &Case, now: i64, rules: &RuleSet) -> anyhow::Result<String> {
         let params = sql_params(case, now, rules);
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        let refs = params_of(&params);
         let rows = self.runtime.block_on(self.client.query(&format!("EXPLAIN {TRACE_SQL_PG}"), &refs))?;
         Ok(rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect::<Vec<_>>().join("\n  "))
     }
 
     pub fn trace(&self, case: &Case, now: i64, rules: &RuleSet) -> anyhow::Result<Tiers> {
         let params = sql_params(case, now, rules);
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        let refs = params_of(&params);
         let rows =
             self.runtime.block_on(self.client.query(TRACE_SQL_PG, &refs)).context("PostgreSQL trace")?;
         let mut found = Tiers::default();
         for row in rows {
             let (tier, person): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
-            let slot = match tier.as_str() {
-                "close" => 0,
-                "secondary" => 1,
-                _ => 2,
-            };
-            found[slot].insert(u32::try_from(person)?);
+            found[slot(&tier)].insert(u32::try_from(person)?);
         }
         Ok(found)
     }

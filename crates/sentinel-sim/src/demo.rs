@@ -249,7 +249,8 @@ fn per_mille(category: VenueCategory) -> u32 {
     }
 }
 
-fn weighted_category(categories: &[VenueCategory], rng: &mut impl Rng) -> VenueCategory {
+/// A category among `categories`, in a city's proportions.
+pub(crate) fn weighted_category(categories: &[VenueCategory], rng: &mut impl Rng) -> VenueCategory {
     let total: u32 = categories.iter().map(|c| per_mille(*c)).sum();
     let mut at = rng.gen_range(0..total.max(1));
     for &c in categories {

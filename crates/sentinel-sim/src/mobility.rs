@@ -11,6 +11,8 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use sentinel_core::entry::Channel;
+use sentinel_core::venue::EntryMode;
 use sentinel_core::{PersonId, RegionCode, VenueCategory, VenueId};
 use sentinel_store::BulkVisit;
 use sentinel_trace::TraceVisit;
@@ -21,7 +23,7 @@ use crate::{DemoCity, DemoOptions};
 
 /// What a resident does on a weekday.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Occupation {
+enum Occupation {
     Worker,
     Pupil,
     Retired,
@@ -211,10 +213,9 @@ impl<R: Rng> Day<'_, R> {
         let stayed = self.rng.gen_range(lo * 60..=hi * 60);
         // About a quarter of scans are entry-only: nobody scans out of a shop.
         let left = self.rng.gen_ratio(3, 4).then_some(entered + stayed);
-        let channel = if category.entry_mode() == sentinel_core::venue::EntryMode::Device {
-            "device_code"
-        } else {
-            "self_scan"
+        let channel = match category.entry_mode() {
+            EntryMode::Device => Channel::DeviceCode.code(),
+            EntryMode::PlaceCode => Channel::SelfScan.code(),
         };
         let at = |secs: i64| (self.midnight.timestamp() + secs) * 1000;
         self.out.push(BulkVisit {
@@ -311,11 +312,8 @@ pub fn visit_city(persons: u32, venues: u32, days: u32, start: i64, seed: u64) -
         // Noon UTC after a local midnight falls on that local date for any offset within ±12 h.
         let Some(noon) = DateTime::from_timestamp(midnight + 12 * 3600, 0) else { continue };
         let Some(at) = DateTime::from_timestamp(midnight, 0) else { continue };
-        visits.extend(city.day(noon.date_naive(), at).into_iter().map(|v| TraceVisit {
-            person: v.person_id.0 as u32,
-            venue: v.venue_id.0 as u32,
-            entered: v.entered_at_ms.div_euclid(1000),
-            left: v.left_at_ms.map(|l| l.div_euclid(1000)),
+        visits.extend(city.day(noon.date_naive(), at).into_iter().map(|v| {
+            TraceVisit::from_millis(v.person_id.0 as u32, v.venue_id.0 as u32, v.entered_at_ms, v.left_at_ms)
         }));
     }
     VisitCity {
@@ -370,10 +368,11 @@ mod tests {
         }
         // A weekend day differs in kind: malls, not offices.
         let saturday = city(7).day(monday + chrono::Duration::days(5), midnight + chrono::Duration::days(5));
+        // Venue ids are category index × 10 + 1…4 (see `city`).
+        let of = |c: VenueCategory| (c.index() as i64 * 10 + 1)..=(c.index() as i64 * 10 + 4);
+        let (offices, schools) = (of(VenueCategory::Office), of(VenueCategory::School));
         let office = |vs: &[BulkVisit]| {
-            vs.iter()
-                .filter(|v| (101..=104).contains(&v.venue_id.0) || (111..=114).contains(&v.venue_id.0))
-                .count()
+            vs.iter().filter(|v| offices.contains(&v.venue_id.0) || schools.contains(&v.venue_id.0)).count()
         };
         assert!(office(&a) > 100 && office(&saturday) == 0, "offices and schools on weekdays only");
     }

@@ -8,6 +8,8 @@ use rand_chacha::ChaCha8Rng;
 use sentinel_core::VenueCategory;
 use sentinel_trace::TraceVisit;
 
+use crate::demo::weighted_category;
+
 #[derive(Debug, Clone, Copy)]
 pub struct ZipfCityOptions {
     pub persons: u32,
@@ -46,44 +48,13 @@ pub struct VisitCity {
     pub end: i64,
 }
 
-/// How common each category is among venues (a city has more restaurants than hospitals).
-fn category_weight(c: VenueCategory) -> u32 {
-    use VenueCategory::*;
-    match c {
-        Restaurant => 30,
-        ConvenienceStore => 20,
-        FruitShop => 10,
-        Office => 10,
-        Residential => 8,
-        Supermarket => 5,
-        Bus => 5,
-        WetMarket => 3,
-        School => 3,
-        CommercialComplex => 2,
-        Hospital => 1,
-        AdminHall => 1,
-        ScenicSpot => 1,
-        TourBoat => 1,
-    }
-}
-
 impl VisitCity {
     /// Visits of persons choosing venues by Zipf-like popularity alone (no homes, no routines).
     pub fn zipf(o: ZipfCityOptions) -> VisitCity {
         let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
-        let weights: Vec<u32> = VenueCategory::ALL.iter().map(|&c| category_weight(c)).collect();
-        let total: u32 = weights.iter().sum();
-        let categories: Vec<VenueCategory> = (0..o.venues)
-            .map(|_| {
-                let mut pick = rng.gen_range(0..total);
-                let mut k = 0;
-                while pick >= weights[k] {
-                    pick -= weights[k];
-                    k += 1;
-                }
-                VenueCategory::ALL[k]
-            })
-            .collect();
+        // The demo city's register of places: the same proportions of categories.
+        let categories: Vec<VenueCategory> =
+            (0..o.venues).map(|_| weighted_category(VenueCategory::ALL, &mut rng)).collect();
         // Popularity: venue v has rank v (venue numbers carry no meaning), weight 1 / (rank + 1)^s.
         let mut cumulative = Vec::with_capacity(o.venues as usize);
         let mut sum = 0.0;

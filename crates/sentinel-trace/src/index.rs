@@ -20,6 +20,18 @@ pub struct TraceVisit {
     pub left: Option<i64>,
 }
 
+impl TraceVisit {
+    /// A visit from stored millisecond times (the store's unit), in whole seconds rounded down.
+    pub fn from_millis(person: u32, venue: u32, entered_ms: i64, left_ms: Option<i64>) -> Self {
+        TraceVisit {
+            person,
+            venue,
+            entered: entered_ms.div_euclid(1000),
+            left: left_ms.map(|l| l.div_euclid(1000)),
+        }
+    }
+}
+
 /// The top bit of a stored stay: inferred (no check-out); the other 15 bits are minutes.
 const INFERRED: u16 = 0x8000;
 const MINUTES: u16 = 0x7fff;

@@ -81,12 +81,8 @@ pub struct TraceBook {
 }
 
 fn trace_visit(r: &TraceVisitRow) -> Option<TraceVisit> {
-    Some(TraceVisit {
-        person: u32::try_from(r.person_id).ok()?,
-        venue: u32::try_from(r.venue_id).ok()?,
-        entered: r.entered_at_ms.div_euclid(1000),
-        left: r.left_at_ms.map(|l| l.div_euclid(1000)),
-    })
+    let (person, venue) = (u32::try_from(r.person_id).ok()?, u32::try_from(r.venue_id).ok()?);
+    Some(TraceVisit::from_millis(person, venue, r.entered_at_ms, r.left_at_ms))
 }
 
 impl TraceBook {
