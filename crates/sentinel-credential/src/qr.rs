@@ -20,6 +20,21 @@ pub fn svg(text: &str, min_size: u32) -> Result<String, QrError> {
     Ok(code(text)?.render::<qrcode::render::svg::Color<'_>>().min_dimensions(min_size, min_size).build())
 }
 
+/// The QR's dark modules as one SVG path in module units (no quiet zone), and its width in modules:
+/// for layouts that place the code themselves (posters) instead of nesting another `<svg>`.
+pub fn svg_path(text: &str) -> Result<(u32, String), QrError> {
+    let code = code(text)?;
+    let modules = code.width();
+    let mut d = String::new();
+    for (i, c) in code.to_colors().iter().enumerate() {
+        if *c == Color::Dark {
+            // Runs along a row would be shorter, but a square per module keeps every edge exact.
+            d.push_str(&format!("M{} {}h1v1h-1z", i % modules, i / modules));
+        }
+    }
+    Ok((modules as u32, d))
+}
+
 /// A greyscale PNG with `scale` pixels per module and a four-module quiet zone.
 pub fn png(text: &str, scale: u32) -> Result<Vec<u8>, QrError> {
     let code = code(text)?;
