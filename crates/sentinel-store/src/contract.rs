@@ -7,11 +7,19 @@ use sentinel_core::{DeviceId, PersonId, PhoneNumber, RegionCode, ResidentIdNumbe
 use std::fmt;
 
 use crate::model::*;
-use crate::{CaseStore, CredentialStore, EntryStore, HealthStore, OutboxStore, StoreError};
+use crate::{CaseStore, CredentialStore, EntryStore, HealthStore, OutboxStore, ResidentStore, StoreError};
 
 #[async_trait]
 pub trait Store:
-    HealthStore + CredentialStore + CaseStore + EntryStore + OutboxStore + Send + Sync + fmt::Debug
+    HealthStore
+    + CredentialStore
+    + CaseStore
+    + EntryStore
+    + OutboxStore
+    + ResidentStore
+    + Send
+    + Sync
+    + fmt::Debug
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

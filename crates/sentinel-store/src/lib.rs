@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod outbox_rows;
 pub mod postgres;
 pub mod query;
+pub mod residents;
 pub mod sqlite;
 pub mod testing;
 
@@ -33,9 +34,10 @@ pub use error::StoreError;
 pub use health::*;
 pub use model::*;
 pub use outbox::*;
+pub use residents::*;
 
 /// The schema version both backends' migrations bring a database to.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// Opens the store a database URL names (`sqlite://PATH` or `postgres://…`) and
 /// brings its schema up to date.

@@ -6,6 +6,7 @@ mod credentials;
 mod entry;
 mod health;
 mod outbox;
+mod residents;
 mod rows;
 
 use async_trait::async_trait;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("migrations/0010_visit_policy_version.sql")),
     (11, include_str!("migrations/0011_trace_cases.sql")),
     (12, include_str!("migrations/0012_unvaccinated_idempotency.sql")),
+    (13, include_str!("migrations/0013_residents.sql")),
 ];
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
 /// Key of the advisory lock held while migrating.
