@@ -56,6 +56,8 @@ pub enum Permission {
     RegisterUnvaccinated,
     /// Open, trace, apply and close exposure cases (流调).
     TraceCases,
+    /// Register a person's entry at a venue by hand or by their paper code (手工登记).
+    RegisterEntries,
 }
 
 impl Role {
@@ -127,6 +129,7 @@ impl Role {
             ManageWebhooks => matches!(self, Admin | CommandCentre),
             RegisterUnvaccinated => matches!(self, Admin | VenueManager | VenueStaff | GridWorker),
             TraceCases => matches!(self, Admin | CommandCentre | Investigator),
+            RegisterEntries => matches!(self, Admin | VenueManager | VenueStaff | GridWorker),
         }
     }
 }

@@ -65,6 +65,15 @@ pub struct Config {
     pub escalate_after_minutes: u32,
     /// Persons whose health records and gate facts a node keeps in memory (each cache).
     pub cached_persons: usize,
+    /// The deployment's name on posters and pages, e.g. "苏州市数字哨兵".
+    pub city_name: String,
+    /// A font file that writes Chinese for posters; by default the system's (Debian: fonts-noto-cjk).
+    pub cjk_font: Option<PathBuf>,
+    /// Where residents' one-time sign-in codes are sent: the city's SMS gateway (JSON POST). Without it the
+    /// code is written to the server log only.
+    pub sms_gateway_url: Option<String>,
+    /// Demo deployments show the last one-time code on the sign-in page (never in production).
+    pub demo_banner: bool,
 }
 
 impl Default for Config {
@@ -83,6 +92,10 @@ impl Default for Config {
             clock_skew_seconds: 30,
             escalate_after_minutes: 15,
             cached_persons: crate::bounded::DEFAULT_CACHED_PERSONS,
+            city_name: "数字哨兵".into(),
+            cjk_font: None,
+            sms_gateway_url: None,
+            demo_banner: false,
         }
     }
 }
@@ -103,6 +116,10 @@ impl fmt::Debug for Config {
             .field("clock_skew_seconds", &self.clock_skew_seconds)
             .field("escalate_after_minutes", &self.escalate_after_minutes)
             .field("cached_persons", &self.cached_persons)
+            .field("city_name", &self.city_name)
+            .field("cjk_font", &self.cjk_font)
+            .field("sms_gateway_url", &self.sms_gateway_url.as_deref().map(sentinel_store::redact_url))
+            .field("demo_banner", &self.demo_banner)
             .finish()
     }
 }
@@ -174,6 +191,16 @@ impl Config {
             }
             "SENTINEL_CACHED_PERSONS" => {
                 self.cached_persons = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
+            "SENTINEL_CITY_NAME" => self.city_name = value,
+            "SENTINEL_CJK_FONT" => self.cjk_font = Some(PathBuf::from(value)),
+            "SENTINEL_SMS_GATEWAY_URL" => self.sms_gateway_url = Some(value),
+            "SENTINEL_DEMO_BANNER" => {
+                self.demo_banner = match value.as_str() {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    other => return Err(bad(format!("{other}: expected true or false"))),
+                }
             }
             "SENTINEL_SESSION_HOURS" => {
                 self.session_hours = value.parse().map_err(|e| bad(format!("{e}")))?

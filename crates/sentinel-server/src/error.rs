@@ -145,8 +145,44 @@ impl ApiError {
             .with_detail(detail)
     }
 
+    /// Posters cannot be rendered: no font that writes Chinese.
+    pub fn no_cjk_font(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cjk_font_missing",
+            "未找到中文字体",
+            "No CJK font installed",
+        )
+        .with_detail(detail)
+    }
+
+    /// Too many requests of one kind (one-time codes).
+    pub fn rate_limited(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "请求过于频繁，请稍后再试",
+            "Too many requests",
+        )
+        .with_detail(detail)
+    }
+
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误", "Internal server error")
+    }
+
+    /// The stable machine code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The Chinese and English titles and the detail, for pages that show the error to a person.
+    pub fn texts(&self) -> (&'static str, &'static str, Option<&str>) {
+        (self.title, self.title_en, self.detail.as_deref())
     }
 
     pub fn problem(&self) -> Problem {

@@ -1,5 +1,6 @@
 //! Sentinel's HTTP server: the `/api/v1` JSON API with its OpenAPI document and Swagger UI, login and
-//! scoped authorisation, audit, health, readiness and Prometheus metrics.
+//! scoped authorisation, audit, health, readiness and Prometheus metrics; the residents' pages (/r/,
+//! check-in at /v/{token}) and the staff pages (/s/), rendered on the server.
 
 pub mod api;
 pub mod auth;
@@ -12,6 +13,8 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod ops;
+pub mod pages;
+pub mod sms;
 pub mod state;
 
 use axum::Router;
@@ -106,6 +109,11 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         facts: entry::FactsCache::with_capacity(config.cached_persons),
         devices: entry::DeviceCache::default(),
         escalate_after: chrono::Duration::minutes(i64::from(config.escalate_after_minutes.max(1))),
+        city_name: config.city_name.clone(),
+        fonts: std::sync::OnceLock::new(),
+        cjk_font: config.cjk_font.clone(),
+        sms: sms::SmsGateway::new(config.sms_gateway_url.clone()),
+        demo_banner: config.demo_banner,
     }))
 }
 
@@ -122,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(api)
+        .merge(pages::routes())
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .route_layer(from_fn_with_state(state.clone(), metrics::track))
         .fallback(|| async { ApiError::route_not_found() })

@@ -41,6 +41,15 @@ pub struct Inner {
     /// Device tokens, briefly.
     pub devices: DeviceCache,
     pub escalate_after: chrono::Duration,
+    /// The deployment's name on posters and pages.
+    pub city_name: String,
+    /// Fonts for posters, found on first use (a server that never prints never scans the font folders).
+    pub fonts: std::sync::OnceLock<Result<sentinel_print::Fonts, String>>,
+    pub cjk_font: Option<std::path::PathBuf>,
+    /// Where one-time sign-in codes go.
+    pub sms: crate::sms::SmsGateway,
+    /// Demo deployments show the one-time code on the page.
+    pub demo_banner: bool,
 }
 
 impl AppState {
@@ -62,6 +71,16 @@ impl AppState {
         self.status.sync_changes(&*self.store).await?;
         self.policies.reload(&*self.store).await?;
         Ok(())
+    }
+
+    /// The poster fonts, or why there are none (no CJK font installed).
+    pub fn fonts(&self) -> Result<&sentinel_print::Fonts, crate::error::ApiError> {
+        self.fonts
+            .get_or_init(|| {
+                sentinel_print::Fonts::discover(self.cjk_font.as_deref()).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| crate::error::ApiError::no_cjk_font(e.clone()))
     }
 
     /// A stored UTC time in the city's zone, for responses.

@@ -129,6 +129,12 @@ impl DemoCity {
                 display_name: "市场监管局",
             },
             DemoUser {
+                username: "door",
+                role: Role::VenueStaff,
+                scope: Scope::Region(code(suzhou::CITY.0)),
+                display_name: "场所工作人员",
+            },
+            DemoUser {
                 username: "auditor", role: Role::Auditor, scope: Scope::All, display_name: "审计员"
             },
         ];

@@ -14,6 +14,8 @@ pub enum KeyPurpose {
     Issuer,
     /// Signs the trust list; devices pin it.
     Anchor,
+    /// Signs place codes: posters hang for months, so this key is not rotated with issuer keys.
+    Place,
 }
 
 impl KeyPurpose {
@@ -21,6 +23,7 @@ impl KeyPurpose {
         match self {
             KeyPurpose::Issuer => "issuer",
             KeyPurpose::Anchor => "anchor",
+            KeyPurpose::Place => "place",
         }
     }
 
@@ -28,6 +31,7 @@ impl KeyPurpose {
         match s {
             "issuer" => Some(KeyPurpose::Issuer),
             "anchor" => Some(KeyPurpose::Anchor),
+            "place" => Some(KeyPurpose::Place),
             _ => None,
         }
     }

@@ -57,7 +57,7 @@ pub async fn seed(
         format!("{admin} / {password}")
     };
     Ok(format!(
-        "{admin_line}   (grid1, grid2, tracer, command, market, auditor / {password}; saved in {})",
+        "{admin_line}   (grid1, grid2, tracer, command, market, door, auditor / {password}; saved in {})",
         config.data_dir.join(PASSWORD_FILE).display()
     ))
 }
@@ -310,4 +310,78 @@ pub async fn market_visitor(
         }
     }
     Ok(None)
+}
+
+/// A place-code venue's poster written to `{data_dir}/posters/` (SVG, and PNG and PDF when a CJK font is
+/// installed), a resident with a phone to sign in as, and an elderly relative to add as family: the lines
+/// `sentinel demo` prints so a person can follow the flow in a browser.
+pub async fn resident_walkthrough(
+    state: &sentinel_server::AppState,
+    config: &Config,
+) -> anyhow::Result<Vec<String>> {
+    let store = &*state.store;
+    let mut lines = Vec::new();
+    let shops = VenueFilter { category: Some(sentinel_core::VenueCategory::FruitShop), ..Default::default() };
+    let venue = match store.list_venues(&shops, PageRequest::first(1)).await?.items.into_iter().next() {
+        Some(v) => v,
+        None => return Ok(lines),
+    };
+    let dir = config.data_dir.join("posters");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let base = dir.join(format!("venue-{}", venue.id.0));
+    let fonts = state.fonts();
+    let family = fonts.as_ref().map_or(sentinel_print::fonts::CJK_FAMILIES[0], |f| f.family.as_str());
+    let (code, svg) = sentinel_server::api::place_codes::current_poster(state, &venue, family)
+        .await
+        .map_err(|e| anyhow::anyhow!("{:?}", e.problem()))?;
+    std::fs::write(base.with_extension("svg"), &svg)?;
+    let printed = match fonts {
+        Ok(fonts) => {
+            std::fs::write(base.with_extension("png"), sentinel_print::png(&svg, fonts, 300)?)?;
+            std::fs::write(
+                base.with_extension("pdf"),
+                sentinel_print::pdf_pages(std::slice::from_ref(&svg), fonts)?,
+            )?;
+            format!("{}.png (.pdf, .svg)", base.display())
+        }
+        Err(e) => format!("{}.svg (PNG/PDF: {:?})", base.display(), e.problem().detail),
+    };
+    lines.push(format!("场所码海报 / poster:   {} — {printed}", venue.name));
+    lines.push(format!("                      {}", code.url));
+    // A green resident with a phone, and someone born before 1960 to add as family.
+    let now = Utc::now();
+    let persons = store.list_persons(None, PageRequest::first(PageRequest::MAX_LIMIT)).await?.items;
+    let mut resident = None;
+    let mut relative = None;
+    for p in &persons {
+        let status = state.status.status(store, p.id, now, state.tz).await?;
+        if resident.is_none()
+            && p.phone.is_some()
+            && status.colour == Colour::Green
+            && status.last_nat.is_some()
+        {
+            resident = Some(p);
+        } else if relative.is_none()
+            && p.id_number.birth_date() < chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap_or_default()
+        {
+            relative = Some(p);
+        }
+    }
+    if let Some(r) = resident {
+        lines.push(format!(
+            "居民登录 / resident:  http://{}/r/login  ID {}  phone {}  (验证码显示在页面上 / the code is shown on the page)",
+            config.listen,
+            r.id_number.as_str(),
+            r.phone.as_ref().map_or("", |p| p.as_str())
+        ));
+    }
+    if let Some(r) = relative {
+        lines.push(format!(
+            "添加家属 / family:    {} {} (at /r/family)",
+            r.name.as_str(),
+            r.id_number.as_str()
+        ));
+    }
+    lines.push(format!("工作人员 / staff:     http://{}/s/login (door / the password above)", config.listen));
+    Ok(lines)
 }

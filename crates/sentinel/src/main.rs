@@ -218,7 +218,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(&config, state).await
         }
         Command::Demo { common, seed, persons } => {
-            let config = common.config()?;
+            let mut config = common.config()?;
+            // The demo shows residents their one-time code on the page (there is no SMS gateway).
+            config.demo_banner = true;
             init_logging(config.log_format);
             let store = sentinel_server::open_store(&config).await?;
             let login =
@@ -249,6 +251,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "      POST /api/v1/cases {{\"person_id\": {person}, \"sampled_at\": \"<now>\"}}, then \
                      POST /api/v1/cases/<id>/trace, GET …/contacts, POST …/apply"
                 );
+            }
+            for line in demo::resident_walkthrough(&state, &config).await? {
+                println!("  {line}");
             }
             println!();
             serve(&config, state).await

@@ -14,6 +14,19 @@ use crate::error::ApiResult;
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 
+/// Who did something: a user by username, or a resident acting on their own pages (`resident:ID`).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub name: String,
+    pub request_id: Option<String>,
+}
+
+impl From<&Caller> for Actor {
+    fn from(caller: &Caller) -> Self {
+        Actor { name: caller.user.username.clone(), request_id: caller.request_id.clone() }
+    }
+}
+
 /// Writes one audit record for what `caller` just did. Failing to audit fails the request: an
 /// unmasked read that cannot be recorded must not happen.
 pub async fn record(
@@ -24,16 +37,28 @@ pub async fn record(
     purpose: Option<String>,
     detail: Option<String>,
 ) -> ApiResult<()> {
+    record_by(state, &Actor::from(caller), action, subject, purpose, detail).await
+}
+
+/// [`record`] for any actor.
+pub async fn record_by(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    subject: Option<String>,
+    purpose: Option<String>,
+    detail: Option<String>,
+) -> ApiResult<()> {
     state
         .store
         .append_audit(&NewAudit {
             at: state.now(),
-            actor: caller.user.username.clone(),
+            actor: actor.name.clone(),
             action: action.to_owned(),
             subject,
             purpose,
             detail,
-            request_id: caller.request_id.clone(),
+            request_id: actor.request_id.clone(),
         })
         .await?;
     Ok(())

@@ -38,28 +38,12 @@ pub async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let user = state.store.get_user_by_username(req.username.trim()).await?;
-    let verified = match &user {
-        Some(u) if !u.disabled => verify_password(u.password_hash.clone(), req.password).await,
-        // The same Argon2 work for unknown users, so the answer's timing does not tell who exists.
-        _ => {
-            let _ = verify_password(crate::auth::dummy_hash().await, req.password).await;
-            false
-        }
-    };
-    let Some(user) = user.filter(|_| verified) else {
-        tracing::warn!(username = %req.username, "login failed");
-        return Err(ApiError::login_failed());
-    };
+    let user = authenticate(&state, &req.username, req.password).await?;
     let now = state.now();
     let (token, record) = create_session(&*state.store, &user, now, state.session_ttl).await?;
     let caller = Caller { user: user.clone(), token_hash: record.token_hash.clone(), request_id: None };
     super::audit::record(&state, &caller, "auth.login", None, None, None).await?;
-    let secure = if state.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        state.session_ttl.num_seconds()
-    );
+    let cookie = session_cookie(&state, &token);
     let body = LoginResponse {
         token,
         csrf_token: record.csrf_token.unwrap_or_default(),
@@ -71,6 +55,36 @@ pub async fn login(
         .headers_mut()
         .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal())?);
     Ok(response)
+}
+
+/// The user with this name and password (Argon2; the same work for unknown users), or `login_failed`.
+pub async fn authenticate(
+    state: &AppState,
+    username: &str,
+    password: String,
+) -> ApiResult<sentinel_store::User> {
+    let user = state.store.get_user_by_username(username.trim()).await?;
+    let verified = match &user {
+        Some(u) if !u.disabled => verify_password(u.password_hash.clone(), password).await,
+        // The same Argon2 work for unknown users, so the answer's timing does not tell who exists.
+        _ => {
+            let _ = verify_password(crate::auth::dummy_hash().await, password).await;
+            false
+        }
+    };
+    user.filter(|_| verified).ok_or_else(|| {
+        tracing::warn!(username = %username, "login failed");
+        ApiError::login_failed()
+    })
+}
+
+/// The session cookie for a new login (console and staff pages share it).
+pub fn session_cookie(state: &AppState, token: &str) -> String {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        state.session_ttl.num_seconds()
+    )
 }
 
 /// Ends the session of the token or cookie used for this request.

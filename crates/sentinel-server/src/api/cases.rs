@@ -50,7 +50,7 @@ pub(super) async fn load_case(state: &AppState, caller: &Caller, id: i64) -> Api
 }
 
 /// Names (and addresses) of the venues `ids` name, each read once; a venue that cannot be read is left out.
-pub(super) async fn venue_names(
+pub async fn venue_names(
     state: &AppState,
     ids: Vec<VenueId>,
 ) -> ApiResult<HashMap<VenueId, sentinel_store::Venue>> {

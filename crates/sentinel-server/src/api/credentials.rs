@@ -83,9 +83,11 @@ pub struct IssuedCode {
     pub card_url: Option<String>,
 }
 
-async fn issue(
+/// Signs a code for the person carrying their current status; a paper code is recorded (revocable) and
+/// audited as issued by `actor`.
+pub async fn issue(
     state: &AppState,
-    caller: &Caller,
+    actor: &super::audit::Actor,
     person: &Person,
     kind: CredentialKind,
 ) -> ApiResult<IssuedCode> {
@@ -114,14 +116,14 @@ async fn issue(
                 kid: state.keyring.issuer_kid(),
                 issued_at,
                 expires_at: claims.expires_at,
-                issued_by: caller.user.username.clone(),
+                issued_by: actor.name.clone(),
                 revoked_at: None,
             })
             .await?;
         let subject = Some(format!("person:{}", person.id));
-        super::audit::record(
+        super::audit::record_by(
             state,
-            caller,
+            actor,
             "credential.paper.issue",
             subject,
             None,
@@ -151,7 +153,7 @@ pub async fn issue_health_code(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<IssuedCode>> {
     let person = person_in_scope(&state, &caller, Permission::IssueCredentials, id).await?;
-    Ok(Json(issue(&state, &caller, &person, CredentialKind::Dynamic).await?))
+    Ok(Json(issue(&state, &(&caller).into(), &person, CredentialKind::Dynamic).await?))
 }
 
 /// Issues a 24-hour paper code (纸质码) for a person without a phone; revocable, printable.
@@ -163,7 +165,7 @@ pub async fn issue_paper_code(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<IssuedCode>> {
     let person = person_in_scope(&state, &caller, Permission::IssueCredentials, id).await?;
-    Ok(Json(issue(&state, &caller, &person, CredentialKind::Paper).await?))
+    Ok(Json(issue(&state, &(&caller).into(), &person, CredentialKind::Paper).await?))
 }
 
 fn token_id(raw: &str) -> ApiResult<TokenId> {
@@ -271,7 +273,7 @@ pub async fn paper_card(
 }
 
 /// An A6 card (105 × 148 mm) around a QR SVG.
-fn paper_card_svg(qr_svg: &str, masked_name: &str, valid_until: &str) -> String {
+pub fn paper_card_svg(qr_svg: &str, masked_name: &str, valid_until: &str) -> String {
     let qr_body = qr_svg.find("<svg").map_or(qr_svg, |i| &qr_svg[i..]);
     let qr_inner = qr_body.replacen("<svg", r#"<svg x="12.5" y="30" width="80" height="80""#, 1);
     format!(

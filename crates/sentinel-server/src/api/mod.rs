@@ -11,6 +11,7 @@ pub mod devices;
 pub mod health;
 pub mod imports;
 pub mod persons;
+pub mod place_codes;
 pub mod policies;
 pub mod regions;
 pub mod rule_sets;
@@ -131,6 +132,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(regions::list_categories))
         .routes(routes!(venues::list_venues, venues::create_venue))
         .routes(routes!(venues::get_venue, venues::update_venue, venues::delete_venue))
+        .routes(routes!(place_codes::get_place_code))
+        .routes(routes!(place_codes::reissue_place_code))
+        .routes(routes!(place_codes::poster_svg_file))
+        .routes(routes!(place_codes::poster_png_file))
+        .routes(routes!(place_codes::poster_pdf_file))
+        .routes(routes!(place_codes::bulk_pdf))
+        .routes(routes!(place_codes::bulk_zip))
         .routes(routes!(devices::list_devices, devices::create_device))
         .routes(routes!(persons::list_persons, persons::create_person))
         .routes(routes!(persons::get_person))

@@ -5,17 +5,16 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, FixedOffset};
-use sentinel_core::entry::{Celsius, Channel, Decision, FaceMatch, Readings, Subject, decide};
+use sentinel_core::entry::{Celsius, Channel, Decision, FaceMatch, Readings};
 use sentinel_core::health::LiveStatus;
 use sentinel_core::{PersonId, ResidentIdNumber};
 use sentinel_credential::CredentialKind;
-use sentinel_store::{NewAlert, NewVisit, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::credentials::person_of;
 use crate::auth::DeviceCaller;
-use crate::entry::AlertEvent;
+use crate::entry::checkin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -182,40 +181,29 @@ pub async fn scan(
             (None, Channel::DeviceIdCard, Decision::refused_credential("unknown_person"), None, None)
         }
         Identified::Person { id, channel } => {
-            let status = state.status.status(&*state.store, id, now, state.tz).await?;
-            let facts = state.facts.get(&*state.store, id).await.map_err(|e| match e {
-                StoreError::NotFound => ApiError::invalid("health_code", "人员不存在 / no such person"),
-                other => other.into(),
+            let a = checkin::assess(&state, id, &effective, readings, channel, now).await.map_err(|e| {
+                if e.code() == "not_found" {
+                    ApiError::invalid("health_code", "人员不存在 / no such person")
+                } else {
+                    e
+                }
             })?;
-            let today = state.local(now).date_naive();
-            let age = today.years_since(facts.birth_date);
-            let subject = Subject { status: &status, age };
-            let decision = decide(&effective.policy, subject, readings, channel, now);
-            (Some(id), channel, decision, Some(status), Some(facts.masked_name))
+            (Some(id), channel, a.decision, Some(a.status), Some(a.masked_name))
         }
     };
-    let alerts: Vec<NewAlert> = decision
-        .alerts()
-        .map(|r| NewAlert { kind: r.code().to_owned(), region_code: venue.region_code.clone() })
-        .collect();
-    let visit = NewVisit {
-        person_id: person,
-        venue_id: venue.id,
-        device_id: Some(device.device.id),
-        channel: channel.code().into(),
-        entered_at: now,
-        outcome: decision.outcome.code().into(),
-        reasons: decision.reasons().map(|r| r.code().to_owned()).collect(),
-        policy_id: effective.id,
-        policy_version: effective.label.clone(),
-        temperature_c: readings.temperature.map(Celsius::value),
-        mask: readings.mask,
+    let entry = checkin::Entry {
+        venue,
+        device: Some(device.device.id),
+        person,
+        channel,
+        decision: &decision,
+        policy: &effective,
+        readings,
         idempotency_key: Some(key.to_owned()),
         registrar: None,
-        prompt: Some((decision.prompt_zh.clone(), decision.prompt_en.clone())),
-        alerts: alerts.clone(),
+        at: now,
     };
-    let recorded = state.visits.record(visit).await?;
+    let recorded = checkin::record(&state, entry).await?;
     if recorded.duplicate {
         // The earlier answer stands: read it back from the stored visit.
         let earlier = state.store.get_visit(recorded.visit_id).await?;
@@ -244,20 +232,6 @@ pub async fn scan(
             ignored_fields,
             at: state.local(earlier.entered_at),
         }));
-    }
-    for (alert_id, alert) in recorded.alert_ids.iter().zip(&alerts) {
-        state.alerts.publish(AlertEvent {
-            id: *alert_id,
-            kind: alert.kind.clone(),
-            venue_id: venue.id.0,
-            venue_name: venue.name.clone(),
-            person_id: person.map(|p| p.0),
-            visit_id: recorded.visit_id,
-            region_code: venue.region_code.to_string(),
-            created_at: now,
-            level: 0,
-            category: Some(venue.category),
-        });
     }
     Ok(Json(ScanResult {
         outcome: decision.outcome.code(),

@@ -83,6 +83,18 @@ pub async fn register(
     ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<UnvaccinatedInput>,
 ) -> ApiResult<(StatusCode, Json<UnvaccinatedView>)> {
+    let (view, duplicate) = register_at(&state, &caller, id, input).await?;
+    Ok((if duplicate { StatusCode::OK } else { StatusCode::CREATED }, Json(view)))
+}
+
+/// Validates, stores and reports one registration (the API and the staff page); `true` when the
+/// idempotency key named an earlier registration, which is returned instead.
+pub async fn register_at(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    input: UnvaccinatedInput,
+) -> ApiResult<(UnvaccinatedView, bool)> {
     let venue = state.store.get_venue(VenueId(id)).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("venue"),
         other => other.into(),
@@ -110,7 +122,7 @@ pub async fn register(
         return Err(ApiError::invalid("address", "地址最多200个字符 / address longer than 200 characters"));
     }
     let on_record = match input.id_number.as_deref().filter(|s| !s.trim().is_empty()) {
-        Some(raw) => state.store.locate_person(&parse_id_number(&state, "id_number", raw)?).await?,
+        Some(raw) => state.store.locate_person(&parse_id_number(state, "id_number", raw)?).await?,
         None => None,
     };
     // A person on record is reported to the home the registry knows, not the one typed at the door.
@@ -132,7 +144,7 @@ pub async fn register(
     };
     let (stored, duplicate) = state.store.register_unvaccinated(&registration, state.now()).await?;
     if duplicate {
-        return Ok((StatusCode::OK, Json(view(&state, &caller, stored))));
+        return Ok((view(state, caller, stored), true));
     }
     // The report is an alert like a gate's: the live streams of the home community and the department hear it.
     if let Some(alert_id) = stored.alert_id {
@@ -140,15 +152,15 @@ pub async fn register(
         state.alerts.publish(crate::entry::AlertEvent::new(&alert, &venue));
     }
     super::audit::record(
-        &state,
-        &caller,
+        state,
+        caller,
         "unvaccinated.register",
         Some(format!("venue:{}", venue.id)),
         None,
         Some(format!("registration {}", stored.id)),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(view(&state, &caller, stored))))
+    Ok((view(state, caller, stored), false))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -166,7 +166,7 @@ pub async fn list_venues(
     Ok(Json(List::from_page(page, |v| VenueView::new(&state, v))))
 }
 
-async fn venue_in_scope(
+pub async fn venue_in_scope(
     state: &AppState,
     caller: &Caller,
     permission: Permission,

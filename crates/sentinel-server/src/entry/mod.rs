@@ -1,6 +1,7 @@
-//! The entry check's services: the published policies, the group-commit visit writer and the live
-//! alert feed.
+//! The entry check's services: the published policies, one check-in path for every channel, the
+//! group-commit visit writer and the live alert feed.
 
+pub mod checkin;
 pub mod devices;
 pub mod dispatch;
 pub mod escalation;

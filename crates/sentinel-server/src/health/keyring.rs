@@ -1,11 +1,11 @@
 //! The issuer key ring: the active issuer key that signs health codes, the trust anchor that signs the
-//! trust list, the trust list itself and the revoked token ids, all loaded from the store (keys are
+//! trust list, the trust list itself, the revoked token ids and the place key that signs posters, all loaded from the store (keys are
 //! created on first start) and refreshed from it, so several nodes agree.
 
 use chrono::{DateTime, Duration, Utc};
 use sentinel_credential::{
-    Algorithm, HealthClaims, PublicKey, SigningKey, TokenId, TrustList, TrustedKey, Verifier, VerifyError,
-    issue,
+    Algorithm, HealthClaims, PlaceCode, PublicKey, SigningKey, TokenId, TrustList, TrustedKey, Verifier,
+    VerifyError, issue, sign_place_code, verify_place_code,
 };
 use sentinel_store::{KeyPurpose, Store, StoreError, StoredKey};
 use std::collections::HashSet;
@@ -19,6 +19,9 @@ pub const ROTATION_GRACE: Duration = Duration::seconds(60);
 struct Ring {
     issuer: SigningKey,
     anchor: SigningKey,
+    /// Signs new place codes; `place_keys` (every place key not retired) verify them.
+    place: SigningKey,
+    place_keys: Vec<PublicKey>,
     trust: TrustList,
     /// Changes whenever the set of keys or their periods change.
     version: u64,
@@ -76,6 +79,12 @@ async fn keys_creating_missing(store: &dyn Store, now: DateTime<Utc>) -> Result<
         tracing::info!(kid = %anchor.kid(), "created trust anchor key");
         created = true;
     }
+    if !keys.iter().any(|k| k.purpose == KeyPurpose::Place && k.retired_at.is_none()) {
+        let place = SigningKey::generate(Algorithm::Ed25519);
+        store.create_key(&stored(&place, KeyPurpose::Place, now)).await?;
+        tracing::info!(kid = %place.kid(), "created place-code key");
+        created = true;
+    }
     if !keys.iter().any(|k| active(k, now)) {
         let issuer = SigningKey::generate(Algorithm::Ed25519);
         store.create_key(&stored(&issuer, KeyPurpose::Issuer, now)).await?;
@@ -97,6 +106,11 @@ fn build(keys: &[StoredKey], now: DateTime<Utc>) -> Result<Ring, StoreError> {
         .filter(|k| active(k, now))
         .max_by_key(|k| (k.not_after.is_none(), k.not_before, k.created_at))
         .ok_or_else(|| StoreError::Corrupt("no issuer key".into()))?;
+    let live_place_keys: Vec<&StoredKey> =
+        keys.iter().filter(|k| k.purpose == KeyPurpose::Place && k.retired_at.is_none()).collect();
+    let place = live_place_keys.last().ok_or_else(|| StoreError::Corrupt("no place-code key".into()))?;
+    let place_keys =
+        live_place_keys.iter().map(|k| signing_key(k).map(|s| s.public())).collect::<Result<_, _>>()?;
     let mut trusted = Vec::new();
     for k in keys.iter().filter(|k| k.purpose == KeyPurpose::Issuer && k.retired_at.is_none()) {
         // A rotated-out key stays listed while codes it signed can still be valid.
@@ -119,6 +133,8 @@ fn build(keys: &[StoredKey], now: DateTime<Utc>) -> Result<Ring, StoreError> {
     Ok(Ring {
         issuer: signing_key(issuer)?,
         anchor: signing_key(anchor)?,
+        place: signing_key(place)?,
+        place_keys,
         trust: TrustList::new(trusted),
         version,
         revoked: HashSet::new(),
@@ -141,6 +157,8 @@ impl KeyRing {
         let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
         ring.issuer = fresh.issuer;
         ring.anchor = fresh.anchor;
+        ring.place = fresh.place;
+        ring.place_keys = fresh.place_keys;
         ring.trust = fresh.trust;
         ring.version = fresh.version;
         Ok(())
@@ -187,6 +205,17 @@ impl KeyRing {
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
         let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
         Verifier { trust: &ring.trust, revocations: &ring.revoked, skew: self.skew }.verify(token, now)
+    }
+
+    /// The token a venue's poster carries.
+    pub fn sign_place(&self, code: PlaceCode) -> String {
+        sign_place_code(&self.ring.read().unwrap_or_else(|p| p.into_inner()).place, code)
+    }
+
+    /// What a place-code token says, if one of the deployment's place keys signed it.
+    pub fn verify_place(&self, token: &str) -> Result<PlaceCode, VerifyError> {
+        let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
+        verify_place_code(token, |kid| ring.place_keys.iter().find(|k| k.kid() == *kid))
     }
 
     pub fn mark_revoked(&self, id: TokenId) {
