@@ -30,6 +30,15 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with a bootstrap admin; `None` when the backend is not available (skipped).
     pub async fn start(backend: Backend, test: &str) -> Option<Self> {
+        Self::start_with(backend, test, |_| {}).await
+    }
+
+    /// [`start`] with configuration changed by `configure` (the public URL is the server's own address).
+    pub async fn start_with(
+        backend: Backend,
+        test: &str,
+        configure: impl FnOnce(&mut Config),
+    ) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
         config.data_key = Some(Secret::new(KEY));
@@ -43,10 +52,13 @@ impl TestServer {
                 Some(db)
             }
         };
-        let store = sentinel_server::open_store(&config).await.unwrap();
-        let state = sentinel_server::build_state(&config, store).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        // Place-code URLs must lead back to this server.
+        config.public_base_url = Some(format!("http://{addr}"));
+        configure(&mut config);
+        let store = sentinel_server::open_store(&config).await.unwrap();
+        let state = sentinel_server::build_state(&config, store).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(sentinel_server::serve(listener, state.clone(), async {
             let _ = rx.await;
