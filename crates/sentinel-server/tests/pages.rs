@@ -195,6 +195,23 @@ async fn a_resident_checks_in_from_the_poster(s: &TestServer, sent: &Mutex<Vec<V
     assert!(html.contains("场所码无效") && !html.contains("panicked"));
     let (status, html, _) = page(&phone, &format!("{}/v/not-a-token", s.base)).await;
     assert_eq!((status, error_code(&html)), (StatusCode::BAD_REQUEST, "place_code_invalid"));
+    // Genuinely signed, but for a venue that does not exist (or was deleted).
+    let ghost = s.state.keyring.sign_place(sentinel_credential::PlaceCode { venue_id: 999_999, version: 1 });
+    let (status, html, _) = page(&phone, &format!("{}/v/{ghost}", s.base)).await;
+    assert_eq!((status, error_code(&html)), (StatusCode::NOT_FOUND, "venue_not_found"));
+
+    // The code page's refresh: a fresh token the server verifies.
+    let res = phone.get(format!("{}/r/code.json", s.base)).send().await.unwrap();
+    let fresh: Value = res.json().await.unwrap();
+    let (_, verified) =
+        s.post("/api/v1/credentials/verify", &c.admin, json!({"token": fresh["token"]})).await;
+    assert_eq!(
+        (verified["valid"].as_bool(), verified["claims"]["person_id"].as_i64()),
+        (Some(true), Some(c.son))
+    );
+    assert!(fresh["svg"].as_str().unwrap().starts_with("<svg"));
+    let res = browser().get(format!("{}/r/code.json", s.base)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
 async fn a_guardian_checks_in_a_dependant_in_one_step(s: &TestServer, sent: &Mutex<Vec<Value>>) {
@@ -405,7 +422,7 @@ async fn staff_register_by_hand_and_by_paper_code(s: &TestServer, _sent: &Mutex<
     assert!(html.contains("data-outcome=\"deny\""));
 }
 
-async fn posters_come_in_every_format(s: &TestServer, _sent: &Mutex<Vec<Value>>) {
+async fn posters_come_in_every_format(s: &TestServer, sent: &Mutex<Vec<Value>>) {
     let c = city(s).await;
     let res = s
         .request(reqwest::Method::GET, &format!("/api/v1/venues/{}/poster.svg", c.shop), Some(&c.admin), None)
@@ -434,6 +451,14 @@ async fn posters_come_in_every_format(s: &TestServer, _sent: &Mutex<Vec<Value>>)
     let url = decode_qr(&png_bytes);
     let (_, code) = s.get(&format!("/api/v1/venues/{}/place-code", c.shop), &c.admin).await;
     assert_eq!(url, code["url"].as_str().unwrap());
+    // Opened by a resident, the decoded URL records a visit.
+    let phone = browser();
+    let path = url.strip_prefix(&s.base).unwrap();
+    sign_in(s, &phone, sent, &c.son_id, "13800000021", path).await;
+    let (status, _, _) = page(&phone, &url).await;
+    assert_eq!(status, StatusCode::OK);
+    let visits = visits_of(s, &c.admin, c.son).await;
+    assert_eq!((visits.len(), visits[0]["venue_id"].as_i64()), (1, Some(c.shop)));
     let res = s
         .request(reqwest::Method::GET, &format!("/api/v1/venues/{}/poster.pdf", c.shop), Some(&c.admin), None)
         .await;

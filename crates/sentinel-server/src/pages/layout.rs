@@ -242,6 +242,7 @@ nav.links{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0}nav.links a{padding:6
 .result .verdict{font-size:34px;font-weight:bold;margin:6px 0}
 .result .venue{font-size:22px;font-weight:bold}
 .result .clock{font-size:30px;font-variant-numeric:tabular-nums;letter-spacing:1px}
+.result .en{color:rgba(255,255,255,.9)}
 .result .pulse{width:64px;height:64px;border-radius:50%;background:rgba(255,255,255,.85);margin:8px auto;animation:pulse 1.2s ease-in-out infinite}
 @keyframes pulse{0%{transform:scale(.7);opacity:.5}50%{transform:scale(1);opacity:1}100%{transform:scale(.7);opacity:.5}}
 table{width:100%;border-collapse:collapse;background:#fff}td,th{padding:8px;border-bottom:1px solid #eee;text-align:left;font-size:15px}
