@@ -150,12 +150,21 @@ async fn a_resident_checks_in_from_the_poster(s: &TestServer, sent: &Mutex<Vec<V
     let message = sent.lock().unwrap().last().unwrap().clone();
     assert_eq!(message["phone"], "13800000021");
 
+    // Sent here by another site (a link, a script): nothing is recorded until the person confirms.
+    let res = phone.get(&url).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("id=\"choose\""));
+    assert!(visits_of(s, &c.admin, c.son).await.is_empty());
+
     // The result page staff look at, and one visit; a second scan within the minute shows the same one.
     let (status, html, _) = page(&phone, &url).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("平江鲜果坊") && html.contains("王*") && html.contains("data-clock"), "{html}");
     assert!(html.contains("data-outcome=\"deny\""), "no NAT on record: the default policy denies");
     let (_, again, _) = page(&phone, &url).await;
+    // A double tap: two loads at once still make one visit.
+    let (x, y) = tokio::join!(page(&phone, &url), page(&phone, &url));
+    assert_eq!((x.0, y.0), (StatusCode::OK, StatusCode::OK));
     let visits = visits_of(s, &c.admin, c.son).await;
     assert_eq!(visits.len(), 1, "no duplicate visit within a minute");
     assert_eq!(visits[0]["channel"], "self_scan");
@@ -293,6 +302,16 @@ async fn one_time_codes_are_rate_limited_and_checked(s: &TestServer, sent: &Mute
     let c = city(s).await;
     let phone = browser();
     let login = format!("{}/r/login", s.base);
+    // Another site's form cannot sign anyone in.
+    let res = phone
+        .post(&login)
+        .header("origin", "https://evil.example")
+        .form(&[("id_number", c.son_id.as_str()), ("phone", "13800000021")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(sent.lock().unwrap().is_empty());
     // The phone must be the one on record.
     let (status, html, _) =
         submit(&phone, &login, &[("id_number", &c.son_id), ("phone", "13900000000")]).await;

@@ -56,8 +56,8 @@ pub trait ResidentStore {
         since: DateTime<Utc>,
         limit: u32,
     ) -> Result<(), StoreError>;
-    /// Compares with the person's newest live code: a match uses it up, a miss counts against it, and a
-    /// code with `max_attempts` misses is dead.
+    /// Compares with the person's newest code, if it is live: a match uses it up, a miss counts against it,
+    /// and a code with `max_attempts` misses is dead. Older codes never count, even once the newest is used.
     async fn use_otp(
         &self,
         person: PersonId,

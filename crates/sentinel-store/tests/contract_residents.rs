@@ -52,10 +52,11 @@ mod cases {
         // Only the newest code counts; a miss is counted; a match is used up.
         assert_eq!(s.use_otp(son, &[2], now(), 5).await.unwrap(), OtpOutcome::Wrong, "older code");
         assert_eq!(s.use_otp(son, &[9], now(), 5).await.unwrap(), OtpOutcome::Accepted);
+        assert_eq!(s.use_otp(son, &[9], now(), 5).await.unwrap(), OtpOutcome::NoCode, "used");
         assert_eq!(
-            s.use_otp(son, &[9], now(), 5).await.unwrap(),
-            OtpOutcome::Wrong,
-            "the older one is live now"
+            s.use_otp(son, &[2], now(), 5).await.unwrap(),
+            OtpOutcome::NoCode,
+            "older codes never return"
         );
         // Expired codes are gone.
         assert_eq!(

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Form, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use maud::{Markup, html};
@@ -23,8 +23,16 @@ use crate::state::AppState;
 /// A second scan of the same venue within this time shows the first visit instead of recording another.
 pub const RESCAN_WINDOW: Duration = Duration::seconds(60);
 
+/// Whether a superseded poster's token is still good for what is asked: checking in is not, checking out
+/// of a visit made before the reissue is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retired {
+    Refuse,
+    Accept,
+}
+
 /// The venue a place-code token names, if the token is genuine and its poster still current.
-pub async fn resolve_place(state: &AppState, token: &str) -> PageResult<Venue> {
+pub async fn resolve_place(state: &AppState, token: &str, retired: Retired) -> PageResult<Venue> {
     let invalid = || {
         PageError::new(
             StatusCode::BAD_REQUEST,
@@ -46,7 +54,7 @@ pub async fn resolve_place(state: &AppState, token: &str) -> PageResult<Venue> {
         }
         Err(e) => return Err(e.into()),
     };
-    if code.version < current {
+    if code.version < current && retired == Retired::Refuse {
         return Err(PageError::new(
             StatusCode::GONE,
             "place_code_retired",
@@ -60,6 +68,12 @@ pub async fn resolve_place(state: &AppState, token: &str) -> PageResult<Venue> {
     Ok(state.store.get_venue(VenueId(code.venue_id)).await?)
 }
 
+/// Page check-ins of one person wait for each other (striped by person id), so a double tap or a reload
+/// finds the first visit instead of racing it into a second one. Within one node; a second node can still
+/// race, which costs at most a duplicate visit.
+static PERSON_LOCKS: std::sync::LazyLock<Vec<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(|| (0..64).map(|_| tokio::sync::Mutex::new(())).collect());
+
 /// Checks one person in (or finds their visit of the last minute) and returns the stored visit.
 async fn check_in_person(
     state: &AppState,
@@ -69,6 +83,8 @@ async fn check_in_person(
     registrar: Option<String>,
     now: DateTime<Utc>,
 ) -> PageResult<Visit> {
+    let stripe = person.id.0.unsigned_abs() as usize % PERSON_LOCKS.len();
+    let _one_at_a_time = PERSON_LOCKS[stripe].lock().await;
     let recent = VisitFilter {
         person: Some(person.id),
         venue: Some(venue.id),
@@ -98,16 +114,23 @@ async fn check_in_person(
     Ok(state.store.get_visit(recorded.visit_id).await?)
 }
 
-/// GET `/v/{token}`: signs in first if needed; with family members, asks who is entering; otherwise
-/// records the check-in at once.
+/// Whether the browser says another site sent it here (a link or a script elsewhere, not the camera or
+/// the address bar): then nothing is recorded without the person confirming.
+fn sent_by_another_site(headers: &HeaderMap) -> bool {
+    matches!(headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()), Some("cross-site" | "same-site"))
+}
+
+/// GET `/v/{token}`: signs in first if needed; with family members (or when another site sent the browser
+/// here), asks who is entering; otherwise records the check-in at once.
 pub async fn scan(
     State(state): State<AppState>,
     lang: Lang,
     maybe: MaybeResident,
+    headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
     let path = format!("/v/{token}");
-    let venue = match resolve_place(&state, &token).await {
+    let venue = match resolve_place(&state, &token, Retired::Refuse).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
@@ -117,7 +140,7 @@ pub async fn scan(
     };
     let result = async {
         let dependants = state.store.dependants(resident.person.id).await?;
-        if dependants.is_empty() {
+        if dependants.is_empty() && !sent_by_another_site(&headers) {
             let visit = check_in_person(&state, &venue, &resident.person, Channel::SelfScan, None, state.now()).await?;
             return Ok(result_page(&state, lang, &token, &venue, &resident, &[(resident.person.clone(), visit)]));
         }
@@ -192,7 +215,7 @@ pub async fn check_in_chosen(
         Err(redirect) => return redirect,
     };
     let result = async {
-        let venue = resolve_place(&state, &token).await?;
+        let venue = resolve_place(&state, &token, Retired::Refuse).await?;
         resident.check_csrf(form.get("csrf").map_or("", String::as_str))?;
         let people = chosen(&state, &resident, &form).await?;
         let now = state.now();
@@ -269,30 +292,39 @@ pub async fn check_out(
         Err(redirect) => return redirect,
     };
     let result = async {
-        let venue = resolve_place(&state, &token).await?;
+        // A poster reissued while they were inside: they still check out of the visit they made.
+        let venue = resolve_place(&state, &token, Retired::Accept).await?;
         resident.check_csrf(form.get("csrf").map_or("", String::as_str))?;
         let mut allowed: Vec<PersonId> =
             state.store.dependants(resident.person.id).await?.iter().map(|d| d.person_id).collect();
         allowed.push(resident.person.id);
         let now = state.now();
-        let mut done = 0;
+        let forbidden = || {
+            PageError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "只能为本人或家属签出",
+                "You can only check out yourself and your family",
+            )
+        };
+        // Every visit is checked before any is changed: one that is not theirs refuses the whole form.
+        let mut theirs = Vec::new();
         for id in form.keys().filter_map(|k| k.strip_prefix("v_")?.parse::<i64>().ok()) {
-            let visit = state.store.get_visit(id).await?;
-            match visit.person_id.filter(|p| allowed.contains(p) && visit.venue_id == venue.id) {
-                Some(person) => match state.store.check_out(id, person, now).await {
-                    Ok(()) => done += 1,
-                    // Already checked out: nothing to change.
-                    Err(StoreError::NotFound) => {}
-                    Err(e) => return Err(e.into()),
-                },
-                None => {
-                    return Err(PageError::new(
-                        StatusCode::FORBIDDEN,
-                        "forbidden",
-                        "只能为本人或家属签出",
-                        "You can only check out yourself and your family",
-                    ));
-                }
+            let visit = match state.store.get_visit(id).await {
+                Ok(v) => v,
+                Err(StoreError::NotFound) => return Err(forbidden()),
+                Err(e) => return Err(e.into()),
+            };
+            let person = visit.person_id.filter(|p| allowed.contains(p) && visit.venue_id == venue.id);
+            theirs.push((id, person.ok_or_else(forbidden)?));
+        }
+        let mut done = 0;
+        for (id, person) in theirs {
+            match state.store.check_out(id, person, now).await {
+                Ok(()) => done += 1,
+                // Already checked out: nothing to change.
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         let body = html! {

@@ -60,8 +60,13 @@ pub async fn switch_language(Query(q): Query<SwitchQuery>) -> Response {
 }
 
 /// A path on this site (never `//host` or `https://…`): where a sign-in may send the person back to.
+/// Only visible ASCII: browsers drop tabs and newlines from URLs, so `/\t/host` would become `//host`.
 pub fn is_local_path(p: &str) -> bool {
-    p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() <= 512
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.contains('\\')
+        && p.len() <= 512
+        && p.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// Percent-encodes a path for a query parameter.
@@ -269,3 +274,26 @@ document.addEventListener('DOMContentLoaded',function(){
   document.querySelectorAll('[data-refresh]').forEach(function(el){setTimeout(function(){refresh(el)},Number(el.dataset.after)*1000);});
 });
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_path;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed() {
+        for ok in ["/r/code", "/v/AbC-_", "/r/code?person=2"] {
+            assert!(is_local_path(ok), "{ok}");
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/x",
+            "https://evil.example",
+            "/\\evil",
+            "r/code",
+            "/ x",
+        ] {
+            assert!(!is_local_path(bad), "{bad:?}");
+        }
+    }
+}

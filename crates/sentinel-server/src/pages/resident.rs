@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Form, Query, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::Duration;
 use maud::{Markup, html};
@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 
 use super::layout::{Lang, PageError, PageResult, is_local_path, page, raw};
 use super::session::{
-    MaybeResident, RESIDENT_COOKIE, Resident, clear_cookie, resident_cookie, resident_or_sign_in,
+    MaybeResident, RESIDENT_COOKIE, Resident, check_origin, clear_cookie, resident_cookie,
+    resident_or_sign_in,
 };
 use crate::api::audit::Actor;
 use crate::api::credentials::{issue, paper_card_svg};
@@ -95,8 +96,10 @@ pub struct CodeRequest {
 pub async fn request_code(
     State(state): State<AppState>,
     lang: Lang,
+    headers: HeaderMap,
     Form(f): Form<CodeRequest>,
 ) -> PageResult<Html<String>> {
+    check_origin(&headers)?;
     let next = next_or_home(f.next.as_deref());
     let number = parse_id(&state, &f.id_number)?;
     let phone = PhoneNumber::parse(f.phone.trim()).map_err(|e| {
@@ -179,12 +182,23 @@ pub struct VerifyForm {
 pub async fn verify_code(
     State(state): State<AppState>,
     lang: Lang,
+    headers: HeaderMap,
     Form(f): Form<VerifyForm>,
 ) -> PageResult<Response> {
+    check_origin(&headers)?;
     let next = next_or_home(f.next.as_deref());
     let number = parse_id(&state, &f.id_number)?;
+    // The same answer for an ID number nobody has and a code that is gone: this page does not tell who
+    // is registered.
+    let gone = || {
+        PageError::bad_input(
+            "验证码错误或已失效，请重新获取",
+            "The code is wrong or has expired: ask for a new one",
+        )
+        .with_next(format!("/r/login?next={}", super::layout::encode(&next)), "重新获取", "New code")
+    };
     let Some((person, _)) = state.store.locate_person(&number).await? else {
-        return Err(PageError::bad_input("验证码错误", "Wrong code"));
+        return Err(gone());
     };
     let now = state.now();
     match state.store.use_otp(person, &otp_hash(person, f.code.trim()), now, OTP_ATTEMPTS).await? {
@@ -200,17 +214,7 @@ pub async fn verify_code(
             *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
             return Ok(response);
         }
-        OtpOutcome::NoCode => {
-            return Err(PageError::bad_input(
-                "验证码已失效，请重新获取",
-                "The code has expired: ask for a new one",
-            )
-            .with_next(
-                format!("/r/login?next={}", super::layout::encode(&next)),
-                "重新获取",
-                "New code",
-            ));
-        }
+        OtpOutcome::NoCode => return Err(gone()),
     }
     let (token, hash) = new_token();
     let session = ResidentSession {
@@ -508,6 +512,16 @@ async fn family_page(
     Ok(page(state, lang, "/r/family", lang.t("家属", "Family"), body))
 }
 
+/// Children below this age, and people from `ELDERLY_AGE` on, may be checked in by a guardian.
+pub const MINOR_AGE: u32 = 14;
+pub const ELDERLY_AGE: u32 = 60;
+
+/// Whether `person` may become `guardian`'s dependant on the guardian's word.
+pub fn may_be_dependant(person: &Person, guardian: &Person, today: chrono::NaiveDate) -> bool {
+    let age = today.years_since(person.id_number.birth_date()).unwrap_or(0);
+    !(MINOR_AGE..ELDERLY_AGE).contains(&age) || (person.phone.is_some() && person.phone == guardian.phone)
+}
+
 #[derive(Debug, Deserialize)]
 pub struct DependantForm {
     csrf: String,
@@ -551,6 +565,21 @@ pub async fn add_dependant(
                 "返回",
                 "Back",
             ));
+        }
+        // Knowing a name and an ID number proves little: only those who need someone to check them in
+        // (children, the elderly) or who share the guardian's phone may be added here.
+        if !may_be_dependant(&dependant, &resident.person, state.local(state.now()).date_naive()) {
+            return Err(PageError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "not_eligible",
+                format!(
+                    "只能为未满{MINOR_AGE}周岁的儿童、{ELDERLY_AGE}周岁以上的老人或与您共用手机号的家人代登记；其他家人请自行登记"
+                ),
+                format!(
+                    "Only children under {MINOR_AGE}, people aged {ELDERLY_AGE} or more, or family sharing your phone can be added; others sign in themselves"
+                ),
+            )
+            .with_next("/r/family", "返回", "Back"));
         }
         match state.store.add_dependant(resident.person.id, id, relation, state.now()).await {
             Ok(()) => {}

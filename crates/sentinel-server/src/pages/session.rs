@@ -33,6 +33,25 @@ impl Resident {
     }
 }
 
+/// Sign-in forms have no session yet, so no CSRF token: a browser's `Origin` must then be this site, or
+/// another site could sign a person into an account of its choosing. Clients that send no `Origin` (not
+/// a browser posting a form) pass.
+pub fn check_origin(headers: &axum::http::HeaderMap) -> Result<(), PageError> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return Ok(()) };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+    if origin_host.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err(PageError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "cross_site",
+            "请在本站页面登录",
+            "Please sign in on this site's own page",
+        ))
+    }
+}
+
 fn check_csrf(expected: &str, sent: &str) -> Result<(), PageError> {
     if expected.is_empty() || expected != sent {
         return Err(PageError::new(

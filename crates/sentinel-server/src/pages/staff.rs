@@ -58,8 +58,10 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     lang: Lang,
+    headers: axum::http::HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> PageResult<Response> {
+    super::session::check_origin(&headers)?;
     let next = f.next.filter(|n| is_local_path(n)).unwrap_or_else(|| "/s/".into());
     let user = match authenticate(&state, &f.username, f.password).await {
         Ok(u) => u,
@@ -244,8 +246,8 @@ pub struct ManualForm {
     temperature_c: Option<String>,
 }
 
-/// ID number + name (+ phone) → the live status → the decision → a visit with channel `manual` and the
-/// staff member as registrar.
+/// ID number + name (checked against the record; a phone, when given, must be a valid number) → the live
+/// status → the decision → a visit with channel `manual` and the staff member as registrar.
 pub async fn manual(
     State(state): State<AppState>,
     lang: Lang,

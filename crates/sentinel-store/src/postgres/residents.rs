@@ -78,14 +78,23 @@ impl ResidentStore for PostgresStore {
     ) -> Result<OtpOutcome, StoreError> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        let live = tx
+        // The newest code only: once it is used, expired or dead, older codes never come back.
+        let newest = tx
             .query_opt(
-                "SELECT id, code_hash FROM resident_otps
-                 WHERE person_id = $1 AND used_at IS NULL AND expires_at > $2 AND attempts < $3
-                 ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE",
-                &[&person.0, &now.timestamp_millis(), &i64::from(max_attempts)],
+                "SELECT id, code_hash, expires_at, attempts, used_at IS NOT NULL FROM resident_otps
+                 WHERE person_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE",
+                &[&person.0],
             )
             .await?;
+        let live = match newest {
+            Some(row) => {
+                let (expires, attempts, used): (i64, i64, bool) =
+                    (row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
+                (!used && expires > now.timestamp_millis() && attempts < i64::from(max_attempts))
+                    .then_some(row)
+            }
+            None => None,
+        };
         let outcome = match live {
             None => OtpOutcome::NoCode,
             Some(row) => {

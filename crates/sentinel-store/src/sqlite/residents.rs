@@ -82,16 +82,19 @@ impl ResidentStore for SqliteStore {
         let hash = code_hash.to_vec();
         self.write(Box::new(move |c, _| {
             let tx = c.transaction()?;
-            let live: Option<(i64, Vec<u8>)> = tx
+            // The newest code only: once it is used, expired or dead, older codes never come back.
+            let newest: Option<(i64, Vec<u8>, i64, i64, bool)> = tx
                 .query_row(
-                    "SELECT id, code_hash FROM resident_otps
-                     WHERE person_id = ?1 AND used_at IS NULL AND expires_at > ?2 AND attempts < ?3
-                     ORDER BY created_at DESC, id DESC LIMIT 1",
-                    params![person.0, now.timestamp_millis(), max_attempts],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    "SELECT id, code_hash, expires_at, attempts, used_at IS NOT NULL FROM resident_otps
+                     WHERE person_id = ?1 ORDER BY created_at DESC, id DESC LIMIT 1",
+                    params![person.0],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )
                 .optional()?;
-            let outcome = match live {
+            let live = newest.filter(|(_, _, expires, attempts, used)| {
+                !used && *expires > now.timestamp_millis() && *attempts < i64::from(max_attempts)
+            });
+            let outcome = match live.map(|(id, stored, ..)| (id, stored)) {
                 None => OtpOutcome::NoCode,
                 Some((id, stored)) if stored == hash => {
                     tx.execute(
