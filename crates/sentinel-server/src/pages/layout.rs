@@ -81,6 +81,12 @@ pub fn encode(s: &str) -> String {
         .collect()
 }
 
+/// A resident ID number typed into a form, or a page saying what is wrong with it.
+pub fn parse_id_number(state: &AppState, raw: &str) -> PageResult<sentinel_core::ResidentIdNumber> {
+    sentinel_core::ResidentIdNumber::parse(raw.trim(), state.local(state.now()).date_naive())
+        .map_err(|e| PageError::bad_input(format!("身份证号码无效：{e}"), format!("Invalid ID number: {e}")))
+}
+
 /// A whole page: `path` is where the language switch comes back to.
 pub fn page(state: &AppState, lang: Lang, path: &str, title: &str, body: Markup) -> Html<String> {
     let other = match lang {

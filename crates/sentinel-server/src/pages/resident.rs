@@ -10,13 +10,13 @@ use chrono::Duration;
 use maud::{Markup, html};
 use rand::Rng;
 use sentinel_core::health::{Colour, LiveStatus};
-use sentinel_core::{PersonId, PersonName, PhoneNumber, ResidentIdNumber};
+use sentinel_core::{PersonId, PersonName, PhoneNumber};
 use sentinel_credential::CredentialKind;
 use sentinel_store::{OtpOutcome, PageRequest, Person, ResidentSession, StoreError, VisitFilter};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::layout::{Lang, PageError, PageResult, is_local_path, page, raw};
+use super::layout::{Lang, PageError, PageResult, is_local_path, page, parse_id_number, raw};
 use super::session::{
     MaybeResident, RESIDENT_COOKIE, Resident, check_origin, clear_cookie, resident_cookie,
     resident_or_sign_in,
@@ -40,11 +40,6 @@ fn otp_hash(person: PersonId, code: &str) -> Vec<u8> {
         .chain_update(code.as_bytes())
         .finalize()
         .to_vec()
-}
-
-fn parse_id(state: &AppState, raw: &str) -> PageResult<ResidentIdNumber> {
-    ResidentIdNumber::parse(raw.trim(), state.local(state.now()).date_naive())
-        .map_err(|e| PageError::bad_input(format!("身份证号码无效：{e}"), format!("Invalid ID number: {e}")))
 }
 
 fn next_or_home(next: Option<&str>) -> String {
@@ -101,7 +96,7 @@ pub async fn request_code(
 ) -> PageResult<Html<String>> {
     check_origin(&headers)?;
     let next = next_or_home(f.next.as_deref());
-    let number = parse_id(&state, &f.id_number)?;
+    let number = parse_id_number(&state, &f.id_number)?;
     let phone = PhoneNumber::parse(f.phone.trim()).map_err(|e| {
         PageError::bad_input(format!("手机号码无效：{e}"), format!("Invalid phone number: {e}"))
     })?;
@@ -187,7 +182,7 @@ pub async fn verify_code(
 ) -> PageResult<Response> {
     check_origin(&headers)?;
     let next = next_or_home(f.next.as_deref());
-    let number = parse_id(&state, &f.id_number)?;
+    let number = parse_id_number(&state, &f.id_number)?;
     // The same answer for an ID number nobody has and a code that is gone: this page does not tell who
     // is registered.
     let gone = || {
@@ -230,15 +225,10 @@ pub async fn verify_code(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 pub async fn logout(
     State(state): State<AppState>,
     maybe: MaybeResident,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<super::session::CsrfForm>,
 ) -> PageResult<Response> {
     if let Some(resident) = maybe.0 {
         resident.check_csrf(&f.csrf)?;
@@ -546,7 +536,7 @@ pub async fn add_dependant(
         }
         let name = PersonName::parse(f.name.trim())
             .map_err(|e| PageError::bad_input(format!("姓名无效：{e}"), format!("Invalid name: {e}")))?;
-        let number = parse_id(&state, &f.id_number)?;
+        let number = parse_id_number(&state, &f.id_number)?;
         let mismatch = || {
             PageError::bad_input(
                 "身份证号码与姓名不一致或未登记，请核对后重试",

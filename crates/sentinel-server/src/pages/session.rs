@@ -64,6 +64,12 @@ fn check_csrf(expected: &str, sent: &str) -> Result<(), PageError> {
     Ok(())
 }
 
+/// A form that only proves it came from the session's own page (sign-out).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
 /// The resident behind the request, if any.
 pub struct MaybeResident(pub Option<Resident>);
 

@@ -7,12 +7,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use sentinel_core::entry::{Celsius, Channel, Decision, Readings};
-use sentinel_core::{Permission, PersonName, PhoneNumber, ResidentIdNumber, VenueId};
+use sentinel_core::{Permission, PersonName, PhoneNumber, VenueId};
 use sentinel_credential::CredentialKind;
 use sentinel_store::{PageRequest, StoreError, Venue, VenueFilter};
 use serde::Deserialize;
 
-use super::layout::{Lang, PageError, PageResult, is_local_path, page};
+use super::layout::{Lang, PageError, PageResult, is_local_path, page, parse_id_number};
 use super::resident::outcome_label;
 use super::session::{MaybeStaff, Staff, clear_cookie, staff_or_sign_in};
 use crate::api::auth::{authenticate, session_cookie};
@@ -84,15 +84,10 @@ pub async fn login(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 pub async fn logout(
     State(state): State<AppState>,
     maybe: MaybeStaff,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<super::session::CsrfForm>,
 ) -> PageResult<Response> {
     if let Some(staff) = maybe.0 {
         staff.check_csrf(&f.csrf)?;
@@ -158,11 +153,6 @@ async fn venue_for(state: &AppState, staff: &Staff, permission: Permission, id: 
     Ok(venue)
 }
 
-fn parse_id(state: &AppState, raw: &str) -> PageResult<ResidentIdNumber> {
-    ResidentIdNumber::parse(raw.trim(), state.local(state.now()).date_naive())
-        .map_err(|e| PageError::bad_input(format!("身份证号码无效：{e}"), format!("Invalid ID number: {e}")))
-}
-
 fn temperature(raw: Option<&str>) -> PageResult<Readings> {
     let temperature = match raw.map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) => {
@@ -176,6 +166,39 @@ fn temperature(raw: Option<&str>) -> PageResult<Readings> {
         None => None,
     };
     Ok(Readings { temperature, ..Readings::default() })
+}
+
+/// An entry taken at the desk: the staff member is its registrar.
+struct Desk<'a> {
+    staff: &'a Staff,
+    venue: &'a Venue,
+    policy: &'a crate::entry::policy::Effective,
+    readings: Readings,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Desk<'_> {
+    async fn record(
+        &self,
+        state: &AppState,
+        person: Option<sentinel_core::PersonId>,
+        channel: Channel,
+        decision: &Decision,
+    ) -> PageResult<i64> {
+        let entry = checkin::Entry {
+            venue: self.venue,
+            device: None,
+            person,
+            channel,
+            decision,
+            policy: self.policy,
+            readings: self.readings,
+            idempotency_key: None,
+            registrar: Some(self.staff.caller.user.username.clone()),
+            at: self.at,
+        };
+        Ok(checkin::record(state, entry).await?.visit_id)
+    }
 }
 
 /// The staff view of a decision: the colour, verdict, prompt and what to do next.
@@ -258,7 +281,7 @@ pub async fn manual(
     async {
         staff.check_csrf(&f.csrf)?;
         let venue = venue_for(&state, &staff, Permission::RegisterEntries, f.venue).await?;
-        let number = parse_id(&state, &f.id_number)?;
+        let number = parse_id_number(&state, &f.id_number)?;
         let name = PersonName::parse(f.name.trim()).map_err(|e| PageError::bad_input(format!("姓名无效：{e}"), format!("Invalid name: {e}")))?;
         if let Some(p) = f.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
             PhoneNumber::parse(p).map_err(|e| PageError::bad_input(format!("手机号码无效：{e}"), format!("Invalid phone: {e}")))?;
@@ -279,20 +302,9 @@ pub async fn manual(
         let now = state.now();
         let policy = state.policies.effective(venue.id, venue.category, now);
         let assessed = checkin::assess(&state, person_id, &policy, readings, Channel::Manual, now).await?;
-        let entry = checkin::Entry {
-            venue: &venue,
-            device: None,
-            person: Some(person_id),
-            channel: Channel::Manual,
-            decision: &assessed.decision,
-            policy: &policy,
-            readings,
-            idempotency_key: None,
-            registrar: Some(staff.caller.user.username.clone()),
-            at: now,
-        };
-        let recorded = checkin::record(&state, entry).await?;
-        let card = decision_card(&state, lang, &venue, &assessed.masked_name, &assessed.decision, recorded.visit_id);
+        let desk = Desk { staff: &staff, venue: &venue, policy: &policy, readings, at: now };
+        let visit_id = desk.record(&state, Some(person_id), Channel::Manual, &assessed.decision).await?;
+        let card = decision_card(&state, lang, &venue, &assessed.masked_name, &assessed.decision, visit_id);
         let venues = venues_for(&state, &staff).await?;
         Ok(page(&state, lang, "/s/manual", lang.t("手工登记", "Manual registration"), manual_form(lang, &staff, &venues, Some(card))))
     }
@@ -368,20 +380,9 @@ pub async fn paper(
             Ok(_) => (None, Decision::refused_credential("malformed"), "—".into()),
             Err(e) => (None, Decision::refused_credential(e.code()), "—".into()),
         };
-        let entry = checkin::Entry {
-            venue: &venue,
-            device: None,
-            person,
-            channel: Channel::PaperCode,
-            decision: &decision,
-            policy: &policy,
-            readings,
-            idempotency_key: None,
-            registrar: Some(staff.caller.user.username.clone()),
-            at: now,
-        };
-        let recorded = checkin::record(&state, entry).await?;
-        let card = decision_card(&state, lang, &venue, &masked, &decision, recorded.visit_id);
+        let desk = Desk { staff: &staff, venue: &venue, policy: &policy, readings, at: now };
+        let visit_id = desk.record(&state, person, Channel::PaperCode, &decision).await?;
+        let card = decision_card(&state, lang, &venue, &masked, &decision, visit_id);
         let venues = venues_for(&state, &staff).await?;
         Ok(page(
             &state,
