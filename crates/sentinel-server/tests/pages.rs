@@ -337,6 +337,15 @@ async fn one_time_codes_are_rate_limited_and_checked(s: &TestServer, sent: &Mute
         submit(&phone, &login, &[("id_number", &c.son_id), ("phone", "13800000021")]).await;
     assert_eq!((status, error_code(&html)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
     assert_eq!(sent.lock().unwrap().len(), 5, "nothing sent once limited");
+    // The English switch is remembered; it never sends the browser to another site.
+    let (status, _, location) = page(&phone, &format!("{}/lang?to=en&back=/r/login", s.base)).await;
+    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/r/login")));
+    let (_, english, _) = page(&phone, &format!("{}/r/login", s.base)).await;
+    assert!(english.contains("Resident sign-in") && english.contains("lang=\"en\""));
+    for evil in ["//evil.example", "/%09/evil.example", "https://evil.example"] {
+        let (_, _, location) = page(&phone, &format!("{}/lang?to=zh&back={evil}", s.base)).await;
+        assert_eq!(location.as_deref(), Some("/r/"), "{evil}");
+    }
     // Pages for signed-in residents send others to sign in.
     for path in ["/r/code", "/r/visits", "/r/family"] {
         let (status, _, location) = page(&browser(), &format!("{}{path}", s.base)).await;
