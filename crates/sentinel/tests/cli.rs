@@ -118,7 +118,8 @@ async fn start_demo(dir: &std::path::Path, port: u16) -> Demo {
             "--data-dir",
         ])
         .arg(dir)
-        .stdout(Stdio::null())
+        // What the demo prints (logins, the poster, the resident) is read by the test.
+        .stdout(Stdio::from(std::fs::File::create(dir.join("demo.out")).unwrap()))
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -129,6 +130,49 @@ async fn start_demo(dir: &std::path::Path, port: u16) -> Demo {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     demo
+}
+
+/// The demo prints a poster (written to disk) and a resident to sign in as: a person following those lines
+/// signs in with the code the demo page shows and, through the poster's URL, gets the result page.
+async fn resident_follows_the_printed_flow(base: &str, dir: &std::path::Path) {
+    let printed = std::fs::read_to_string(dir.join("demo.out")).unwrap();
+    let line = |marker: &str| {
+        printed
+            .lines()
+            .find(|l| l.contains(marker))
+            .unwrap_or_else(|| panic!("{marker} in {printed}"))
+            .to_owned()
+    };
+    let poster = line("poster:");
+    // The PNG and PDF need a CJK font (CI installs one); the SVG is always written.
+    let file = poster
+        .split_whitespace()
+        .find(|w| w.ends_with(".png") || w.ends_with(".svg"))
+        .expect("a poster path");
+    assert!(std::path::Path::new(file).exists(), "{poster}");
+    if std::env::var_os("SENTINEL_REQUIRE_FONTS").is_some() {
+        assert!(file.ends_with(".png"), "{poster}");
+    }
+    let url_line = printed.lines().skip_while(|l| !l.contains("poster:")).nth(1).unwrap();
+    let url = url_line.trim();
+    assert!(url.starts_with(&format!("{base}/v/")), "{url}");
+    let resident = line("resident:");
+    let words: Vec<&str> = resident.split_whitespace().collect();
+    let after = |w: &str| words[words.iter().position(|x| *x == w).unwrap() + 1].to_owned();
+    let (id, phone) = (after("ID"), after("phone"));
+    let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let path = url.strip_prefix(base).unwrap();
+    let form = [("id_number", id.as_str()), ("phone", phone.as_str()), ("next", path)];
+    let page =
+        browser.post(format!("{base}/r/login")).form(&form).send().await.unwrap().text().await.unwrap();
+    let at = page.find("id=\"demo-code\"").expect("the demo shows the code");
+    let code: String = page[at..].chars().filter(char::is_ascii_digit).take(6).collect();
+    let form = [("id_number", id.as_str()), ("code", code.as_str()), ("next", path)];
+    let result = browser.post(format!("{base}/r/verify")).form(&form).send().await.unwrap();
+    assert_eq!(result.url().path(), path, "back to the check-in after signing in");
+    let html = result.text().await.unwrap();
+    let venue = poster.split("poster:").nth(1).unwrap().split('—').next().unwrap().trim();
+    assert!(html.contains("class=\"result") && html.contains(venue), "{venue}: {html}");
 }
 
 async fn login(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
@@ -188,6 +232,8 @@ async fn demo_seeds_idempotently_and_serves() {
     let names: Vec<&str> =
         districts["items"].as_array().unwrap().iter().map(|d| d["name_zh"].as_str().unwrap()).collect();
     assert!(names.contains(&"姑苏区") && names.contains(&"昆山市"), "{names:?}");
+
+    resident_follows_the_printed_flow(&base, dir.path()).await;
 
     let grid = login(&client, &base, "grid1", &password).await;
     let grid_persons = count(&client, &base, "/api/v1/persons", &grid).await;
