@@ -114,6 +114,7 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         cjk_font: config.cjk_font.clone(),
         sms: sms::SmsGateway::new(config.sms_gateway_url.clone()),
         demo_banner: config.demo_banner,
+        database_url: config.database_url(),
     }))
 }
 
@@ -161,6 +162,10 @@ pub async fn serve(
     let refresher = tokio::spawn(refresh_periodically(state.clone()));
     let dispatcher = tokio::spawn(entry::dispatch::run(state.clone()));
     let escalator = tokio::spawn(entry::escalation::run(state.clone()));
+    // Several nodes share a PostgreSQL store: each streams the alerts the others commit.
+    let follower = (state.store.backend() == "postgres").then(|| {
+        tokio::spawn(entry::escalation::follow_other_nodes(state.clone(), state.database_url.clone()))
+    });
     // The trace index is read from the store in the background: the gate serves meanwhile.
     let warm = state.clone();
     let index = tokio::spawn(async move {
@@ -172,6 +177,9 @@ pub async fn serve(
     refresher.abort();
     dispatcher.abort();
     escalator.abort();
+    if let Some(f) = follower {
+        f.abort();
+    }
     index.abort();
     served
 }

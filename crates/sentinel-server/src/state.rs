@@ -50,6 +50,8 @@ pub struct Inner {
     pub sms: crate::sms::SmsGateway,
     /// Demo deployments show the one-time code on the page.
     pub demo_banner: bool,
+    /// For the PostgreSQL listener that hears other nodes' alerts (never logged).
+    pub database_url: String,
 }
 
 impl AppState {

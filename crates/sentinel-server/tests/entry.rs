@@ -527,21 +527,39 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
     s.post("/api/v1/webhooks", &g.admin, json!({"url": wecom_url, "secret": "", "format": "wecom"})).await;
+    // A district's command centre registers hooks for its own region only, and sees only those.
     let district = s.user(&g.admin, "gusu", "command_centre", "320508").await;
-    let (status, _) = s.post("/api/v1/webhooks", &district, json!({"url": json_url, "secret": secret})).await;
+    let (district_url, district_seen) = receiver().await;
+    let (status, own) =
+        s.post("/api/v1/webhooks", &district, json!({"url": district_url, "secret": secret})).await;
+    assert_eq!((status, own["region_code"].as_str()), (StatusCode::CREATED, Some("320508")), "{own}");
+    let (community_url, community_seen) = receiver().await;
+    let body = json!({"url": community_url, "secret": secret, "region_code": "320508001001"});
+    assert_eq!(s.post("/api/v1/webhooks", &district, body).await.0, StatusCode::CREATED);
+    let (other_url, other_seen) = receiver().await;
+    let body = json!({"url": other_url, "secret": secret, "region_code": "320508001002"});
+    assert_eq!(s.post("/api/v1/webhooks", &g.admin, body).await.0, StatusCode::CREATED);
+    let body = json!({"url": json_url, "secret": secret, "region_code": "320506"});
     assert_eq!(
-        status,
+        s.post("/api/v1/webhooks", &district, body).await.0,
         StatusCode::FORBIDDEN,
-        "a webhook sees the whole deployment: deployment-wide callers only"
+        "another district"
     );
-    for path in ["/api/v1/webhooks", "/api/v1/webhooks/dead-letters"] {
-        assert_eq!(
-            s.get(path, &district).await.0,
-            StatusCode::FORBIDDEN,
-            "{path}: webhook URLs are not theirs"
-        );
-        assert_eq!(s.get(path, &g.admin).await.0, StatusCode::OK, "{path}");
-    }
+    let body = json!({"url": json_url, "secret": secret, "region_code": "320508999"});
+    assert_eq!(s.post("/api/v1/webhooks", &district, body).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, theirs) = s.get("/api/v1/webhooks", &district).await;
+    let regions: Vec<&str> =
+        theirs["items"].as_array().unwrap().iter().map(|h| h["region_code"].as_str().unwrap()).collect();
+    assert_eq!(
+        regions,
+        ["320508", "320508001001", "320508001002"],
+        "their district's, not the deployment-wide ones"
+    );
+    let (_, all) = s.get("/api/v1/webhooks", &g.admin).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 5);
+    assert_eq!(s.get("/api/v1/webhooks/dead-letters", &district).await.0, StatusCode::OK);
+    let grid = s.user(&g.admin, "grid7", "grid_worker", "320508001001").await;
+    assert_eq!(s.get("/api/v1/webhooks", &grid).await.0, StatusCode::FORBIDDEN, "no ManageWebhooks");
     let (status, e) = s.post("/api/v1/webhooks", &g.admin, json!({"url": "ftp://x", "secret": secret})).await;
     assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("url")));
 
@@ -566,6 +584,20 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
     let robot: Value = serde_json::from_slice(&robot).unwrap();
     assert_eq!(robot["msgtype"], "markdown");
     assert!(robot["markdown"]["content"].as_str().unwrap().contains("红码"));
+    // The venue's community hears it at once; another community never; the district after two escalations.
+    wait_for(&community_seen).await;
+    assert!(other_seen.lock().unwrap().is_empty() && district_seen.lock().unwrap().is_empty());
+    for hours in [1, 2] {
+        sentinel_server::entry::escalation::escalate_untouched_since(
+            &s.state,
+            chrono::Utc::now() + chrono::Duration::hours(hours),
+        )
+        .await;
+    }
+    let (_, body) = wait_for(&district_seen).await;
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["alert"]["level"], 2, "{event}");
+    assert!(other_seen.lock().unwrap().is_empty());
 }
 
 /// Staff register an unvaccinated elder; the home community and the category's department both get the report.

@@ -16,6 +16,10 @@ pub struct Webhook {
     pub format: String,
     pub active: bool,
     pub created_at: DateTime<Utc>,
+    /// `None`: every alert of the deployment. Otherwise the alerts of this region's subtree that reach its
+    /// level: a community's or grid's hook at once, a street's after one escalation, a district's (or
+    /// city's) after two — as the live streams do.
+    pub region: Option<sentinel_core::RegionCode>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -39,6 +43,18 @@ pub struct Delivery {
     pub last_error: Option<String>,
 }
 
+/// The escalation level at which a hook for `region` first hears an alert (0: community or grid, 1:
+/// street, 2: district and above), stored beside the region's subtree prefix.
+pub fn webhook_audience(region: &sentinel_core::RegionCode) -> (String, i64) {
+    use sentinel_core::RegionLevel;
+    let level = match region.level() {
+        RegionLevel::Community | RegionLevel::Grid => 0,
+        RegionLevel::Street => 1,
+        _ => 2,
+    };
+    (region.subtree_prefix().to_owned(), level)
+}
+
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     async fn create_webhook(
@@ -46,12 +62,20 @@ pub trait OutboxStore: Send + Sync {
         url: &str,
         secret: &str,
         format: &str,
+        region: Option<&sentinel_core::RegionCode>,
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<Webhook, StoreError>;
     async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError>;
-    /// Deliveries due at `now`, oldest first.
-    async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+    /// Claims up to `limit` deliveries due at `now`, oldest first, for one dispatcher: each is held until
+    /// `lease_until`, so dispatchers on several nodes never take the same one at once; one whose dispatcher
+    /// died before recording the outcome is due again when its lease ends (delivered at least once).
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, StoreError>;
     async fn delivery_succeeded(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// A failed attempt: retry at `retry_at`, or with `None` give up (dead letter).
     async fn delivery_failed(

@@ -272,6 +272,82 @@ mod cases {
         assert_eq!(alerts.items.len(), 1);
     }
 
+    /// Dispatchers on several nodes claim deliveries: one claim holds them until its lease ends, and what is
+    /// not recorded by then is due again; recorded ones never come back.
+    pub async fn deliveries_are_claimed_once_per_lease(s: &dyn Store) {
+        seed_regions(s).await;
+        let market = s
+            .create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now())
+            .await
+            .unwrap();
+        s.create_webhook("http://127.0.0.1:9/hook", "secret", "json", None, "admin", now()).await.unwrap();
+        let mut scans = Vec::new();
+        for i in 0..3 {
+            let mut scan = visit(market.id, None, None, None, i);
+            scan.alerts = vec![NewAlert { kind: "fever".into(), region_code: rc("320508001001") }];
+            scans.push(scan);
+        }
+        s.record_visits(&scans).await.unwrap();
+        // After the three scans (a minute apart), so all three are due.
+        let at = |secs: i64| now() + Duration::seconds(300 + secs);
+        let first = s.claim_deliveries(at(1), 2, at(61)).await.unwrap();
+        let second = s.claim_deliveries(at(1), 10, at(61)).await.unwrap();
+        assert_eq!((first.len(), second.len()), (2, 1), "a claimed delivery is not handed out twice");
+        assert!(s.claim_deliveries(at(2), 10, at(62)).await.unwrap().is_empty());
+        s.delivery_succeeded(first[0].id, at(3)).await.unwrap();
+        s.delivery_failed(second[0].id, "HTTP 500", Some(at(30)), at(3)).await.unwrap();
+        // The failed one is due at its retry time; the unrecorded one when its lease ends.
+        let retried = s.claim_deliveries(at(31), 10, at(91)).await.unwrap();
+        assert_eq!(retried.iter().map(|d| d.id).collect::<Vec<_>>(), [second[0].id]);
+        let expired = s.claim_deliveries(at(62), 10, at(122)).await.unwrap();
+        assert_eq!(expired.iter().map(|d| d.id).collect::<Vec<_>>(), [first[1].id]);
+        assert_eq!(expired[0].alert.kind, "fever");
+    }
+
+    /// A region's webhook hears that subtree's alerts at its level: a community's at once, its street's after
+    /// one escalation, its district's after two; a deployment-wide one every time; another community never.
+    pub async fn region_webhooks_hear_their_alerts_at_their_level(s: &dyn Store) {
+        seed_regions(s).await;
+        let market = s
+            .create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now())
+            .await
+            .unwrap();
+        let mut hooks = Vec::new();
+        for region in [None, Some("320508001001"), Some("320508001002"), Some("320508001"), Some("320508")] {
+            let region = region.map(rc);
+            let hook = s
+                .create_webhook("http://127.0.0.1:9/hook", "secret", "json", region.as_ref(), "admin", now())
+                .await
+                .unwrap();
+            assert_eq!(hook.region, region);
+            hooks.push(hook.id);
+        }
+        assert_eq!(s.webhooks().await.unwrap()[1].region, Some(rc("320508001001")));
+        let mut scan = visit(market.id, None, None, None, 0);
+        scan.alerts = vec![NewAlert { kind: "fever".into(), region_code: rc("320508001001") }];
+        s.record_visits(&[scan]).await.unwrap();
+        // What is owed at `t`, each delivered (so it is not owed again).
+        let owed = |t: chrono::DateTime<chrono::Utc>| async move {
+            let claimed = s.claim_deliveries(t, 100, t + Duration::minutes(10)).await.unwrap();
+            for d in &claimed {
+                s.delivery_succeeded(d.id, t).await.unwrap();
+            }
+            let mut ids: Vec<i64> = claimed.iter().map(|d| d.webhook.id).collect();
+            ids.sort_unstable();
+            ids
+        };
+        let day = |n: i64| now() + Duration::days(n);
+        assert_eq!(
+            owed(now() + Duration::minutes(1)).await,
+            [hooks[0], hooks[1]],
+            "level 0: everyone's and the community's"
+        );
+        s.escalate_alerts(day(1), 2, day(1)).await.unwrap();
+        assert_eq!(owed(day(1)).await, [hooks[0], hooks[3]], "level 1: the street's");
+        s.escalate_alerts(day(2), 2, day(2)).await.unwrap();
+        assert_eq!(owed(day(2)).await, [hooks[0], hooks[4]], "level 2: the district's");
+    }
+
     pub async fn unvaccinated_registrations_report_home_and_department(s: &dyn Store) {
         seed_regions(s).await;
         let market = s
@@ -326,5 +402,7 @@ contract!(
     devices_authenticate_by_token,
     visits_and_alerts,
     a_retry_in_the_same_batch_is_one_visit,
+    deliveries_are_claimed_once_per_lease,
+    region_webhooks_hear_their_alerts_at_their_level,
     unvaccinated_registrations_report_home_and_department,
 );

@@ -1,11 +1,12 @@
 //! Outbound alert channels: webhooks (generic JSON with an HMAC-SHA256 signature, WeCom and DingTalk
-//! group robots) and the dead letters of deliveries given up on.
+//! group robots, the SMS gateway), for the whole deployment or one region, and the dead letters of
+//! deliveries given up on. A caller sees and makes only hooks its scope covers.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, FixedOffset};
-use sentinel_core::Permission;
+use sentinel_core::{Permission, RegionCode, Scope};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -25,6 +26,11 @@ pub struct WebhookInput {
     /// `json` (default), `wecom`, `dingtalk`, or `sms`: the city's SMS gateway, which gets a short text and
     /// the grid and level and sends it to that grid's duty roster (Sentinel keeps no officials' phones).
     pub format: Option<String>,
+    /// The region whose alerts it hears (a community's group robot, a street office's): that subtree's
+    /// alerts at the level the live streams get them (community or grid at once, street after one
+    /// escalation, district after two). Omitted: every alert — only for deployment-wide callers; a
+    /// district's command centre gets its own region by default.
+    pub region_code: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,6 +39,8 @@ pub struct WebhookView {
     pub url: String,
     pub format: String,
     pub active: bool,
+    /// Null: every alert of the deployment.
+    pub region_code: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<FixedOffset>,
 }
@@ -44,12 +52,22 @@ impl WebhookView {
             url: hook.url,
             format: hook.format,
             active: hook.active,
+            region_code: hook.region.map(|r| r.to_string()),
             created_at: state.local(hook.created_at),
         }
     }
 }
 
-/// Registers a webhook; every alert from now on is delivered to it.
+/// Whether the caller's scope covers a hook: a deployment-wide one only deployment-wide callers.
+fn covers(caller: &Caller, region: Option<&RegionCode>) -> bool {
+    match (&caller.user.scope, region) {
+        (Scope::All, _) => true,
+        (Scope::Region(mine), Some(r)) => mine.contains(r),
+        _ => false,
+    }
+}
+
+/// Registers a webhook; every alert it hears from now on (all, or its region's) is delivered to it.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "entry", request_body = WebhookInput,
     responses((status = 201, body = WebhookView), (status = 422, body = crate::error::Problem)))]
 pub async fn create_webhook(
@@ -57,7 +75,24 @@ pub async fn create_webhook(
     caller: Caller,
     ApiJson(input): ApiJson<WebhookInput>,
 ) -> ApiResult<(StatusCode, Json<WebhookView>)> {
-    caller.require_deployment_wide(Permission::ManageWebhooks)?;
+    caller.require(Permission::ManageWebhooks)?;
+    let region =
+        match (input.region_code.as_deref().map(str::trim).filter(|r| !r.is_empty()), &caller.user.scope) {
+            (Some(raw), _) => Some(super::regions::parse_region("region_code", raw)?),
+            (None, Scope::Region(mine)) => Some(mine.clone()),
+            (None, _) => None,
+        };
+    if !covers(&caller, region.as_ref()) {
+        return Err(ApiError::out_of_scope());
+    }
+    if let Some(r) = &region {
+        state.store.get_region(r).await.map_err(|e| match e {
+            sentinel_store::StoreError::NotFound => {
+                ApiError::invalid("region_code", "区划不存在 / no such region")
+            }
+            other => other.into(),
+        })?;
+    }
     let url = input.url.trim();
     if !(url.starts_with("http://") || url.starts_with("https://"))
         || url.len() > 500
@@ -78,10 +113,20 @@ pub async fn create_webhook(
             "签名密钥至少16个字符 / the signing secret needs at least 16 characters",
         ));
     }
-    let hook =
-        state.store.create_webhook(url, &input.secret, format, &caller.user.username, state.now()).await?;
-    super::audit::record(&state, &caller, "webhook.create", None, None, Some(format!("{format} {url}")))
+    let hook = state
+        .store
+        .create_webhook(url, &input.secret, format, region.as_ref(), &caller.user.username, state.now())
         .await?;
+    let heard = region.as_ref().map_or("*".to_owned(), ToString::to_string);
+    super::audit::record(
+        &state,
+        &caller,
+        "webhook.create",
+        None,
+        None,
+        Some(format!("{format} {url} {heard}")),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(WebhookView::new(&state, hook))))
 }
 
@@ -90,9 +135,15 @@ pub async fn list_webhooks(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<List<WebhookView>>> {
-    caller.require_deployment_wide(Permission::ManageWebhooks)?;
+    caller.require(Permission::ManageWebhooks)?;
     let hooks = state.store.webhooks().await?;
-    Ok(Json(List::all(hooks.into_iter().map(|h| WebhookView::new(&state, h)).collect())))
+    Ok(Json(List::all(
+        hooks
+            .into_iter()
+            .filter(|h| covers(&caller, h.region.as_ref()))
+            .map(|h| WebhookView::new(&state, h))
+            .collect(),
+    )))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -110,10 +161,11 @@ pub async fn dead_letters(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<List<DeadLetterView>>> {
-    caller.require_deployment_wide(Permission::ManageWebhooks)?;
+    caller.require(Permission::ManageWebhooks)?;
     let dead = state.store.dead_letters(200).await?;
     Ok(Json(List::all(
         dead.into_iter()
+            .filter(|d| covers(&caller, d.webhook.region.as_ref()))
             .map(|d| DeadLetterView {
                 delivery_id: d.id,
                 webhook_id: d.webhook.id,

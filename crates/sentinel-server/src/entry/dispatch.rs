@@ -17,7 +17,7 @@ use crate::state::AppState;
 /// Attempts before a delivery is given up (dead letter).
 pub const MAX_ATTEMPTS: i64 = 10;
 const POLL: std::time::Duration = std::time::Duration::from_millis(250);
-const BATCH: u32 = 100;
+const BATCH: u32 = 20;
 
 /// What an alert kind is called on a robot message.
 pub fn kind_zh(kind: &str) -> &str {
@@ -167,7 +167,9 @@ async fn deliver(
 /// Delivers what is due, once; returns how many deliveries were attempted.
 pub async fn dispatch_due(state: &AppState, client: &reqwest::Client) -> usize {
     let now = state.now();
-    let due = match state.store.due_deliveries(now, BATCH).await {
+    // Leased long enough for a whole batch of slow receivers (10 s timeout each) before another node may retry.
+    let lease_until = now + chrono::Duration::seconds(10 * i64::from(BATCH) + 30);
+    let due = match state.store.claim_deliveries(now, BATCH, lease_until).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "reading the outbox failed");

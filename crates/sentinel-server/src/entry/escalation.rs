@@ -35,6 +35,39 @@ pub async fn escalate_untouched_since(state: &AppState, cutoff: chrono::DateTime
     escalated.len()
 }
 
+/// Streams what other nodes commit: alerts announced by the PostgreSQL store (LISTEN/NOTIFY), read back and
+/// published here unless this node already did. Reconnects after a lost connection; an alert announced
+/// while disconnected is in the store and the alert list, not on the stream.
+pub async fn follow_other_nodes(state: AppState, database_url: String) {
+    loop {
+        match sentinel_store::postgres::notify::listen_alerts(&database_url).await {
+            Ok(mut listener) => {
+                tracing::debug!("listening for alerts committed by other nodes");
+                while let Some((id, level)) = listener.recv().await {
+                    if state.alerts.was_published(id, level) {
+                        continue;
+                    }
+                    let alert = match state.store.get_alert(id).await {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(alert = id, error = %e, "announced alert unreadable");
+                            continue;
+                        }
+                    };
+                    match state.store.get_venue(alert.venue_id).await {
+                        Ok(venue) => state.alerts.publish(AlertEvent::new(&alert, &venue)),
+                        Err(e) => {
+                            tracing::warn!(alert = id, error = %e, "announced alert's venue unreadable")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for other nodes' alerts"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
+}
+
 /// Runs until the task is aborted.
 pub async fn run(state: AppState) {
     let mut tick = tokio::time::interval(EVERY);

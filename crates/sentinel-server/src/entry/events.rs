@@ -1,9 +1,12 @@
-//! The live alert feed: every alert committed on this node is published to the console streams (SSE),
-//! each subscriber seeing only what its scope covers.
+//! The live alert feed: every alert committed on this node, and (on PostgreSQL) every alert another node
+//! committed, is published to the console streams (SSE) once, each subscriber seeing only what its scope
+//! covers.
 
 use chrono::{DateTime, Utc};
 use sentinel_core::{RegionCode, RegionLevel, Scope, VenueCategory, VenueId};
 use serde::Serialize;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
@@ -67,22 +70,87 @@ impl AlertEvent {
 #[derive(Clone)]
 pub struct AlertFeed {
     sender: broadcast::Sender<AlertEvent>,
+    /// The (alert, level) pairs published lately: an alert is heard both from this node's own commit and
+    /// from the store's announcement of it, in either order, and is published once.
+    published: std::sync::Arc<Mutex<Published>>,
+}
+
+/// How many published (alert, level) pairs are remembered: far more than arrive while an announcement
+/// travels.
+const REMEMBERED: usize = 65_536;
+
+#[derive(Default)]
+struct Published {
+    order: VecDeque<(i64, u8)>,
+    seen: HashSet<(i64, u8)>,
 }
 
 impl Default for AlertFeed {
     fn default() -> Self {
         let (sender, _) = broadcast::channel(4096);
-        Self { sender }
+        Self { sender, published: std::sync::Arc::default() }
     }
 }
 
 impl AlertFeed {
+    /// Publishes the event unless this alert was already published at this level.
     pub fn publish(&self, event: AlertEvent) {
+        let key = (event.id, event.level);
+        {
+            let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+            if !published.seen.insert(key) {
+                return;
+            }
+            published.order.push_back(key);
+            if published.order.len() > REMEMBERED
+                && let Some(old) = published.order.pop_front()
+            {
+                published.seen.remove(&old);
+            }
+        }
         // No subscriber is fine: the alert is stored either way.
         let _ = self.sender.send(event);
     }
 
+    /// Whether this alert was published at this level already (by this node or an announcement).
+    pub fn was_published(&self, id: i64, level: u8) -> bool {
+        self.published.lock().unwrap_or_else(|p| p.into_inner()).seen.contains(&(id, level))
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<AlertEvent> {
         self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: i64, level: u8) -> AlertEvent {
+        AlertEvent {
+            id,
+            kind: "fever".into(),
+            venue_id: 1,
+            venue_name: "x".into(),
+            person_id: None,
+            visit_id: 1,
+            region_code: "320508001001".into(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            level,
+            category: None,
+        }
+    }
+
+    #[test]
+    fn an_alert_is_streamed_once_per_level() {
+        let feed = AlertFeed::default();
+        let mut heard = feed.subscribe();
+        // This node's commit and the store's announcement of it, in either order.
+        feed.publish(event(1, 0));
+        feed.publish(event(1, 0));
+        assert!(feed.was_published(1, 0) && !feed.was_published(1, 1));
+        feed.publish(event(1, 1));
+        let levels: Vec<u8> = std::iter::from_fn(|| heard.try_recv().ok()).map(|e| e.level).collect();
+        assert_eq!(levels, [0, 1]);
     }
 }

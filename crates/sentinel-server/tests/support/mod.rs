@@ -21,6 +21,8 @@ pub struct TestServer {
     /// The server's own state, for tests that need its key ring or store directly.
     pub state: sentinel_server::AppState,
     pub http: reqwest::Client,
+    /// The configuration it runs with (a second node starts from it).
+    pub config: Config,
     dir: tempfile::TempDir,
     pg: Option<TestDatabase>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -57,6 +59,26 @@ impl TestServer {
         // Place-code URLs must lead back to this server.
         config.public_base_url = Some(format!("http://{addr}"));
         configure(&mut config);
+        Some(Self::serve(config, listener, dir, pg).await)
+    }
+
+    /// Another node on the same database: its own address, data directory and caches.
+    pub async fn second_node(&self) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = self.config.clone();
+        config.data_dir = dir.path().to_owned();
+        config.public_base_url = Some(format!("http://{}", listener.local_addr().unwrap()));
+        Self::serve(config, listener, dir, None).await
+    }
+
+    async fn serve(
+        config: Config,
+        listener: tokio::net::TcpListener,
+        dir: tempfile::TempDir,
+        pg: Option<TestDatabase>,
+    ) -> Self {
+        let addr = listener.local_addr().unwrap();
         let store = sentinel_server::open_store(&config).await.unwrap();
         let state = sentinel_server::build_state(&config, store).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -64,15 +86,16 @@ impl TestServer {
             let _ = rx.await;
         }));
         let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
-        Some(Self {
+        Self {
             base: format!("http://{addr}"),
             state,
             http,
+            config,
             dir,
             pg,
             shutdown: Some(tx),
             task: Some(task),
-        })
+        }
     }
 
     pub fn data_dir(&self) -> &std::path::Path {

@@ -161,9 +161,12 @@ async fn insert_alert(
         .await?;
     let alert_id: i64 = row.try_get(0)?;
     let stmt = c
-        .prepare_cached("INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, $1, $2 FROM webhooks WHERE active")
+        .prepare_cached(
+            "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, $1, $2 FROM webhooks
+             WHERE active AND (region_prefix IS NULL OR ($3 LIKE region_prefix || '%' AND audience_level = 0))",
+        )
         .await?;
-    c.execute(&stmt, &[&alert_id, &at]).await?;
+    c.execute(&stmt, &[&alert_id, &at, &region.as_str()]).await?;
     Ok(alert_id)
 }
 
@@ -436,7 +439,9 @@ impl EntryStore for PostgresStore {
         }
         tx.execute(
             "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at)
-             SELECT w.id, a, $2 FROM webhooks w CROSS JOIN unnest($1::bigint[]) AS a WHERE w.active",
+             SELECT w.id, a.id, $2 FROM webhooks w JOIN alerts a ON a.id = ANY($1::bigint[])
+             WHERE w.active AND (w.region_prefix IS NULL
+                                 OR (a.region_code LIKE w.region_prefix || '%' AND w.audience_level = a.level))",
             &[&ids, &now.timestamp_millis()],
         )
         .await?;

@@ -5,6 +5,7 @@ mod cases;
 mod credentials;
 mod entry;
 mod health;
+pub mod notify;
 mod outbox;
 mod residents;
 mod rows;
@@ -37,6 +38,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("migrations/0011_trace_cases.sql")),
     (12, include_str!("migrations/0012_unvaccinated_idempotency.sql")),
     (13, include_str!("migrations/0013_residents.sql")),
+    (14, include_str!("migrations/0014_alert_notify.sql")),
+    (15, include_str!("migrations/0015_webhook_regions.sql")),
 ];
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
 /// Key of the advisory lock held while migrating.

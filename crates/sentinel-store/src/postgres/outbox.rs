@@ -11,7 +11,7 @@ use crate::{Delivery, OutboxStore, StoreError, Webhook};
 
 type R<T> = Result<T, tokio_postgres::Error>;
 
-fn webhook_row(r: &Row, at: usize) -> R<WebhookRow> {
+fn webhook_row(r: &Row, at: usize, region_at: usize) -> R<WebhookRow> {
     Ok(WebhookRow {
         id: r.try_get(at)?,
         url: r.try_get(at + 1)?,
@@ -19,6 +19,7 @@ fn webhook_row(r: &Row, at: usize) -> R<WebhookRow> {
         format: r.try_get(at + 3)?,
         active: r.try_get(at + 4)?,
         created_at: r.try_get(at + 5)?,
+        region_code: r.try_get(region_at)?,
     })
 }
 
@@ -27,7 +28,7 @@ fn delivery_row(r: &Row) -> R<DeliveryRow> {
         id: r.try_get(0)?,
         attempts: r.try_get(1)?,
         last_error: r.try_get(2)?,
-        webhook: webhook_row(r, 3)?,
+        webhook: webhook_row(r, 3, DELIVERY_WEBHOOK_REGION)?,
         alert: AlertRow {
             id: r.try_get(9)?,
             kind: r.try_get(10)?,
@@ -55,34 +56,54 @@ impl OutboxStore for PostgresStore {
         url: &str,
         secret: &str,
         format: &str,
+        region: Option<&sentinel_core::RegionCode>,
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<Webhook, StoreError> {
+        let audience = region.map(crate::webhook_audience);
+        let region = region.map(|r| r.as_str().to_owned());
         let c = self.pool.get().await?;
+        let (prefix, level) = (audience.as_ref().map(|a| a.0.clone()), audience.map(|a| a.1));
+        let sql = format!(
+            "INSERT INTO webhooks (url, secret_enc, format, created_by, created_at, region_code, region_prefix, audience_level)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {WEBHOOK_COLUMNS}"
+        );
+        let encrypted = self.cipher.encrypt(WEBHOOK_SECRET_FIELD, secret);
         let row = c
             .query_one(
-                "INSERT INTO webhooks (url, secret_enc, format, created_by, created_at) VALUES ($1, $2, $3, $4, $5)
-                 RETURNING id, url, secret_enc, format, active, created_at",
-                &[&url, &self.cipher.encrypt(WEBHOOK_SECRET_FIELD, secret), &format, &by, &now.timestamp_millis()],
+                &sql,
+                &[&url, &encrypted, &format, &by, &now.timestamp_millis(), &region, &prefix, &level],
             )
             .await?;
-        webhook_row(&row, 0)?.decode(&self.cipher)
+        webhook_row(&row, 0, 6)?.decode(&self.cipher)
     }
 
     async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         let c = self.pool.get().await?;
-        let rows = c
-            .query("SELECT id, url, secret_enc, format, active, created_at FROM webhooks ORDER BY id", &[])
-            .await?;
-        rows.iter().map(|r| webhook_row(r, 0)?.decode(&self.cipher)).collect()
+        let rows = c.query(&format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY id"), &[]).await?;
+        rows.iter().map(|r| webhook_row(r, 0, 6)?.decode(&self.cipher)).collect()
     }
 
-    async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let c = self.pool.get().await?;
+        // Rows another dispatcher is leasing at this moment are skipped, not waited for.
         let sql = format!(
-            "{DELIVERY_SELECT} WHERE o.delivered_at IS NULL AND o.dead_at IS NULL AND o.next_attempt_at <= $1 ORDER BY o.id LIMIT $2"
+            "WITH claimed AS (
+                 UPDATE outbox SET next_attempt_at = $3
+                 WHERE id IN (SELECT id FROM outbox
+                              WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $1
+                              ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 RETURNING id)
+             {DELIVERY_SELECT} WHERE o.id IN (SELECT id FROM claimed) ORDER BY o.id"
         );
-        let rows = c.query(&sql, &[&now.timestamp_millis(), &i64::from(limit)]).await?;
+        let rows = c
+            .query(&sql, &[&now.timestamp_millis(), &i64::from(limit), &lease_until.timestamp_millis()])
+            .await?;
         rows.iter().map(|r| delivery_row(r)?.decode(&self.cipher)).collect()
     }
 

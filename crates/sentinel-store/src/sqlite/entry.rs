@@ -153,10 +153,14 @@ fn insert_alert(
     Ok(alert_id)
 }
 
-/// Owes an alert to every active webhook (again, after an escalation), in the caller's transaction.
+/// Owes an alert to every active webhook whose audience it reaches at its level (again, after an
+/// escalation), in the caller's transaction.
 fn owe_to_webhooks(c: &Connection, alert_id: i64, at: i64) -> Result<(), StoreError> {
     c.prepare_cached(
-        "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, ?1, ?2 FROM webhooks WHERE active = 1",
+        "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at)
+         SELECT w.id, a.id, ?2 FROM webhooks w JOIN alerts a ON a.id = ?1
+         WHERE w.active = 1 AND (w.region_prefix IS NULL
+                                 OR (a.region_code LIKE w.region_prefix || '%' AND w.audience_level = a.level))",
     )?
     .execute(params![alert_id, at])?;
     Ok(())

@@ -9,7 +9,7 @@ use crate::entry_rows::AlertRow;
 use crate::outbox_rows::*;
 use crate::{Delivery, OutboxStore, StoreError, Webhook};
 
-fn webhook_row(r: &Row<'_>, at: usize) -> rusqlite::Result<WebhookRow> {
+fn webhook_row(r: &Row<'_>, at: usize, region_at: usize) -> rusqlite::Result<WebhookRow> {
     Ok(WebhookRow {
         id: r.get(at)?,
         url: r.get(at + 1)?,
@@ -17,6 +17,7 @@ fn webhook_row(r: &Row<'_>, at: usize) -> rusqlite::Result<WebhookRow> {
         format: r.get(at + 3)?,
         active: r.get(at + 4)?,
         created_at: r.get(at + 5)?,
+        region_code: r.get(region_at)?,
     })
 }
 
@@ -25,7 +26,7 @@ fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         id: r.get(0)?,
         attempts: r.get(1)?,
         last_error: r.get(2)?,
-        webhook: webhook_row(r, 3)?,
+        webhook: webhook_row(r, 3, DELIVERY_WEBHOOK_REGION)?,
         alert: AlertRow {
             id: r.get(9)?,
             kind: r.get(10)?,
@@ -53,20 +54,25 @@ impl OutboxStore for SqliteStore {
         url: &str,
         secret: &str,
         format: &str,
+        region: Option<&sentinel_core::RegionCode>,
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<Webhook, StoreError> {
+        let audience = region.map(crate::webhook_audience);
+        let region = region.map(|r| r.as_str().to_owned());
         let (url, secret, format, by) = (url.to_owned(), secret.to_owned(), format.to_owned(), by.to_owned());
         self.write(Box::new(move |c, cipher| {
+            let (prefix, level) = (audience.as_ref().map(|a| a.0.clone()), audience.map(|a| a.1));
             c.execute(
-                "INSERT INTO webhooks (url, secret_enc, format, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![url, cipher.encrypt(WEBHOOK_SECRET_FIELD, &secret), format, by, now.timestamp_millis()],
+                "INSERT INTO webhooks (url, secret_enc, format, created_by, created_at, region_code, region_prefix, audience_level)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![url, cipher.encrypt(WEBHOOK_SECRET_FIELD, &secret), format, by, now.timestamp_millis(), region, prefix, level],
             )?;
             let id = c.last_insert_rowid();
             c.query_row(
-                "SELECT id, url, secret_enc, format, active, created_at FROM webhooks WHERE id = ?1",
+                &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1"),
                 [id],
-                |r| webhook_row(r, 0),
+                |r| webhook_row(r, 0, 6),
             )?
             .decode(cipher)
         }))
@@ -75,24 +81,40 @@ impl OutboxStore for SqliteStore {
 
     async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         self.read(Box::new(|c, cipher| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, url, secret_enc, format, active, created_at FROM webhooks ORDER BY id",
-            )?;
-            let rows = stmt.query_map([], |r| webhook_row(r, 0))?;
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY id"))?;
+            let rows = stmt.query_map([], |r| webhook_row(r, 0, 6))?;
             rows.map(|r| r.map_err(StoreError::from).and_then(|w| w.decode(cipher))).collect()
         }))
         .await
     }
 
-    async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Delivery>, StoreError> {
-        self.read(Box::new(move |c, cipher| {
-            let sql = format!(
-                "{DELIVERY_SELECT} WHERE o.delivered_at IS NULL AND o.dead_at IS NULL AND o.next_attempt_at <= ?1
-                 ORDER BY o.id LIMIT ?2"
-            );
-            let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params![now.timestamp_millis(), limit], delivery_row)?;
-            rows.map(|r| r.map_err(StoreError::from).and_then(|d| d.decode(cipher))).collect()
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        // The one writer connection makes reading and leasing one step for every process on this file.
+        self.write(Box::new(move |c, cipher| {
+            let tx = c.transaction()?;
+            let due: Vec<Delivery> = {
+                let sql = format!(
+                    "{DELIVERY_SELECT} WHERE o.delivered_at IS NULL AND o.dead_at IS NULL AND o.next_attempt_at <= ?1
+                     ORDER BY o.id LIMIT ?2"
+                );
+                let mut stmt = tx.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params![now.timestamp_millis(), limit], delivery_row)?;
+                rows.map(|r| r.map_err(StoreError::from).and_then(|d| d.decode(cipher))).collect::<Result<_, _>>()?
+            };
+            {
+                let mut lease = tx.prepare_cached("UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1")?;
+                for d in &due {
+                    lease.execute(params![d.id, lease_until.timestamp_millis()])?;
+                }
+            }
+            tx.commit()?;
+            Ok(due)
         }))
         .await
     }
