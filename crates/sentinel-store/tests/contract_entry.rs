@@ -272,6 +272,36 @@ mod cases {
         assert_eq!(alerts.items.len(), 1);
     }
 
+    /// Two batches in flight at once holding retries of the same keys in opposite orders both land, and each
+    /// key is one visit (PostgreSQL would otherwise deadlock one of them on the unique index).
+    pub async fn crossed_retries_in_concurrent_batches_land(s: &dyn Store) {
+        seed_regions(s).await;
+        let market = s
+            .create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now())
+            .await
+            .unwrap();
+        let device = NewDevice {
+            venue_id: market.id,
+            kind: DeviceKind::Sentinel,
+            serial: "S9".into(),
+            name: "北门".into(),
+        };
+        let d = s.create_device(&device, now()).await.unwrap();
+        for round in 0..10 {
+            let keys: Vec<String> = (0..4).map(|i| format!("r{round}k{i}")).collect();
+            let forward: Vec<NewVisit> =
+                keys.iter().map(|k| visit(market.id, None, Some(d.id), Some(k), 0)).collect();
+            let backward: Vec<NewVisit> = forward.iter().rev().cloned().collect();
+            let (a, b) = tokio::join!(s.record_visits(&forward), s.record_visits(&backward));
+            let (a, b) = (a.unwrap(), b.unwrap());
+            for (i, r) in a.iter().enumerate() {
+                assert_eq!(r.visit_id, b[keys.len() - 1 - i].visit_id, "round {round}: one visit per key");
+            }
+        }
+        let all = s.list_visits(&VisitFilter::default(), PageRequest::first(100)).await.unwrap();
+        assert_eq!(all.items.len(), 40);
+    }
+
     /// Dispatchers on several nodes claim deliveries: one claim holds them until its lease ends, and what is
     /// not recorded by then is due again; recorded ones never come back.
     pub async fn deliveries_are_claimed_once_per_lease(s: &dyn Store) {
@@ -402,6 +432,7 @@ contract!(
     devices_authenticate_by_token,
     visits_and_alerts,
     a_retry_in_the_same_batch_is_one_visit,
+    crossed_retries_in_concurrent_batches_land,
     deliveries_are_claimed_once_per_lease,
     region_webhooks_hear_their_alerts_at_their_level,
     unvaccinated_registrations_report_home_and_department,

@@ -186,6 +186,20 @@ fn unvaccinated_row(r: &Row) -> R<UnvaccinatedRow> {
     })
 }
 
+/// SQLSTATE of a transaction PostgreSQL aborted to break a deadlock.
+const DEADLOCK: &str = "40P01";
+const DEADLOCK_RETRIES: u32 = 5;
+
+/// One batch of visits in one transaction.
+async fn record_batch(store: &PostgresStore, visits: &[NewVisit]) -> Result<Vec<RecordedVisit>, StoreError> {
+    let mut c = store.pool.get().await?;
+    let tx = c.transaction().await?;
+    // Issued together, the inserts are pipelined on the connection: one round trip's wait, not one per visit.
+    let recorded = futures_util::future::try_join_all(visits.iter().map(|v| insert_visit(&tx, v))).await?;
+    tx.commit().await?;
+    Ok(recorded)
+}
+
 #[async_trait]
 impl EntryStore for PostgresStore {
     async fn register_unvaccinated(
@@ -351,14 +365,18 @@ impl EntryStore for PostgresStore {
     }
 
     async fn record_visits(&self, visits: &[NewVisit]) -> Result<Vec<RecordedVisit>, StoreError> {
-        let mut c = self.pool.get().await?;
-        let tx = c.transaction().await?;
-        // Issued together, the inserts are pipelined on the connection: one round trip's wait, not one
-        // per visit.
-        let recorded =
-            futures_util::future::try_join_all(visits.iter().map(|v| insert_visit(&tx, v))).await?;
-        tx.commit().await?;
-        Ok(recorded)
+        // Two batches in flight holding retries of the same keys in opposite orders wait on each other's
+        // unique-index entries; PostgreSQL breaks that by aborting one, whose transaction left nothing
+        // behind, so it runs again (after the other committed, its retries find those visits).
+        let mut attempt = 0;
+        loop {
+            match record_batch(self, visits).await {
+                Err(StoreError::Backend(e)) if e.starts_with(DEADLOCK) && attempt < DEADLOCK_RETRIES => {
+                    attempt += 1
+                }
+                other => return other,
+            }
+        }
     }
 
     fn concurrent_visit_batches(&self) -> usize {
