@@ -85,6 +85,10 @@ pub trait OutboxStore: Send + Sync {
         retry_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Deliveries given up on, newest first.
-    async fn dead_letters(&self, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+    /// Deliveries given up on, newest first; with `within`, only those of hooks for regions in its subtree.
+    async fn dead_letters(
+        &self,
+        within: Option<&sentinel_core::RegionCode>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
 }

@@ -376,6 +376,29 @@ mod cases {
         assert_eq!(owed(day(1)).await, [hooks[0], hooks[3]], "level 1: the street's");
         s.escalate_alerts(day(2), 2, day(2)).await.unwrap();
         assert_eq!(owed(day(2)).await, [hooks[0], hooks[4]], "level 2: the district's");
+
+        // Given up on: the community's dead letter is listed for its district, not for the other community.
+        let mut scan = visit(market.id, None, None, None, 0);
+        scan.alerts = vec![NewAlert { kind: "fever".into(), region_code: rc("320508001001") }];
+        scan.entered_at = day(3);
+        s.record_visits(&[scan]).await.unwrap();
+        for d in s.claim_deliveries(day(3), 100, day(4)).await.unwrap() {
+            s.delivery_failed(d.id, "HTTP 500", None, day(3)).await.unwrap();
+            // A late outcome from a dispatcher whose lease ran out changes nothing.
+            s.delivery_succeeded(d.id, day(3)).await.unwrap();
+        }
+        let listed = |within: Option<&str>| {
+            let within = within.map(rc);
+            async move {
+                let dead = s.dead_letters(within.as_ref(), 50).await.unwrap();
+                let mut ids: Vec<i64> = dead.iter().map(|d| d.webhook.id).collect();
+                ids.sort_unstable();
+                ids
+            }
+        };
+        assert_eq!(listed(None).await, [hooks[0], hooks[1]]);
+        assert_eq!(listed(Some("320508")).await, [hooks[1]]);
+        assert_eq!(listed(Some("320508001002")).await, Vec::<i64>::new());
     }
 
     pub async fn unvaccinated_registrations_report_home_and_department(s: &dyn Store) {

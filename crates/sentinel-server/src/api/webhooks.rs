@@ -162,10 +162,14 @@ pub async fn dead_letters(
     caller: Caller,
 ) -> ApiResult<Json<List<DeadLetterView>>> {
     caller.require(Permission::ManageWebhooks)?;
-    let dead = state.store.dead_letters(200).await?;
+    let within = match &caller.user.scope {
+        Scope::All => None,
+        Scope::Region(r) => Some(r),
+        _ => return Err(ApiError::out_of_scope()),
+    };
+    let dead = state.store.dead_letters(within, 200).await?;
     Ok(Json(List::all(
         dead.into_iter()
-            .filter(|d| covers(&caller, d.webhook.region.as_ref()))
             .map(|d| DeadLetterView {
                 delivery_id: d.id,
                 webhook_id: d.webhook.id,

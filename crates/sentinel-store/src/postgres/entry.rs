@@ -195,7 +195,17 @@ async fn record_batch(store: &PostgresStore, visits: &[NewVisit]) -> Result<Vec<
     let mut c = store.pool.get().await?;
     let tx = c.transaction().await?;
     // Issued together, the inserts are pipelined on the connection: one round trip's wait, not one per visit.
-    let recorded = futures_util::future::try_join_all(visits.iter().map(|v| insert_visit(&tx, v))).await?;
+    // Every result is awaited: once PostgreSQL aborts the transaction, statements queued after the one that
+    // lost a deadlock fail as "transaction aborted", and the deadlock must be the error that is returned.
+    let results = futures_util::future::join_all(visits.iter().map(|v| insert_visit(&tx, v))).await;
+    let deadlock = results.iter().find_map(|r| match r {
+        Err(StoreError::Backend(e)) if e.starts_with(DEADLOCK) => Some(e.clone()),
+        _ => None,
+    });
+    if let Some(e) = deadlock {
+        return Err(StoreError::Backend(e));
+    }
+    let recorded = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     tx.commit().await?;
     Ok(recorded)
 }

@@ -110,7 +110,7 @@ impl OutboxStore for PostgresStore {
     async fn delivery_succeeded(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
         let c = self.pool.get().await?;
         c.execute(
-            "UPDATE outbox SET delivered_at = $2, attempts = attempts + 1 WHERE id = $1",
+            "UPDATE outbox SET delivered_at = $2, attempts = attempts + 1 WHERE id = $1 AND delivered_at IS NULL AND dead_at IS NULL",
             &[&id, &at.timestamp_millis()],
         )
         .await?;
@@ -128,14 +128,16 @@ impl OutboxStore for PostgresStore {
         match retry_at {
             Some(next) => {
                 c.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1",
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3
+                     WHERE id = $1 AND delivered_at IS NULL AND dead_at IS NULL",
                     &[&id, &next.timestamp_millis(), &error],
                 )
                 .await?
             }
             None => {
                 c.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, dead_at = $2, last_error = $3 WHERE id = $1",
+                    "UPDATE outbox SET attempts = attempts + 1, dead_at = $2, last_error = $3
+                     WHERE id = $1 AND delivered_at IS NULL AND dead_at IS NULL",
                     &[&id, &at.timestamp_millis(), &error],
                 )
                 .await?
@@ -144,10 +146,18 @@ impl OutboxStore for PostgresStore {
         Ok(())
     }
 
-    async fn dead_letters(&self, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+    async fn dead_letters(
+        &self,
+        within: Option<&sentinel_core::RegionCode>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let prefix = within.map(|r| format!("{}%", r.subtree_prefix()));
         let c = self.pool.get().await?;
-        let sql = format!("{DELIVERY_SELECT} WHERE o.dead_at IS NOT NULL ORDER BY o.id DESC LIMIT $1");
-        let rows = c.query(&sql, &[&i64::from(limit)]).await?;
+        let sql = format!(
+            "{DELIVERY_SELECT} WHERE o.dead_at IS NOT NULL AND ($2::text IS NULL OR w.region_code LIKE $2)
+             ORDER BY o.id DESC LIMIT $1"
+        );
+        let rows = c.query(&sql, &[&i64::from(limit), &prefix]).await?;
         rows.iter().map(|r| delivery_row(r)?.decode(&self.cipher)).collect()
     }
 }

@@ -97,7 +97,9 @@ impl OutboxStore for SqliteStore {
     ) -> Result<Vec<Delivery>, StoreError> {
         // The one writer connection makes reading and leasing one step for every process on this file.
         self.write(Box::new(move |c, cipher| {
-            let tx = c.transaction()?;
+            // Immediate: the write lock is taken before reading, so another process on this file cannot
+            // claim the same rows in between.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let due: Vec<Delivery> = {
                 let sql = format!(
                     "{DELIVERY_SELECT} WHERE o.delivered_at IS NULL AND o.dead_at IS NULL AND o.next_attempt_at <= ?1
@@ -122,7 +124,7 @@ impl OutboxStore for SqliteStore {
     async fn delivery_succeeded(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.write(Box::new(move |c, _| {
             c.execute(
-                "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1 WHERE id = ?1",
+                "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1 WHERE id = ?1 AND delivered_at IS NULL AND dead_at IS NULL",
                 params![id, at.timestamp_millis()],
             )?;
             Ok(())
@@ -141,11 +143,13 @@ impl OutboxStore for SqliteStore {
         self.write(Box::new(move |c, _| {
             match retry_at {
                 Some(next) => c.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                     WHERE id = ?1 AND delivered_at IS NULL AND dead_at IS NULL",
                     params![id, next.timestamp_millis(), error],
                 )?,
                 None => c.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, dead_at = ?2, last_error = ?3 WHERE id = ?1",
+                    "UPDATE outbox SET attempts = attempts + 1, dead_at = ?2, last_error = ?3
+                     WHERE id = ?1 AND delivered_at IS NULL AND dead_at IS NULL",
                     params![id, at.timestamp_millis(), error],
                 )?,
             };
@@ -154,11 +158,19 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn dead_letters(&self, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+    async fn dead_letters(
+        &self,
+        within: Option<&sentinel_core::RegionCode>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let prefix = within.map(|r| format!("{}%", r.subtree_prefix()));
         self.read(Box::new(move |c, cipher| {
-            let sql = format!("{DELIVERY_SELECT} WHERE o.dead_at IS NOT NULL ORDER BY o.id DESC LIMIT ?1");
+            let sql = format!(
+                "{DELIVERY_SELECT} WHERE o.dead_at IS NOT NULL AND (?2 IS NULL OR w.region_code LIKE ?2)
+                 ORDER BY o.id DESC LIMIT ?1"
+            );
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map([limit], delivery_row)?;
+            let rows = stmt.query_map(params![limit, prefix], delivery_row)?;
             rows.map(|r| r.map_err(StoreError::from).and_then(|d| d.decode(cipher))).collect()
         }))
         .await
