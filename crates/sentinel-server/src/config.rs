@@ -74,6 +74,9 @@ pub struct Config {
     pub sms_gateway_url: Option<String>,
     /// Demo deployments show the last one-time code on the sign-in page (never in production).
     pub demo_banner: bool,
+    /// Behind a reverse proxy: take the client's address (for per-client limits) from the last hop of
+    /// `X-Forwarded-For` instead of the connection, which is the proxy's.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Config {
@@ -96,6 +99,7 @@ impl Default for Config {
             cjk_font: None,
             sms_gateway_url: None,
             demo_banner: false,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -120,7 +124,17 @@ impl fmt::Debug for Config {
             .field("cjk_font", &self.cjk_font)
             .field("sms_gateway_url", &self.sms_gateway_url.as_deref().map(sentinel_store::redact_url))
             .field("demo_banner", &self.demo_banner)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
             .finish()
+    }
+}
+
+/// A true/false environment value.
+fn flag(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        other => Err(format!("{other}: expected true or false")),
     }
 }
 
@@ -195,13 +209,8 @@ impl Config {
             "SENTINEL_CITY_NAME" => self.city_name = value,
             "SENTINEL_CJK_FONT" => self.cjk_font = Some(PathBuf::from(value)),
             "SENTINEL_SMS_GATEWAY_URL" => self.sms_gateway_url = Some(value),
-            "SENTINEL_DEMO_BANNER" => {
-                self.demo_banner = match value.as_str() {
-                    "1" | "true" => true,
-                    "0" | "false" => false,
-                    other => return Err(bad(format!("{other}: expected true or false"))),
-                }
-            }
+            "SENTINEL_DEMO_BANNER" => self.demo_banner = flag(&value).map_err(bad)?,
+            "SENTINEL_TRUST_FORWARDED_FOR" => self.trust_forwarded_for = flag(&value).map_err(bad)?,
             "SENTINEL_SESSION_HOURS" => {
                 self.session_hours = value.parse().map_err(|e| bad(format!("{e}")))?
             }

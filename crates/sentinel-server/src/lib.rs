@@ -16,6 +16,7 @@ pub mod ops;
 pub mod pages;
 pub mod sms;
 pub mod state;
+pub mod throttle;
 
 use axum::Router;
 use axum::http::Request;
@@ -115,6 +116,8 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         sms: sms::SmsGateway::new(config.sms_gateway_url.clone()),
         demo_banner: config.demo_banner,
         database_url: config.database_url(),
+        throttle: throttle::Throttle::default(),
+        trust_forwarded_for: config.trust_forwarded_for,
     }))
 }
 
@@ -173,7 +176,9 @@ pub async fn serve(
             tracing::warn!(error = %e, "building the trace index failed; the first trace tries again");
         }
     });
-    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    // The peer address reaches handlers (sign-in forms are limited per client).
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     refresher.abort();
     dispatcher.abort();
     escalator.abort();

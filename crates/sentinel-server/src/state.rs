@@ -52,6 +52,10 @@ pub struct Inner {
     pub demo_banner: bool,
     /// For the PostgreSQL listener that hears other nodes' alerts (never logged).
     pub database_url: String,
+    /// Per-client limits on the sign-in forms.
+    pub throttle: crate::throttle::Throttle,
+    /// Read the client's address from `X-Forwarded-For` (behind a trusted reverse proxy).
+    pub trust_forwarded_for: bool,
 }
 
 impl AppState {

@@ -337,6 +337,18 @@ async fn one_time_codes_are_rate_limited_and_checked(s: &TestServer, sent: &Mute
         submit(&phone, &login, &[("id_number", &c.son_id), ("phone", "13800000021")]).await;
     assert_eq!((status, error_code(&html)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
     assert_eq!(sent.lock().unwrap().len(), 5, "nothing sent once limited");
+    // One client guessing which phone goes with which ID number is stopped too (30 forms in ten minutes).
+    let mut answers = Vec::new();
+    for i in 0..30 {
+        let phone_guess = format!("1390000{i:04}");
+        let (status, _, _) =
+            submit(&phone, &login, &[("id_number", &c.mother_id), ("phone", &phone_guess)]).await;
+        answers.push(status);
+    }
+    let first_refusal = answers.iter().position(|s| *s == StatusCode::TOO_MANY_REQUESTS).expect("limited");
+    assert!(answers[..first_refusal].iter().all(|s| *s == StatusCode::UNPROCESSABLE_ENTITY));
+    assert!(answers[first_refusal..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS));
+    assert_eq!(first_refusal + 7, 30, "30 counted forms from this address, the seven earlier ones included");
     // The English switch is remembered; it never sends the browser to another site.
     let (status, _, location) = page(&phone, &format!("{}/lang?to=en&back=/r/login", s.base)).await;
     assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/r/login")));

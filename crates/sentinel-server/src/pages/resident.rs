@@ -25,6 +25,7 @@ use crate::api::audit::Actor;
 use crate::api::credentials::{issue, paper_card_svg};
 use crate::auth::{new_csrf, new_token};
 use crate::state::AppState;
+use crate::throttle::ClientAddress;
 
 /// A one-time code lives five minutes.
 pub const OTP_MINUTES: i64 = 5;
@@ -32,6 +33,20 @@ pub const OTP_MINUTES: i64 = 5;
 pub const OTP_PER_HOUR: u32 = 5;
 /// Wrong guesses before a code is dead.
 pub const OTP_ATTEMPTS: u32 = 5;
+
+/// Sign-in forms one client address may send in ten minutes (generous: a carrier's NAT puts many phones
+/// behind one address), so nobody can ask without end which ID number goes with which phone.
+pub const CLIENT_CODE_REQUESTS: u32 = 30;
+pub const CLIENT_CODE_CHECKS: u32 = 60;
+
+fn too_many_from_here() -> PageError {
+    PageError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "请求过于频繁，请10分钟后再试",
+        "Too many requests from this connection: try again in 10 minutes",
+    )
+}
 
 fn otp_hash(person: PersonId, code: &str) -> Vec<u8> {
     Sha256::new()
@@ -92,9 +107,13 @@ pub async fn request_code(
     State(state): State<AppState>,
     lang: Lang,
     headers: HeaderMap,
+    client: ClientAddress,
     Form(f): Form<CodeRequest>,
 ) -> PageResult<Html<String>> {
     check_origin(&headers)?;
+    if !client.allow(&state, "otp-request", CLIENT_CODE_REQUESTS) {
+        return Err(too_many_from_here());
+    }
     let next = next_or_home(f.next.as_deref());
     let number = parse_id_number(&state, &f.id_number)?;
     let phone = PhoneNumber::parse(f.phone.trim()).map_err(|e| {
@@ -178,9 +197,13 @@ pub async fn verify_code(
     State(state): State<AppState>,
     lang: Lang,
     headers: HeaderMap,
+    client: ClientAddress,
     Form(f): Form<VerifyForm>,
 ) -> PageResult<Response> {
     check_origin(&headers)?;
+    if !client.allow(&state, "otp-verify", CLIENT_CODE_CHECKS) {
+        return Err(too_many_from_here());
+    }
     let next = next_or_home(f.next.as_deref());
     let number = parse_id_number(&state, &f.id_number)?;
     // The same answer for an ID number nobody has and a code that is gone: this page does not tell who

@@ -21,6 +21,9 @@ use crate::auth::{SESSION_COOKIE, create_session};
 use crate::entry::checkin;
 use crate::state::AppState;
 
+/// Staff sign-in attempts one client address may make in ten minutes.
+pub const STAFF_LOGINS: u32 = 30;
+
 #[derive(Debug, Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
@@ -59,9 +62,19 @@ pub async fn login(
     State(state): State<AppState>,
     lang: Lang,
     headers: axum::http::HeaderMap,
+    client: crate::throttle::ClientAddress,
     Form(f): Form<LoginForm>,
 ) -> PageResult<Response> {
     super::session::check_origin(&headers)?;
+    // Each attempt costs an Argon2 hash: one client cannot keep the server hashing.
+    if !client.allow(&state, "staff-login", STAFF_LOGINS) {
+        return Err(PageError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "登录尝试过于频繁，请10分钟后再试",
+            "Too many sign-in attempts: try again in 10 minutes",
+        ));
+    }
     let next = f.next.filter(|n| is_local_path(n)).unwrap_or_else(|| "/s/".into());
     let user = match authenticate(&state, &f.username, f.password).await {
         Ok(u) => u,
