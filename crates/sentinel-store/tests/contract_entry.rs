@@ -33,6 +33,21 @@ fn visit(
     }
 }
 
+/// The seeded regions, a market in 平江社区 and a sentinel at its gate.
+async fn market_with_device(s: &dyn Store) -> (Venue, Device) {
+    seed_regions(s).await;
+    let market =
+        s.create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now()).await.unwrap();
+    let device = NewDevice {
+        venue_id: market.id,
+        kind: DeviceKind::Sentinel,
+        serial: "S1".into(),
+        name: "东门".into(),
+    };
+    let d = s.create_device(&device, now()).await.unwrap();
+    (market, d)
+}
+
 mod cases {
     use super::*;
 
@@ -239,18 +254,7 @@ mod cases {
 
     /// A device's retry can land in the same batch as the scan it repeats: one visit, one set of alerts.
     pub async fn a_retry_in_the_same_batch_is_one_visit(s: &dyn Store) {
-        seed_regions(s).await;
-        let market = s
-            .create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now())
-            .await
-            .unwrap();
-        let device = NewDevice {
-            venue_id: market.id,
-            kind: DeviceKind::Sentinel,
-            serial: "S1".into(),
-            name: "东门".into(),
-        };
-        let d = s.create_device(&device, now()).await.unwrap();
+        let (market, d) = market_with_device(s).await;
         let mut scan = visit(market.id, None, Some(d.id), Some("k1"), 0);
         scan.alerts = vec![NewAlert { kind: "fever".into(), region_code: rc("320508001001") }];
         let pair = s.record_visits(&[scan.clone(), scan]).await.unwrap();
@@ -275,18 +279,7 @@ mod cases {
     /// Two batches in flight at once holding retries of the same keys in opposite orders both land, and each
     /// key is one visit (PostgreSQL would otherwise deadlock one of them on the unique index).
     pub async fn crossed_retries_in_concurrent_batches_land(s: &dyn Store) {
-        seed_regions(s).await;
-        let market = s
-            .create_venue(&venue("平江菜市场", VenueCategory::WetMarket, "320508001001"), now())
-            .await
-            .unwrap();
-        let device = NewDevice {
-            venue_id: market.id,
-            kind: DeviceKind::Sentinel,
-            serial: "S9".into(),
-            name: "北门".into(),
-        };
-        let d = s.create_device(&device, now()).await.unwrap();
+        let (market, d) = market_with_device(s).await;
         for round in 0..10 {
             let keys: Vec<String> = (0..4).map(|i| format!("r{round}k{i}")).collect();
             let forward: Vec<NewVisit> =
