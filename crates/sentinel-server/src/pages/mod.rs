@@ -4,6 +4,7 @@
 
 pub mod checkin;
 pub mod layout;
+pub mod posters;
 pub mod resident;
 pub mod session;
 pub mod staff;
@@ -38,4 +39,6 @@ pub fn routes() -> Router<AppState> {
         .route("/s/manual", get(staff::manual_page).post(staff::manual))
         .route("/s/paper", get(staff::paper_page).post(staff::paper))
         .route("/s/unvaccinated", get(staff::unvaccinated_page).post(staff::unvaccinated))
+        .route("/s/posters", get(posters::list))
+        .route("/s/posters/reissue", post(posters::reissue))
 }

@@ -109,12 +109,13 @@ pub async fn logout(
     Ok(([clear_cookie(SESSION_COOKIE)], Redirect::to("/s/login")).into_response())
 }
 
-fn nav(lang: Lang, staff: &Staff) -> Markup {
+pub(super) fn nav(lang: Lang, staff: &Staff) -> Markup {
     html! {
         nav.links {
             a href="/s/manual" { (lang.t("手工登记", "Manual registration")) }
             a href="/s/paper" { (lang.t("纸质码核验", "Paper code")) }
             a href="/s/unvaccinated" { (lang.t("未接种登记", "Unvaccinated")) }
+            a href="/s/posters" { (lang.t("场所码海报", "Posters")) }
         }
         p.en { (staff.caller.user.display_name.as_deref().unwrap_or(&staff.caller.user.username)) " · " (staff.caller.user.role.label_zh()) }
     }
