@@ -458,22 +458,33 @@ async fn staff_register_by_hand_and_by_paper_code(s: &TestServer, _sent: &Mutex<
     // Door staff see the posters but may not reissue them; the venue manager may.
     let (status, desk_list, _) = page(&desk, &format!("{}/s/posters", s.base)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(desk_list.contains("平江鲜果坊") && desk_list.contains(&format!("/api/v1/venues/{}/poster.png", c.shop)));
+    assert!(
+        desk_list.contains("平江鲜果坊")
+            && desk_list.contains(&format!("/api/v1/venues/{}/poster.png", c.shop))
+    );
     assert!(!desk_list.contains("/s/posters/reissue"), "no reissue button for door staff");
     let shop_id = c.shop.to_string();
-    let (status, _, _) = submit(&desk, &format!("{}/s/posters/reissue", s.base), &[("csrf", &csrf), ("venue", &shop_id)]).await;
+    let (status, _, _) =
+        submit(&desk, &format!("{}/s/posters/reissue", s.base), &[("csrf", &csrf), ("venue", &shop_id)])
+            .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let body = json!({"username": "mgr1", "password": "mgr1-password", "role": "venue_manager", "scope": "320508"});
+    let body =
+        json!({"username": "mgr1", "password": "mgr1-password", "role": "venue_manager", "scope": "320508"});
     assert_eq!(s.post("/api/v1/users", &c.admin, body).await.0, StatusCode::CREATED);
     let manager = browser();
-    submit(&manager, &format!("{}/s/login", s.base), &[("username", "mgr1"), ("password", "mgr1-password")]).await;
+    submit(&manager, &format!("{}/s/login", s.base), &[("username", "mgr1"), ("password", "mgr1-password")])
+        .await;
     let (_, list, _) = page(&manager, &format!("{}/s/posters", s.base)).await;
     assert!(list.contains("/api/v1/posters.pdf?region=320508"), "the district's posters in one file");
     let res = manager.get(format!("{}/api/v1/venues/{}/poster.svg", s.base, c.shop)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "the download links work with the page's session");
     let manager_csrf = field(&list, "csrf");
-    let (status, _, location) =
-        submit(&manager, &format!("{}/s/posters/reissue", s.base), &[("csrf", &manager_csrf), ("venue", &shop_id)]).await;
+    let (status, _, location) = submit(
+        &manager,
+        &format!("{}/s/posters/reissue", s.base),
+        &[("csrf", &manager_csrf), ("venue", &shop_id)],
+    )
+    .await;
     assert_eq!((status, location), (StatusCode::SEE_OTHER, Some(format!("/s/posters?reissued={}", c.shop))));
     let (_, code) = s.get(&format!("/api/v1/venues/{}/place-code", c.shop), &c.admin).await;
     assert_eq!(code["version"], 2);
