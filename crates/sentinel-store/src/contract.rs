@@ -56,6 +56,8 @@ pub trait Store:
     /// Bulk insert in one transaction; persons whose ID number exists are skipped. Returns how many were new.
     async fn create_persons(&self, persons: &[NewPerson], now: DateTime<Utc>) -> Result<usize, StoreError>;
     async fn get_person(&self, id: PersonId) -> Result<Person, StoreError>;
+    /// The persons of `ids` that exist, in no particular order: one query for a list's names.
+    async fn get_persons(&self, ids: &[PersonId]) -> Result<Vec<Person>, StoreError>;
     async fn find_person_by_id_number(
         &self,
         id_number: &ResidentIdNumber,

@@ -146,6 +146,11 @@ mod cases {
         let dup = s.create_person(&person(&id1, "张三", None, "320508001001"), now()).await;
         assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
         assert_eq!(s.get_person(p2.id).await.unwrap(), p2);
+        // Several at once: those that exist, decrypted like one by one.
+        let mut some = s.get_persons(&[p3.id, p1.id, PersonId(999_999)]).await.unwrap();
+        some.sort_by_key(|p| p.id);
+        assert_eq!(some, [p1.clone(), p3.clone()]);
+        assert_eq!(s.get_persons(&[]).await.unwrap(), []);
 
         let gusu = s.list_persons(Some(&rc("320508")), PageRequest::first(1)).await.unwrap();
         assert_eq!(gusu.items.iter().map(|p| p.id).collect::<Vec<_>>(), [p1.id]);

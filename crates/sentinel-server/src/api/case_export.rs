@@ -4,9 +4,10 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use sentinel_core::Permission;
-use sentinel_store::CaseContact;
+use sentinel_core::{Permission, PersonId};
+use sentinel_store::{CaseContact, Person};
 use serde::Deserialize;
+use std::collections::HashMap;
 use utoipa::IntoParams;
 
 use super::cases::{load_case, parse_tier, venue_names};
@@ -61,11 +62,14 @@ pub fn safe_cell(text: &str) -> String {
 /// The rows of the list as text; `safe_cell` before writing them where a formula could start.
 async fn rows(state: &AppState, contacts: &[CaseContact], unmasked: bool) -> ApiResult<Vec<[String; 13]>> {
     let venues = venue_names(state, contacts.iter().map(|c| c.venue_id).collect()).await?;
+    let ids: Vec<PersonId> = contacts.iter().map(|c| c.person_id).collect();
+    let persons: HashMap<PersonId, Person> =
+        state.store.get_persons(&ids).await?.into_iter().map(|p| (p.id, p)).collect();
     let mut out = Vec::with_capacity(contacts.len());
     for (i, c) in contacts.iter().enumerate() {
-        let person = state.store.get_person(c.person_id).await.ok().map(|p| match unmasked {
-            true => PersonView::unmasked(state, &p),
-            false => PersonView::masked(state, &p),
+        let person = persons.get(&c.person_id).map(|p| match unmasked {
+            true => PersonView::unmasked(state, p),
+            false => PersonView::masked(state, p),
         });
         let (name, id_number, phone, region) = match person {
             Some(p) => (p.name, p.id_number, p.phone.unwrap_or_default(), p.region_code),

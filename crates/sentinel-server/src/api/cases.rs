@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, FixedOffset};
-use sentinel_core::{Permission, VenueId};
+use sentinel_core::{Permission, PersonId, VenueId};
 use sentinel_store::{ApplyPlan, CaseContact, CaseStatus, NewCase, OnsetKind, StoreError, TraceCase};
 use sentinel_trace::{RuleSet, Tier};
 use serde::{Deserialize, Serialize};
@@ -429,9 +429,12 @@ pub async fn list_contacts(
     let more = contacts.len() > page.limit as usize;
     contacts.truncate(page.limit as usize);
     let names = venue_names(&state, contacts.iter().map(|c| c.venue_id).collect()).await?;
+    let ids: Vec<PersonId> = contacts.iter().map(|c| c.person_id).collect();
+    let masked: HashMap<PersonId, String> =
+        state.store.get_persons(&ids).await?.into_iter().map(|p| (p.id, p.name.masked())).collect();
     let mut items = Vec::with_capacity(contacts.len());
     for c in &contacts {
-        let name = state.store.get_person(c.person_id).await.ok().map(|p| p.name.masked());
+        let name = masked.get(&c.person_id).cloned();
         items.push(ContactView {
             person_id: c.person_id.0,
             name,

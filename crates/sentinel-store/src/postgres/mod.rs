@@ -414,6 +414,12 @@ impl Store for PostgresStore {
         select_persons(&c, &self.cipher, "WHERE id = $1", &[&id.0]).await?.pop().ok_or(StoreError::NotFound)
     }
 
+    async fn get_persons(&self, ids: &[PersonId]) -> Result<Vec<Person>, StoreError> {
+        let ids: Vec<i64> = ids.iter().map(|p| p.0).collect();
+        let c = self.pool.get().await?;
+        select_persons(&c, &self.cipher, "WHERE id = ANY($1)", &[&ids]).await
+    }
+
     async fn find_person_by_id_number(
         &self,
         id_number: &ResidentIdNumber,

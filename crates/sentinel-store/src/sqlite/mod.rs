@@ -512,6 +512,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn get_persons(&self, ids: &[PersonId]) -> Result<Vec<Person>, StoreError> {
+        let list = format!("[{}]", ids.iter().map(|p| p.0.to_string()).collect::<Vec<_>>().join(","));
+        self.read(Box::new(move |c, cipher| {
+            select_persons(
+                c,
+                cipher,
+                "WHERE id IN (SELECT value FROM json_each(?1))",
+                vec![Value::Text(list)],
+            )
+        }))
+        .await
+    }
+
     async fn find_person_by_id_number(
         &self,
         id_number: &ResidentIdNumber,
