@@ -239,10 +239,10 @@ async fn a_market_case_turns_its_contacts_red(s: &TestServer) {
     let (status, e) = s.get(&format!("/api/v1/cases/{id}"), &wuzhong).await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("out_of_scope")));
     assert_eq!(s.get("/api/v1/cases", &wuzhong).await.1["items"], json!([]), "nor list it");
-    assert_eq!(
-        s.post(&format!("/api/v1/cases/{id}/apply"), &wuzhong, json!({})).await.0,
-        StatusCode::FORBIDDEN
-    );
+    for action in ["apply", "close", "trace"] {
+        let (status, _) = s.post(&format!("/api/v1/cases/{id}/{action}"), &wuzhong, json!({})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{action} by another district");
+    }
     let (status, applied) = s.post(&format!("/api/v1/cases/{id}/apply"), &district, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{applied}");
     assert_eq!(applied["assigned"], json!({"close": 3, "secondary": 1, "companion": 0}));

@@ -526,7 +526,7 @@ pub async fn close_case(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<CaseView>> {
-    require_tracing(&caller)?;
+    load_case(&state, &caller, id).await?;
     let closed = state.store.close_case(id, &caller.user.username, state.now()).await.map_err(closed_or)?;
     super::audit::record(&state, &caller, "case.close", Some(format!("case:{id}")), None, None).await?;
     Ok(Json(case_view(&state, &closed)))
