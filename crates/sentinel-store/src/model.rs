@@ -27,6 +27,8 @@ pub struct Venue {
     pub capacity: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The current poster's version: a place code of an older one is retired.
+    pub place_code_version: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

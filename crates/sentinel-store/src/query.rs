@@ -118,7 +118,7 @@ impl Where {
     }
 }
 
-pub const VENUE_COLUMNS: &str = "v.id, v.name, v.category, v.region_code, v.address, v.lat, v.lon, v.capacity, v.created_at, v.updated_at";
+pub const VENUE_COLUMNS: &str = "v.id, v.name, v.category, v.region_code, v.address, v.lat, v.lon, v.capacity, v.created_at, v.updated_at, v.place_code_version";
 pub const PERSON_COLUMNS: &str =
     "id, region_code, id_number_enc, name_enc, phone_enc, address_enc, created_at";
 pub const USER_COLUMNS: &str =
@@ -150,6 +150,7 @@ pub struct VenueRow {
     pub capacity: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub place_code_version: i64,
 }
 
 impl VenueRow {
@@ -165,6 +166,9 @@ impl VenueRow {
             capacity: self.capacity,
             created_at: from_millis(self.created_at)?,
             updated_at: from_millis(self.updated_at)?,
+            place_code_version: u32::try_from(self.place_code_version).map_err(|_| {
+                StoreError::Corrupt(format!("place-code version {}", self.place_code_version))
+            })?,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! The residents' own channel: place-code versions (a reissued poster retires the old one), one-time
+//! The residents' own channel: reissuing a venue's place code (a new poster retires the old one; the
+//! version is `Venue::place_code_version`), one-time
 //! sign-in codes with their rate limit, resident sessions, family members (guardian → dependant) and
 //! a resident's check-out.
 
@@ -40,8 +41,6 @@ pub enum OtpOutcome {
 
 #[async_trait]
 pub trait ResidentStore {
-    /// The venue's current poster version (1 for a new venue); `NotFound` for an unknown or deleted venue.
-    async fn place_code_version(&self, venue: VenueId) -> Result<u32, StoreError>;
     /// Retires the venue's posters: the version goes up by one, and is returned.
     async fn reissue_place_code(&self, venue: VenueId) -> Result<u32, StoreError>;
 

@@ -332,7 +332,6 @@ pub async fn resident_walkthrough(
     let fonts = state.fonts();
     let family = fonts.as_ref().map_or(sentinel_print::fonts::CJK_FAMILIES[0], |f| f.family.as_str());
     let (code, svg) = sentinel_server::api::place_codes::current_poster(state, &venue, family)
-        .await
         .map_err(|e| anyhow::anyhow!("{:?}", e.problem()))?;
     std::fs::write(base.with_extension("svg"), &svg)?;
     let printed = match fonts {

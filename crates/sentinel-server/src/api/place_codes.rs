@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use sentinel_core::{Permission, VenueId};
+use sentinel_core::Permission;
 use sentinel_credential::PlaceCode;
 use sentinel_store::{StoreError, Venue, VenueFilter, all_pages};
 use serde::{Deserialize, Serialize};
@@ -45,7 +45,9 @@ pub fn code_number(venue: &Venue, version: u32) -> String {
     )
 }
 
-pub fn place_code(state: &AppState, venue: &Venue, version: u32) -> PlaceCodeView {
+/// The venue's current place code.
+pub fn place_code(state: &AppState, venue: &Venue) -> PlaceCodeView {
+    let version = venue.place_code_version;
     let token = state.keyring.sign_place(PlaceCode { venue_id: venue.id.0, version });
     PlaceCodeView {
         url: format!("{}/v/{token}", state.public_base_url.trim_end_matches('/')),
@@ -53,13 +55,6 @@ pub fn place_code(state: &AppState, venue: &Venue, version: u32) -> PlaceCodeVie
         version,
         code_number: code_number(venue, version),
     }
-}
-
-async fn version(state: &AppState, venue: VenueId) -> ApiResult<u32> {
-    state.store.place_code_version(venue).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("venue"),
-        other => other.into(),
-    })
 }
 
 #[utoipa::path(get, path = "/api/v1/venues/{id}/place-code", tag = "registry",
@@ -70,8 +65,7 @@ pub async fn get_place_code(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<PlaceCodeView>> {
     let venue = venue_in_scope(&state, &caller, Permission::ReadRegistry, id).await?;
-    let version = version(&state, venue.id).await?;
-    Ok(Json(place_code(&state, &venue, version)))
+    Ok(Json(place_code(&state, &venue)))
 }
 
 /// A new poster for a lost or defaced one: every earlier poster of the venue is retired at once.
@@ -82,21 +76,27 @@ pub async fn reissue_place_code(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<PlaceCodeView>> {
-    let venue = venue_in_scope(&state, &caller, Permission::ManageVenues, id).await?;
-    let version = state.store.reissue_place_code(venue.id).await.map_err(|e| match e {
+    Ok(Json(reissue(&state, &caller, id).await?))
+}
+
+/// Retires the venue's posters (the caller must manage it), audited; the API and the staff desk both.
+pub async fn reissue(state: &AppState, caller: &Caller, id: i64) -> ApiResult<PlaceCodeView> {
+    let mut venue = venue_in_scope(state, caller, Permission::ManageVenues, id).await?;
+    venue.place_code_version = state.store.reissue_place_code(venue.id).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("venue"),
         other => other.into(),
     })?;
+    let detail = Some(format!("v{}", venue.place_code_version));
     super::audit::record(
-        &state,
-        &caller,
+        state,
+        caller,
         "place_code.reissue",
         Some(format!("venue:{}", venue.id)),
         None,
-        Some(format!("v{version}")),
+        detail,
     )
     .await?;
-    Ok(Json(place_code(&state, &venue, version)))
+    Ok(place_code(state, &venue))
 }
 
 fn poster_svg(state: &AppState, venue: &Venue, code: &PlaceCodeView, family: &str) -> ApiResult<String> {
@@ -116,12 +116,8 @@ fn poster_svg(state: &AppState, venue: &Venue, code: &PlaceCodeView, family: &st
 }
 
 /// The venue's current place code and its poster laid out for `family` (the demo writes it to files).
-pub async fn current_poster(
-    state: &AppState,
-    venue: &Venue,
-    family: &str,
-) -> ApiResult<(PlaceCodeView, String)> {
-    let code = place_code(state, venue, version(state, venue.id).await?);
+pub fn current_poster(state: &AppState, venue: &Venue, family: &str) -> ApiResult<(PlaceCodeView, String)> {
+    let code = place_code(state, venue);
     let svg = poster_svg(state, venue, &code, family)?;
     Ok((code, svg))
 }
@@ -157,7 +153,7 @@ enum Format {
 
 async fn poster(state: AppState, caller: Caller, id: i64, format: Format) -> ApiResult<Response> {
     let venue = venue_in_scope(&state, &caller, Permission::ReadRegistry, id).await?;
-    let code = place_code(&state, &venue, version(&state, venue.id).await?);
+    let code = place_code(&state, &venue);
     let name = format!("poster-{}-v{}", venue.id.0, code.version);
     if let Format::Svg = format {
         // The SVG names the font family and lets the viewer find it: no fonts needed on the server.
@@ -243,7 +239,7 @@ async fn region_posters(
     }
     let mut out = Vec::with_capacity(venues.len());
     for venue in venues {
-        let code = place_code(state, &venue, version(state, venue.id).await?);
+        let code = place_code(state, &venue);
         let svg = poster_svg(state, &venue, &code, family)?;
         out.push((venue, svg));
     }

@@ -42,7 +42,7 @@ pub async fn resolve_place(state: &AppState, token: &str, retired: Retired) -> P
         )
     };
     let code = state.keyring.verify_place(token).map_err(|_| invalid())?;
-    let current = match state.store.place_code_version(VenueId(code.venue_id)).await {
+    let venue = match state.store.get_venue(VenueId(code.venue_id)).await {
         Ok(v) => v,
         Err(StoreError::NotFound) => {
             return Err(PageError::new(
@@ -54,6 +54,7 @@ pub async fn resolve_place(state: &AppState, token: &str, retired: Retired) -> P
         }
         Err(e) => return Err(e.into()),
     };
+    let current = venue.place_code_version;
     if code.version < current && retired == Retired::Refuse {
         return Err(PageError::new(
             StatusCode::GONE,

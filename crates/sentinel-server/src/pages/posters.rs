@@ -5,8 +5,8 @@
 use axum::extract::{Form, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use maud::html;
-use sentinel_core::{Permission, Scope, VenueId};
-use sentinel_store::{PageRequest, StoreError, VenueFilter};
+use sentinel_core::{Permission, Scope};
+use sentinel_store::{VenueFilter, all_pages};
 use serde::Deserialize;
 
 use super::layout::{Lang, PageError, page};
@@ -30,12 +30,8 @@ pub async fn list(
     async {
         staff.caller.require(Permission::ReadRegistry)?;
         let filter = VenueFilter { scope: Some(staff.caller.user.scope.clone()), ..Default::default() };
-        let venues = state.store.list_venues(&filter, PageRequest::first(PageRequest::MAX_LIMIT)).await?.items;
-        let mut rows = Vec::with_capacity(venues.len());
-        for venue in venues {
-            let version = state.store.place_code_version(venue.id).await?;
-            rows.push((place_code(&state, &venue, version), venue));
-        }
+        let venues = all_pages(|p| state.store.list_venues(&filter, p)).await?;
+        let rows: Vec<_> = venues.into_iter().map(|venue| (place_code(&state, &venue), venue)).collect();
         let may_reissue = staff.caller.user.role.allows(Permission::ManageVenues);
         let region = match &staff.caller.user.scope {
             Scope::Region(r) => Some(r.to_string()),
@@ -98,24 +94,8 @@ pub async fn reissue(
     let staff = staff_or_sign_in(maybe, "/s/posters")?;
     async {
         staff.check_csrf(&f.csrf)?;
-        let venue = match state.store.get_venue(VenueId(f.venue)).await {
-            Ok(v) => v,
-            Err(StoreError::NotFound) => return Err(crate::error::ApiError::not_found("venue").into()),
-            Err(e) => return Err(e.into()),
-        };
-        staff.caller.require_venue(Permission::ManageVenues, &venue)?;
-        let version = state.store.reissue_place_code(venue.id).await?;
-        let detail = Some(format!("v{version}"));
-        crate::api::audit::record(
-            &state,
-            &staff.caller,
-            "place_code.reissue",
-            Some(format!("venue:{}", venue.id)),
-            None,
-            detail,
-        )
-        .await?;
-        Ok(axum::response::Redirect::to(&format!("/s/posters?reissued={}", venue.id.0)).into_response())
+        crate::api::place_codes::reissue(&state, &staff.caller, f.venue).await?;
+        Ok(axum::response::Redirect::to(&format!("/s/posters?reissued={}", f.venue)).into_response())
     }
     .await
     .map_err(|e: PageError| e.into_response())

@@ -10,18 +10,6 @@ use crate::{Dependant, OtpOutcome, ResidentSession, ResidentStore, StoreError};
 
 #[async_trait]
 impl ResidentStore for PostgresStore {
-    async fn place_code_version(&self, venue: VenueId) -> Result<u32, StoreError> {
-        let c = self.pool.get().await?;
-        let row = c
-            .query_opt(
-                "SELECT place_code_version FROM venues WHERE id = $1 AND deleted_at IS NULL",
-                &[&venue.0],
-            )
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(row.try_get::<_, i64>(0)? as u32)
-    }
-
     async fn reissue_place_code(&self, venue: VenueId) -> Result<u32, StoreError> {
         let c = self.pool.get().await?;
         let row = c

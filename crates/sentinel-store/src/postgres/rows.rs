@@ -27,6 +27,7 @@ pub fn venue_row_at(r: &Row, at: usize) -> R<VenueRow> {
         capacity: r.try_get(at + 7)?,
         created_at: r.try_get(at + 8)?,
         updated_at: r.try_get(at + 9)?,
+        place_code_version: r.try_get(at + 10)?,
     })
 }
 

@@ -11,21 +11,6 @@ use crate::{Dependant, OtpOutcome, ResidentSession, ResidentStore, StoreError};
 
 #[async_trait]
 impl ResidentStore for SqliteStore {
-    async fn place_code_version(&self, venue: VenueId) -> Result<u32, StoreError> {
-        self.read(Box::new(move |c, _| {
-            let v: i64 = c
-                .query_row(
-                    "SELECT place_code_version FROM venues WHERE id = ?1 AND deleted_at IS NULL",
-                    [venue.0],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .ok_or(StoreError::NotFound)?;
-            Ok(v as u32)
-        }))
-        .await
-    }
-
     async fn reissue_place_code(&self, venue: VenueId) -> Result<u32, StoreError> {
         self.write(Box::new(move |c, _| {
             let v: i64 = c

@@ -25,6 +25,7 @@ pub fn venue_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<VenueRow> {
         capacity: r.get(at + 7)?,
         created_at: r.get(at + 8)?,
         updated_at: r.get(at + 9)?,
+        place_code_version: r.get(at + 10)?,
     })
 }
 
