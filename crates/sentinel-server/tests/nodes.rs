@@ -20,6 +20,26 @@ async fn read_until(stream: &mut reqwest::Response, needle: &str, times: usize, 
     received
 }
 
+/// Waits until `n` sessions LISTEN for alerts on the database (both nodes' followers are up).
+async fn wait_for_listeners(url: &str, n: i64) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    for _ in 0..100 {
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = $1",
+                &[&format!("LISTEN {}", sentinel_store::postgres::notify::ALERT_CHANNEL)],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {n} nodes listening for alerts within 5 s");
+}
+
 #[tokio::test]
 async fn an_alert_on_one_node_reaches_the_other_nodes_stream() {
     let Some(a) = TestServer::start(Backend::Postgres, "nodes::alerts_across_nodes").await else { return };
@@ -51,8 +71,7 @@ async fn an_alert_on_one_node_reaches_the_other_nodes_stream() {
     assert_eq!(on_b.status(), StatusCode::OK);
     let mut on_a =
         a.http.get(format!("{}/api/v1/alerts/stream", a.base)).bearer_auth(&grid).send().await.unwrap();
-    // Let both subscriptions register before the scan.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    wait_for_listeners(&a.config.database_url(), 2).await;
 
     // A fever at node A's gate.
     let (_, code) = a.post(&format!("/api/v1/persons/{}/health-code", p["id"]), &admin, json!({})).await;
