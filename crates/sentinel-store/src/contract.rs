@@ -41,6 +41,8 @@ pub trait Store:
     /// Bulk insert in one transaction (seeding, imports).
     async fn create_venues(&self, venues: &[NewVenue], now: DateTime<Utc>) -> Result<usize, StoreError>;
     async fn get_venue(&self, id: VenueId) -> Result<Venue, StoreError>;
+    /// The venues of `ids` that exist and are not deleted, in no particular order: one query for a list.
+    async fn get_venues(&self, ids: &[VenueId]) -> Result<Vec<Venue>, StoreError>;
     async fn list_venues(&self, filter: &VenueFilter, page: PageRequest) -> Result<Page<Venue>, StoreError>;
     async fn update_venue(
         &self,

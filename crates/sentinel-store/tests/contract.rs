@@ -102,8 +102,13 @@ mod cases {
             ("平江农贸市场", Some(300), "平江菜市场路1号")
         );
         assert_eq!(updated.updated_at, later);
+        let mut both = s.get_venues(&[b.id, a.id, VenueId(999_999)]).await.unwrap();
+        both.sort_by_key(|v| v.id);
+        assert_eq!(both.iter().map(|v| v.id).collect::<Vec<_>>(), [a.id, b.id], "several at once");
+        assert_eq!(both[0], updated);
         s.delete_venue(a.id, later).await.unwrap();
         assert!(matches!(s.get_venue(a.id).await, Err(StoreError::NotFound)));
+        assert_eq!(s.get_venues(&[a.id]).await.unwrap(), [], "not a deleted one");
         assert!(matches!(s.delete_venue(a.id, later).await, Err(StoreError::NotFound)));
         assert!(matches!(
             s.update_venue(a.id, &VenueUpdate::default(), later).await,

@@ -49,24 +49,14 @@ pub(super) async fn load_case(state: &AppState, caller: &Caller, id: i64) -> Api
     Ok(case)
 }
 
-/// Names (and addresses) of the venues `ids` name, each read once; a venue that cannot be read is left out.
+/// Names (and addresses) of the venues `ids` name, in one query; a deleted or unknown venue is left out.
 pub async fn venue_names(
     state: &AppState,
-    ids: Vec<VenueId>,
+    mut ids: Vec<VenueId>,
 ) -> ApiResult<HashMap<VenueId, sentinel_store::Venue>> {
-    let mut venues = HashMap::new();
-    for id in ids {
-        if let std::collections::hash_map::Entry::Vacant(slot) = venues.entry(id) {
-            match state.store.get_venue(id).await {
-                Ok(v) => {
-                    slot.insert(v);
-                }
-                Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    Ok(venues)
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(state.store.get_venues(&ids).await?.into_iter().map(|v| (v.id, v)).collect())
 }
 
 /// Whether the case's lookback reaches back beyond the visits the index keeps.

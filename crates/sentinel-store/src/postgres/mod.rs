@@ -327,6 +327,16 @@ impl Store for PostgresStore {
         select_venue(&c, id.0).await
     }
 
+    async fn get_venues(&self, ids: &[VenueId]) -> Result<Vec<Venue>, StoreError> {
+        let ids: Vec<i64> = ids.iter().map(|v| v.0).collect();
+        let sql = format!(
+            "SELECT {} FROM venues v WHERE v.id = ANY($1) AND v.deleted_at IS NULL",
+            query::VENUE_COLUMNS
+        );
+        let c = self.pool.get().await?;
+        c.query(&sql, &[&ids]).await?.iter().map(|r| venue_row(r)?.decode()).collect()
+    }
+
     async fn list_venues(&self, filter: &VenueFilter, page: PageRequest) -> Result<Page<Venue>, StoreError> {
         let mut w = Where::new(Dialect::Postgres);
         w.venue_filter(filter);

@@ -409,6 +409,20 @@ impl Store for SqliteStore {
         self.read(Box::new(move |c, _| select_venue(c, id.0))).await
     }
 
+    async fn get_venues(&self, ids: &[VenueId]) -> Result<Vec<Venue>, StoreError> {
+        let list = format!("[{}]", ids.iter().map(|v| v.0.to_string()).collect::<Vec<_>>().join(","));
+        self.read(Box::new(move |c, _| {
+            let sql = format!(
+                "SELECT {} FROM venues v WHERE v.id IN (SELECT value FROM json_each(?1)) AND v.deleted_at IS NULL",
+                query::VENUE_COLUMNS
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map([list], venue_row)?;
+            rows.map(|r| r.map_err(StoreError::from).and_then(VenueRow::decode)).collect()
+        }))
+        .await
+    }
+
     async fn list_venues(&self, filter: &VenueFilter, page: PageRequest) -> Result<Page<Venue>, StoreError> {
         let filter = filter.clone();
         self.read(Box::new(move |c, _| {
