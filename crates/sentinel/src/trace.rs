@@ -106,7 +106,7 @@ pub async fn run(config: &Config, opts: &TraceOptions) -> anyhow::Result<()> {
     eprintln!(
         "{} cases, {} visits indexed in {loaded:.2} s, traced in {:.1} ms under {} v{}",
         cases.len(),
-        snapshot.visits,
+        snapshot.index.stats().visits,
         traced * 1000.0,
         rules.name,
         rules.version

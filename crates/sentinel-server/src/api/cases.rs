@@ -347,7 +347,7 @@ pub async fn trace_case(
         counts: TierCounts::of(traced.iter().map(|c| c.tier.as_str())),
         venues: venue_views,
         changes: changes(&before, &traced, case.traced_at.is_some()),
-        indexed_visits: snapshot.visits,
+        indexed_visits: snapshot.index.stats().visits,
         window_truncated,
         elapsed_ms,
     }))

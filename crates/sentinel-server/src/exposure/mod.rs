@@ -28,11 +28,10 @@ const ID_MARGIN: i64 = 16_384;
 /// The most visits a bulk load may insert in one transaction (see [`ID_MARGIN`]).
 pub const MAX_BULK_VISITS: usize = 10_000;
 
-/// What a trace reads: an index and how many visits it holds.
+/// What a trace reads: the index (its `stats()` say how many visits it holds).
 #[derive(Clone)]
 pub struct Snapshot {
     pub index: Arc<TraceIndex>,
-    pub visits: usize,
 }
 
 #[derive(Default)]
@@ -133,7 +132,7 @@ impl TraceBook {
             true => Some(venue_categories(store).await?),
             false => None,
         };
-        let (all, categories) = {
+        let (all, categories, added) = {
             let mut v = self.lock();
             if let Some(c) = fresh_categories {
                 v.categories = c;
@@ -142,7 +141,7 @@ impl TraceBook {
             if let (Some(built), 0) = (&v.built, added) {
                 return Ok(built.clone());
             }
-            (std::mem::take(&mut v.all), std::mem::take(&mut v.categories))
+            (std::mem::take(&mut v.all), std::mem::take(&mut v.categories), added)
         };
         let oldest = window_start.timestamp();
         let built = tokio::task::spawn_blocking(move || {
@@ -168,9 +167,9 @@ impl TraceBook {
         v.all = all;
         v.categories = categories;
         let index = built.map_err(|e| StoreError::Backend(format!("trace index: {e}")))?;
-        let snapshot = Snapshot { visits: v.all.len(), index: Arc::new(index) };
+        let snapshot = Snapshot { index: Arc::new(index) };
         v.built = Some(snapshot.clone());
-        tracing::debug!(visits = snapshot.visits, added = rows.len(), "trace index rebuilt");
+        tracing::debug!(visits = v.all.len(), added, "trace index rebuilt");
         Ok(snapshot)
     }
 }
