@@ -140,14 +140,10 @@ pub async fn scan(
         Err(redirect) => return redirect,
     };
     let result = async {
-        let dependants = state.store.dependants(resident.person.id).await?;
-        if dependants.is_empty() && !sent_by_another_site(&headers) {
+        let family = super::resident::family_of(&state, &resident.person).await?;
+        if family.is_empty() && !sent_by_another_site(&headers) {
             let visit = check_in_person(&state, &venue, &resident.person, Channel::SelfScan, None, state.now()).await?;
             return Ok(result_page(&state, lang, &token, &venue, &resident, &[(resident.person.clone(), visit)]));
-        }
-        let mut family = Vec::with_capacity(dependants.len());
-        for d in &dependants {
-            family.push((d.relation.clone(), state.store.get_person(d.person_id).await?));
         }
         let body = html! {
             h1 { (venue.name) }
@@ -156,8 +152,8 @@ pub async fn scan(
                 input type="hidden" name="csrf" value=(resident.session.csrf_token);
                 p { (lang.t("请选择本次进入的人员：", "Who is entering now?")) }
                 label { input type="checkbox" name={ "p_" (resident.person.id.0) } checked; (lang.t("本人 ", "Me ")) (resident.person.name.masked()) }
-                @for (relation, p) in &family {
-                    label { input type="checkbox" name={ "p_" (p.id.0) }; (relation) " " (p.name.masked()) }
+                @for (d, p) in &family {
+                    label { input type="checkbox" name={ "p_" (p.id.0) }; (d.relation) " " (p.name.masked()) }
                 }
                 button type="submit" id="check-in" { (lang.t("登记进入", "Check in")) }
             }
@@ -177,7 +173,7 @@ async fn chosen(
     resident: &Resident,
     form: &HashMap<String, String>,
 ) -> PageResult<Vec<(Person, Channel)>> {
-    let dependants = state.store.dependants(resident.person.id).await?;
+    let family = super::resident::family_of(state, &resident.person).await?;
     let mut ids: Vec<i64> = form.keys().filter_map(|k| k.strip_prefix("p_")?.parse().ok()).collect();
     ids.sort_unstable();
     let mut out = Vec::new();
@@ -185,8 +181,8 @@ async fn chosen(
     if ids.contains(&resident.person.id.0) {
         out.push((resident.person.clone(), Channel::SelfScan));
     }
-    for d in dependants.iter().filter(|d| ids.contains(&d.person_id.0)) {
-        out.push((state.store.get_person(d.person_id).await?, Channel::Proxy));
+    for (_, p) in family.into_iter().filter(|(d, _)| ids.contains(&d.person_id.0)) {
+        out.push((p, Channel::Proxy));
     }
     if out.len() != ids.len() {
         return Err(PageError::new(

@@ -119,10 +119,7 @@ pub async fn request_code(
     let phone = PhoneNumber::parse(f.phone.trim()).map_err(|e| {
         PageError::bad_input(format!("手机号码无效：{e}"), format!("Invalid phone number: {e}"))
     })?;
-    let person = match state.store.locate_person(&number).await? {
-        Some((id, _)) => Some(state.store.get_person(id).await?),
-        None => None,
-    };
+    let person = state.store.find_person_by_id_number(&number).await?;
     let Some(person) = person.filter(|p| p.phone.as_ref() == Some(&phone)) else {
         return Err(PageError::bad_input(
             "身份证号码与登记的手机号码不一致，请核对后重试，或到社区更新手机号",
@@ -258,6 +255,18 @@ pub async fn logout(
         state.store.delete_resident_session(&resident.session.token_hash).await?;
     }
     Ok(([clear_cookie(RESIDENT_COOKIE)], Redirect::to("/r/login")).into_response())
+}
+
+/// The guardian's dependants with their records, in the order they were added (two queries).
+pub async fn family_of(
+    state: &AppState,
+    guardian: &Person,
+) -> PageResult<Vec<(sentinel_store::Dependant, Person)>> {
+    let dependants = state.store.dependants(guardian.id).await?;
+    let ids: Vec<PersonId> = dependants.iter().map(|d| d.person_id).collect();
+    let mut persons: std::collections::HashMap<PersonId, Person> =
+        state.store.get_persons(&ids).await?.into_iter().map(|p| (p.id, p)).collect();
+    Ok(dependants.into_iter().filter_map(|d| persons.remove(&d.person_id).map(|p| (d, p))).collect())
 }
 
 /// The resident themself or one of their dependants; anyone else is refused.
@@ -486,11 +495,7 @@ async fn family_page(
     resident: &Resident,
     notice: Option<&str>,
 ) -> PageResult<Html<String>> {
-    let dependants = state.store.dependants(resident.person.id).await?;
-    let mut rows = Vec::with_capacity(dependants.len());
-    for d in &dependants {
-        rows.push((d, state.store.get_person(d.person_id).await?));
-    }
+    let rows = family_of(state, &resident.person).await?;
     let body = html! {
         (nav(lang))
         h1 { (lang.t("家属（代登记）", "Family members (proxy check-in)")) }
@@ -567,8 +572,8 @@ pub async fn add_dependant(
             )
             .with_next("/r/family", "返回家属页面", "Back to family")
         };
-        let (id, _) = state.store.locate_person(&number).await?.ok_or_else(mismatch)?;
-        let dependant = state.store.get_person(id).await?;
+        let dependant = state.store.find_person_by_id_number(&number).await?.ok_or_else(mismatch)?;
+        let id = dependant.id;
         if dependant.name != name {
             return Err(mismatch());
         }

@@ -7,9 +7,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use sentinel_core::entry::{Celsius, Channel, Decision, Readings};
-use sentinel_core::{Permission, PersonName, PhoneNumber, VenueId};
+use sentinel_core::{Permission, PersonName, PhoneNumber};
 use sentinel_credential::CredentialKind;
-use sentinel_store::{PageRequest, StoreError, Venue, VenueFilter};
+use sentinel_store::{Venue, VenueFilter};
 use serde::Deserialize;
 
 use super::layout::{Lang, PageError, PageResult, is_local_path, page, parse_id_number};
@@ -143,7 +143,7 @@ pub async fn home(
 async fn venues_for(state: &AppState, staff: &Staff) -> PageResult<Vec<Venue>> {
     staff.caller.require(Permission::RegisterEntries).map_err(PageError::from)?;
     let filter = VenueFilter { scope: Some(staff.caller.user.scope.clone()), ..Default::default() };
-    Ok(state.store.list_venues(&filter, PageRequest::first(PageRequest::MAX_LIMIT)).await?.items)
+    Ok(sentinel_store::all_pages(|p| state.store.list_venues(&filter, p)).await?)
 }
 
 fn venue_select(lang: Lang, venues: &[Venue]) -> Markup {
@@ -157,14 +157,7 @@ fn venue_select(lang: Lang, venues: &[Venue]) -> Markup {
 }
 
 async fn venue_for(state: &AppState, staff: &Staff, permission: Permission, id: i64) -> PageResult<Venue> {
-    let venue = state.store.get_venue(VenueId(id)).await.map_err(|e| match e {
-        StoreError::NotFound => {
-            PageError::new(StatusCode::NOT_FOUND, "venue_not_found", "场所不存在", "No such venue")
-        }
-        other => other.into(),
-    })?;
-    staff.caller.require_venue(permission, &venue).map_err(PageError::from)?;
-    Ok(venue)
+    Ok(crate::api::venues::venue_in_scope(state, &staff.caller, permission, id).await?)
 }
 
 fn temperature(raw: Option<&str>) -> PageResult<Readings> {
@@ -308,8 +301,8 @@ pub async fn manual(
             )
             .with_next("/s/manual", "返回手工登记", "Back")
         };
-        let (person_id, _) = state.store.locate_person(&number).await?.ok_or_else(mismatch)?;
-        let person = state.store.get_person(person_id).await?;
+        let person = state.store.find_person_by_id_number(&number).await?.ok_or_else(mismatch)?;
+        let person_id = person.id;
         if person.name != name {
             return Err(mismatch());
         }
