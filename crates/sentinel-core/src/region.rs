@@ -36,6 +36,20 @@ impl RegionLevel {
             RegionLevel::Grid => "网格",
         }
     }
+
+    /// The escalation level at which those responsible at this level hear an unacknowledged alert:
+    /// communities and their grids at once (0), streets after one escalation (1), districts and above
+    /// after two (2). The live streams and region webhooks both follow it.
+    pub fn alert_level(self) -> u8 {
+        match self {
+            RegionLevel::Community | RegionLevel::Grid => 0,
+            RegionLevel::Street => 1,
+            RegionLevel::District | RegionLevel::City | RegionLevel::Province => 2,
+        }
+    }
+
+    /// The highest escalation level.
+    pub const MAX_ALERT_LEVEL: u8 = 2;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -46,13 +46,7 @@ pub struct Delivery {
 /// The escalation level at which a hook for `region` first hears an alert (0: community or grid, 1:
 /// street, 2: district and above), stored beside the region's subtree prefix.
 pub fn webhook_audience(region: &sentinel_core::RegionCode) -> (String, i64) {
-    use sentinel_core::RegionLevel;
-    let level = match region.level() {
-        RegionLevel::Community | RegionLevel::Grid => 0,
-        RegionLevel::Street => 1,
-        _ => 2,
-    };
-    (region.subtree_prefix().to_owned(), level)
+    (region.subtree_prefix().to_owned(), i64::from(region.level().alert_level()))
 }
 
 #[async_trait]

@@ -5,7 +5,7 @@ use crate::entry::AlertEvent;
 use crate::state::AppState;
 
 /// The highest level: the district.
-pub const MAX_LEVEL: u8 = 2;
+pub const MAX_LEVEL: u8 = sentinel_core::RegionLevel::MAX_ALERT_LEVEL;
 const EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Escalates what is due now; returns how many alerts went up.

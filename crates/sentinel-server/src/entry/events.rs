@@ -57,11 +57,7 @@ impl AlertEvent {
             return false;
         }
         match scope {
-            Scope::Region(r) => match self.level {
-                0 => r.level() >= RegionLevel::Community,
-                1 => r.level() == RegionLevel::Street,
-                _ => r.level() <= RegionLevel::District,
-            },
+            Scope::Region(r) => r.level().alert_level() == self.level.min(RegionLevel::MAX_ALERT_LEVEL),
             _ => true,
         }
     }
