@@ -8,8 +8,8 @@ use crate::{Delivery, PersonalDataCipher, StoreError, Webhook};
 pub const WEBHOOK_SECRET_FIELD: &str = "webhook.secret";
 
 pub const DELIVERY_SELECT: &str = "SELECT o.id, o.attempts, o.last_error, w.id, w.url, w.secret_enc, w.format, w.active, \
-    w.created_at, a.id, a.kind, a.visit_id, a.venue_id, a.person_id, a.region_code, a.status, a.created_at, \
-    a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, a.level, v.name, w.region_code \
+    w.created_at, w.region_code, a.id, a.kind, a.visit_id, a.venue_id, a.person_id, a.region_code, a.status, a.created_at, \
+    a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, a.level, v.name \
     FROM outbox o JOIN webhooks w ON w.id = o.webhook_id JOIN alerts a ON a.id = o.alert_id JOIN venues v ON v.id = a.venue_id";
 
 pub struct WebhookRow {
@@ -24,9 +24,6 @@ pub struct WebhookRow {
 
 /// The webhook columns in the order the row readers take them.
 pub const WEBHOOK_COLUMNS: &str = "id, url, secret_enc, format, active, created_at, region_code";
-
-/// Where the webhook's region is in a `DELIVERY_SELECT` row (after the venue name).
-pub const DELIVERY_WEBHOOK_REGION: usize = 24;
 
 impl WebhookRow {
     pub fn decode(self, cipher: &PersonalDataCipher) -> Result<Webhook, StoreError> {

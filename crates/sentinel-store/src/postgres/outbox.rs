@@ -11,7 +11,7 @@ use crate::{Delivery, OutboxStore, StoreError, Webhook};
 
 type R<T> = Result<T, tokio_postgres::Error>;
 
-fn webhook_row(r: &Row, at: usize, region_at: usize) -> R<WebhookRow> {
+fn webhook_row(r: &Row, at: usize) -> R<WebhookRow> {
     Ok(WebhookRow {
         id: r.try_get(at)?,
         url: r.try_get(at + 1)?,
@@ -19,7 +19,7 @@ fn webhook_row(r: &Row, at: usize, region_at: usize) -> R<WebhookRow> {
         format: r.try_get(at + 3)?,
         active: r.try_get(at + 4)?,
         created_at: r.try_get(at + 5)?,
-        region_code: r.try_get(region_at)?,
+        region_code: r.try_get(at + 6)?,
     })
 }
 
@@ -28,24 +28,24 @@ fn delivery_row(r: &Row) -> R<DeliveryRow> {
         id: r.try_get(0)?,
         attempts: r.try_get(1)?,
         last_error: r.try_get(2)?,
-        webhook: webhook_row(r, 3, DELIVERY_WEBHOOK_REGION)?,
+        webhook: webhook_row(r, 3)?,
         alert: AlertRow {
-            id: r.try_get(9)?,
-            kind: r.try_get(10)?,
-            visit_id: r.try_get(11)?,
-            venue_id: r.try_get(12)?,
-            person_id: r.try_get(13)?,
-            region_code: r.try_get(14)?,
-            status: r.try_get(15)?,
-            created_at: r.try_get(16)?,
-            acknowledged_at: r.try_get(17)?,
-            acknowledged_by: r.try_get(18)?,
-            resolved_at: r.try_get(19)?,
-            resolved_by: r.try_get(20)?,
-            note: r.try_get(21)?,
-            level: r.try_get(22)?,
+            id: r.try_get(10)?,
+            kind: r.try_get(11)?,
+            visit_id: r.try_get(12)?,
+            venue_id: r.try_get(13)?,
+            person_id: r.try_get(14)?,
+            region_code: r.try_get(15)?,
+            status: r.try_get(16)?,
+            created_at: r.try_get(17)?,
+            acknowledged_at: r.try_get(18)?,
+            acknowledged_by: r.try_get(19)?,
+            resolved_at: r.try_get(20)?,
+            resolved_by: r.try_get(21)?,
+            note: r.try_get(22)?,
+            level: r.try_get(23)?,
         },
-        venue_name: r.try_get(23)?,
+        venue_name: r.try_get(24)?,
     })
 }
 
@@ -75,13 +75,13 @@ impl OutboxStore for PostgresStore {
                 &[&url, &encrypted, &format, &by, &now.timestamp_millis(), &region, &prefix, &level],
             )
             .await?;
-        webhook_row(&row, 0, 6)?.decode(&self.cipher)
+        webhook_row(&row, 0)?.decode(&self.cipher)
     }
 
     async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         let c = self.pool.get().await?;
         let rows = c.query(&format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY id"), &[]).await?;
-        rows.iter().map(|r| webhook_row(r, 0, 6)?.decode(&self.cipher)).collect()
+        rows.iter().map(|r| webhook_row(r, 0)?.decode(&self.cipher)).collect()
     }
 
     async fn claim_deliveries(

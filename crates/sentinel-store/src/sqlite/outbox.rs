@@ -9,7 +9,7 @@ use crate::entry_rows::AlertRow;
 use crate::outbox_rows::*;
 use crate::{Delivery, OutboxStore, StoreError, Webhook};
 
-fn webhook_row(r: &Row<'_>, at: usize, region_at: usize) -> rusqlite::Result<WebhookRow> {
+fn webhook_row(r: &Row<'_>, at: usize) -> rusqlite::Result<WebhookRow> {
     Ok(WebhookRow {
         id: r.get(at)?,
         url: r.get(at + 1)?,
@@ -17,7 +17,7 @@ fn webhook_row(r: &Row<'_>, at: usize, region_at: usize) -> rusqlite::Result<Web
         format: r.get(at + 3)?,
         active: r.get(at + 4)?,
         created_at: r.get(at + 5)?,
-        region_code: r.get(region_at)?,
+        region_code: r.get(at + 6)?,
     })
 }
 
@@ -26,24 +26,24 @@ fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         id: r.get(0)?,
         attempts: r.get(1)?,
         last_error: r.get(2)?,
-        webhook: webhook_row(r, 3, DELIVERY_WEBHOOK_REGION)?,
+        webhook: webhook_row(r, 3)?,
         alert: AlertRow {
-            id: r.get(9)?,
-            kind: r.get(10)?,
-            visit_id: r.get(11)?,
-            venue_id: r.get(12)?,
-            person_id: r.get(13)?,
-            region_code: r.get(14)?,
-            status: r.get(15)?,
-            created_at: r.get(16)?,
-            acknowledged_at: r.get(17)?,
-            acknowledged_by: r.get(18)?,
-            resolved_at: r.get(19)?,
-            resolved_by: r.get(20)?,
-            note: r.get(21)?,
-            level: r.get(22)?,
+            id: r.get(10)?,
+            kind: r.get(11)?,
+            visit_id: r.get(12)?,
+            venue_id: r.get(13)?,
+            person_id: r.get(14)?,
+            region_code: r.get(15)?,
+            status: r.get(16)?,
+            created_at: r.get(17)?,
+            acknowledged_at: r.get(18)?,
+            acknowledged_by: r.get(19)?,
+            resolved_at: r.get(20)?,
+            resolved_by: r.get(21)?,
+            note: r.get(22)?,
+            level: r.get(23)?,
         },
-        venue_name: r.get(23)?,
+        venue_name: r.get(24)?,
     })
 }
 
@@ -72,7 +72,7 @@ impl OutboxStore for SqliteStore {
             c.query_row(
                 &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1"),
                 [id],
-                |r| webhook_row(r, 0, 6),
+                |r| webhook_row(r, 0),
             )?
             .decode(cipher)
         }))
@@ -83,7 +83,7 @@ impl OutboxStore for SqliteStore {
         self.read(Box::new(|c, cipher| {
             let mut stmt =
                 c.prepare_cached(&format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY id"))?;
-            let rows = stmt.query_map([], |r| webhook_row(r, 0, 6))?;
+            let rows = stmt.query_map([], |r| webhook_row(r, 0))?;
             rows.map(|r| r.map_err(StoreError::from).and_then(|w| w.decode(cipher))).collect()
         }))
         .await
