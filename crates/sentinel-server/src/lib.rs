@@ -14,6 +14,7 @@ pub mod health;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
+pub mod single_flight;
 pub mod sms;
 pub mod state;
 pub mod throttle;

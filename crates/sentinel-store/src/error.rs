@@ -1,6 +1,7 @@
 //! Errors of the storage layer.
 
-#[derive(Debug, thiserror::Error)]
+/// Clone, so a read that several callers wait for can hand each of them its failure.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,

@@ -4,6 +4,7 @@
 //! a comparison and a reference-count increment. Every write through this server forgets the person at
 //! once; writes elsewhere arrive through the store's change log at the next refresh.
 
+use crate::single_flight::SingleFlight;
 use chrono::{DateTime, FixedOffset, Utc};
 use sentinel_core::PersonId;
 use sentinel_core::health::{HealthRecord, LiveStatus, RiskArea};
@@ -45,6 +46,8 @@ pub struct StatusCache {
     /// Bumped (under the write lock) by every forgetting, so a record loaded before a change is not
     /// stored after it.
     generation: AtomicU64,
+    /// Reads of a person's record under way, shared by the scans that miss meanwhile.
+    loading: SingleFlight<PersonId, (Arc<HealthRecord>, bool)>,
 }
 
 impl Default for StatusCache {
@@ -62,6 +65,7 @@ impl StatusCache {
             areas_version: AtomicU64::default(),
             change_seq: AtomicI64::default(),
             generation: AtomicU64::default(),
+            loading: SingleFlight::default(),
         }
     }
 
@@ -127,20 +131,27 @@ impl StatusCache {
             return Ok(status);
         }
         let generation = self.generation.load(Ordering::Acquire);
-        let record = Arc::new(store.health_record(person).await?);
-        {
-            let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
-            if self.generation.load(Ordering::Acquire) != generation {
-                // Something was forgotten while this record loaded: it may be stale, so answer from it
-                // once (it was current when read) without keeping it.
+        // Scans of the same person that miss together share one read (begun in this generation).
+        let (record, kept) = self
+            .loading
+            .run(person, generation, || async {
+                let record = Arc::new(store.health_record(person).await?);
+                let mut records = self.records.write().unwrap_or_else(|p| p.into_inner());
+                if self.generation.load(Ordering::Acquire) != generation {
+                    // Something was forgotten while this record loaded: it may be stale, so answer from
+                    // it (it was current when read) without keeping it.
+                    return Ok((record, false));
+                }
+                let evicted = crate::bounded::make_room(&mut records, self.capacity);
+                records.insert(person, Entry::unevaluated(record.clone()));
                 drop(records);
-                let areas = self.risk_areas.read().unwrap_or_else(|p| p.into_inner()).clone();
-                return Ok(Arc::new(record.status(&areas, now, tz)));
-            }
-            let evicted = crate::bounded::make_room(&mut records, self.capacity);
-            records.insert(person, Entry::unevaluated(record.clone()));
-            drop(records);
-            drop(evicted);
+                drop(evicted);
+                Ok((record, true))
+            })
+            .await?;
+        if !kept {
+            let areas = self.risk_areas.read().unwrap_or_else(|p| p.into_inner()).clone();
+            return Ok(Arc::new(record.status(&areas, now, tz)));
         }
         let version = self.areas_version.load(Ordering::Acquire);
         Ok(self.recompute(person, record, now, tz, version))
