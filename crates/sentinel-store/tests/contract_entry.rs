@@ -276,6 +276,43 @@ mod cases {
         assert_eq!(alerts.items.len(), 1);
     }
 
+    /// In a mixed batch each alert belongs to its own visit, in the order the scans gave them, and a retried
+    /// scan's alerts are not raised again.
+    pub async fn each_alert_belongs_to_its_visit(s: &dyn Store) {
+        let (market, d) = market_with_device(s).await;
+        let with = |key: &str, kinds: &[&str]| {
+            let mut v = visit(market.id, None, Some(d.id), Some(key), 0);
+            v.alerts = kinds
+                .iter()
+                .map(|k| NewAlert { kind: (*k).into(), region_code: rc("320508001001") })
+                .collect();
+            v
+        };
+        let earlier = s.record_visits(&[with("a", &["fever"])]).await.unwrap();
+        let batch = [
+            with("b", &[]),
+            with("c", &["code_red"]),
+            with("a", &["fever"]),
+            with("d", &["code_yellow", "no_mask"]),
+        ];
+        let recorded = s.record_visits(&batch).await.unwrap();
+        assert_eq!(recorded[2].visit_id, earlier[0].visit_id);
+        let mut seen = Vec::new();
+        for (r, v) in recorded.iter().zip(&batch) {
+            let kinds: Vec<String> = v.alerts.iter().map(|a| a.kind.clone()).collect();
+            assert_eq!(r.alert_ids.len(), if r.duplicate { 0 } else { kinds.len() });
+            for (id, kind) in r.alert_ids.iter().zip(&kinds) {
+                let alert = s.get_alert(*id).await.unwrap();
+                assert_eq!((alert.visit_id, &alert.kind), (Some(r.visit_id), kind));
+                seen.push(*id);
+            }
+        }
+        assert_eq!(seen.len(), 3);
+        let distinct: std::collections::HashSet<_> =
+            recorded.iter().filter(|r| !r.duplicate).map(|r| r.visit_id).collect();
+        assert_eq!(distinct.len(), 3, "three new visits with three ids");
+    }
+
     /// Two batches in flight at once holding retries of the same keys in opposite orders both land, and each
     /// key is one visit (PostgreSQL would otherwise deadlock one of them on the unique index).
     pub async fn crossed_retries_in_concurrent_batches_land(s: &dyn Store) {
@@ -460,6 +497,7 @@ contract!(
     devices_authenticate_by_token,
     visits_and_alerts,
     a_retry_in_the_same_batch_is_one_visit,
+    each_alert_belongs_to_its_visit,
     crossed_retries_in_concurrent_batches_land,
     deliveries_are_claimed_once_per_lease,
     region_webhooks_hear_their_alerts_at_their_level,

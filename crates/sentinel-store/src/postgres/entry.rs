@@ -14,8 +14,8 @@ use crate::query::{self, Dialect, Where};
 use sentinel_core::Scope;
 
 use crate::{
-    Alert, AlertFilter, AlertStatus, EntryStore, NewUnvaccinated, NewVisit, PolicyRecord, PolicyScope,
-    PolicyStatus, RecordedVisit, StoreError, Unvaccinated, Visit, VisitFilter,
+    Alert, AlertFilter, AlertStatus, EntryStore, NewAlert, NewUnvaccinated, NewVisit, PolicyRecord,
+    PolicyScope, PolicyStatus, RecordedVisit, StoreError, Unvaccinated, Visit, VisitFilter,
 };
 
 type R<T> = Result<T, tokio_postgres::Error>;
@@ -91,53 +91,139 @@ async fn select_alert(c: &impl GenericClient, id: i64) -> Result<Alert, StoreErr
     alert_row(&row)?.decode()
 }
 
-async fn insert_visit(c: &impl GenericClient, v: &NewVisit) -> Result<RecordedVisit, StoreError> {
-    // ON CONFLICT rather than look-then-insert: a retry racing on another node must not abort the batch.
+/// Inserts a batch's visits in one statement (arrays unnested: one parse, plan and executor start for
+/// the whole batch, where a statement per visit cost the database more CPU than the gate itself). Ids come
+/// from the visits' sequence in input order, so each row is matched to its scan without relying on the
+/// order of RETURNING. Returns each visit's id and whether it was new.
+async fn insert_visits(c: &impl GenericClient, visits: &[NewVisit]) -> Result<Vec<(i64, bool)>, StoreError> {
     let stmt = c
         .prepare_cached(
-            "INSERT INTO visits (person_id, venue_id, device_id, channel, entered_at, outcome, reasons, policy_id,
-                                 temperature_c, mask, idempotency_key, registrar, prompt_zh, prompt_en, policy_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-             ON CONFLICT (device_id, idempotency_key) DO NOTHING RETURNING id",
+            "WITH input AS MATERIALIZED (
+                 SELECT nextval('visits_id_seq') AS id, i.*
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::text[],
+                             $7::text[], $8::bigint[], $9::float8[], $10::bool[], $11::text[], $12::text[],
+                             $13::text[], $14::text[], $15::text[])
+                      WITH ORDINALITY AS i(person_id, venue_id, device_id, channel, entered_at, outcome, reasons,
+                                           policy_id, temperature_c, mask, idempotency_key, registrar, prompt_zh,
+                                           prompt_en, policy_version, ord)
+             ),
+             inserted AS (
+                 INSERT INTO visits (id, person_id, venue_id, device_id, channel, entered_at, outcome, reasons,
+                                     policy_id, temperature_c, mask, idempotency_key, registrar, prompt_zh,
+                                     prompt_en, policy_version)
+                 SELECT id, person_id, venue_id, device_id, channel, entered_at, outcome, reasons, policy_id,
+                        temperature_c, mask, idempotency_key, registrar, prompt_zh, prompt_en, policy_version
+                 FROM input ORDER BY ord
+                 ON CONFLICT (device_id, idempotency_key) DO NOTHING
+                 RETURNING id
+             )
+             SELECT input.id, inserted.id IS NOT NULL FROM input LEFT JOIN inserted USING (id) ORDER BY input.ord",
         )
         .await?;
-    let inserted = c
-        .query_opt(
+    let column = |f: &dyn Fn(&NewVisit) -> Option<i64>| visits.iter().map(f).collect::<Vec<_>>();
+    let person_ids = column(&|v| v.person_id.map(|p| p.0));
+    let venue_ids = column(&|v| Some(v.venue_id.0));
+    let device_ids = column(&|v| v.device_id.map(|d| d.0));
+    let entered = column(&|v| Some(v.entered_at.timestamp_millis()));
+    let policy_ids = column(&|v| v.policy_id);
+    let text = |f: &dyn Fn(&NewVisit) -> Option<&str>| visits.iter().map(f).collect::<Vec<_>>();
+    let reasons: Vec<String> = visits.iter().map(|v| join_reasons(&v.reasons)).collect();
+    let temperatures: Vec<Option<f64>> = visits.iter().map(|v| v.temperature_c.map(f64::from)).collect();
+    let masks: Vec<Option<bool>> = visits.iter().map(|v| v.mask).collect();
+    let rows = c
+        .query(
             &stmt,
             &[
-                &v.person_id.map(|p| p.0),
-                &v.venue_id.0,
-                &v.device_id.map(|d| d.0),
-                &v.channel,
-                &v.entered_at.timestamp_millis(),
-                &v.outcome,
-                &join_reasons(&v.reasons),
-                &v.policy_id,
-                &v.temperature_c.map(f64::from),
-                &v.mask,
-                &v.idempotency_key,
-                &v.registrar,
-                &v.prompt.as_ref().map(|p| p.0.as_str()),
-                &v.prompt.as_ref().map(|p| p.1.as_str()),
-                &v.policy_version,
+                &person_ids,
+                &venue_ids,
+                &device_ids,
+                &text(&|v| Some(v.channel.as_str())),
+                &entered,
+                &text(&|v| Some(v.outcome.as_str())),
+                &reasons,
+                &policy_ids,
+                &temperatures,
+                &masks,
+                &text(&|v| v.idempotency_key.as_deref()),
+                &text(&|v| v.registrar.as_deref()),
+                &text(&|v| v.prompt.as_ref().map(|p| p.0.as_str())),
+                &text(&|v| v.prompt.as_ref().map(|p| p.1.as_str())),
+                &text(&|v| Some(v.policy_version.as_str())),
             ],
         )
         .await?;
-    let Some(row) = inserted else {
-        let stmt =
-            c.prepare_cached("SELECT id FROM visits WHERE device_id = $1 AND idempotency_key = $2").await?;
-        let existing = c.query_one(&stmt, &[&v.device_id.map(|d| d.0), &v.idempotency_key]).await?;
-        return Ok(RecordedVisit { visit_id: existing.try_get(0)?, duplicate: true, alert_ids: Vec::new() });
-    };
-    let visit_id: i64 = row.try_get(0)?;
-    let mut alert_ids = Vec::with_capacity(v.alerts.len());
-    for a in &v.alerts {
-        let at = v.entered_at.timestamp_millis();
-        alert_ids.push(
-            insert_alert(c, &a.kind, Some(visit_id), v.venue_id.0, v.person_id, &a.region_code, at).await?,
-        );
+    let mut ids = rows
+        .iter()
+        .map(|r| Ok((r.try_get::<_, i64>(0)?, r.try_get::<_, bool>(1)?)))
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    // A retried key: the visit stored before (by an earlier batch, another node, or earlier in this one),
+    // read in a new statement so rows committed meanwhile are seen.
+    let retried: Vec<usize> = (0..ids.len()).filter(|&i| !ids[i].1).collect();
+    if !retried.is_empty() {
+        let devices: Vec<Option<i64>> = retried.iter().map(|&i| device_ids[i]).collect();
+        let keys: Vec<Option<&str>> = retried.iter().map(|&i| visits[i].idempotency_key.as_deref()).collect();
+        let stmt = c
+            .prepare_cached(
+                "SELECT v.device_id, v.idempotency_key, v.id FROM visits v
+                 JOIN unnest($1::bigint[], $2::text[]) AS k(device_id, idempotency_key)
+                   ON v.device_id = k.device_id AND v.idempotency_key = k.idempotency_key",
+            )
+            .await?;
+        let mut earlier = std::collections::HashMap::new();
+        for r in c.query(&stmt, &[&devices, &keys]).await? {
+            let key: (Option<i64>, Option<String>) = (r.try_get(0)?, r.try_get(1)?);
+            earlier.insert(key, r.try_get::<_, i64>(2)?);
+        }
+        for i in retried {
+            let key = (device_ids[i], visits[i].idempotency_key.clone());
+            let id = earlier
+                .get(&key)
+                .ok_or_else(|| StoreError::Backend("a retried visit's earlier row is missing".into()))?;
+            ids[i].0 = *id;
+        }
     }
-    Ok(RecordedVisit { visit_id, duplicate: false, alert_ids })
+    Ok(ids)
+}
+
+/// Inserts the alerts of a batch's new visits and owes each to the webhooks that hear it at once (the
+/// whole deployment's, and region hooks at level 0), in one statement; returns the alert ids in order.
+async fn insert_visit_alerts(
+    c: &impl GenericClient,
+    alerts: &[(&NewAlert, i64, &NewVisit)],
+) -> Result<Vec<i64>, StoreError> {
+    if alerts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = c
+        .prepare_cached(
+            "WITH input AS MATERIALIZED (
+                 SELECT nextval('alerts_id_seq') AS id, i.*
+                 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[])
+                      WITH ORDINALITY AS i(kind, visit_id, venue_id, person_id, region_code, created_at, ord)
+             ),
+             inserted AS (
+                 INSERT INTO alerts (id, kind, visit_id, venue_id, person_id, region_code, status, created_at)
+                 SELECT id, kind, visit_id, venue_id, person_id, region_code, 'open', created_at
+                 FROM input ORDER BY ord
+                 RETURNING id
+             ),
+             owed AS (
+                 INSERT INTO outbox (webhook_id, alert_id, next_attempt_at)
+                 SELECT w.id, input.id, input.created_at FROM input JOIN webhooks w
+                   ON w.active AND (w.region_prefix IS NULL
+                                    OR (input.region_code LIKE w.region_prefix || '%' AND w.audience_level = 0))
+             )
+             SELECT input.id FROM input JOIN inserted USING (id) ORDER BY input.ord",
+        )
+        .await?;
+    let kinds: Vec<&str> = alerts.iter().map(|(a, _, _)| a.kind.as_str()).collect();
+    let visit_ids: Vec<i64> = alerts.iter().map(|(_, id, _)| *id).collect();
+    let venue_ids: Vec<i64> = alerts.iter().map(|(_, _, v)| v.venue_id.0).collect();
+    let person_ids: Vec<Option<i64>> = alerts.iter().map(|(_, _, v)| v.person_id.map(|p| p.0)).collect();
+    let regions: Vec<&str> = alerts.iter().map(|(a, _, _)| a.region_code.as_str()).collect();
+    let created: Vec<i64> = alerts.iter().map(|(_, _, v)| v.entered_at.timestamp_millis()).collect();
+    let rows = c.query(&stmt, &[&kinds, &visit_ids, &venue_ids, &person_ids, &regions, &created]).await?;
+    Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
 }
 
 /// Inserts an open alert and owes it to every active webhook, in the caller's transaction; returns its id.
@@ -190,22 +276,28 @@ fn unvaccinated_row(r: &Row) -> R<UnvaccinatedRow> {
 const DEADLOCK: &str = "40P01";
 const DEADLOCK_RETRIES: u32 = 5;
 
-/// One batch of visits in one transaction.
+/// One batch of visits in one transaction: the visits in one statement, their alerts (and what the
+/// webhooks are owed) in another.
 async fn record_batch(store: &PostgresStore, visits: &[NewVisit]) -> Result<Vec<RecordedVisit>, StoreError> {
     let mut c = store.pool.get().await?;
     let tx = c.transaction().await?;
-    // Issued together, the inserts are pipelined on the connection: one round trip's wait, not one per visit.
-    // Every result is awaited: once PostgreSQL aborts the transaction, statements queued after the one that
-    // lost a deadlock fail as "transaction aborted", and the deadlock must be the error that is returned.
-    let results = futures_util::future::join_all(visits.iter().map(|v| insert_visit(&tx, v))).await;
-    let deadlock = results.iter().find_map(|r| match r {
-        Err(StoreError::Backend(e)) if e.starts_with(DEADLOCK) => Some(e.clone()),
-        _ => None,
-    });
-    if let Some(e) = deadlock {
-        return Err(StoreError::Backend(e));
-    }
-    let recorded = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let ids = insert_visits(&tx, visits).await?;
+    let alerts: Vec<(&NewAlert, i64, &NewVisit)> = visits
+        .iter()
+        .zip(&ids)
+        .filter(|(_, (_, new))| *new)
+        .flat_map(|(v, (id, _))| v.alerts.iter().map(move |a| (a, *id, v)))
+        .collect();
+    let mut alert_ids = insert_visit_alerts(&tx, &alerts).await?.into_iter();
+    let recorded = visits
+        .iter()
+        .zip(ids)
+        .map(|(v, (visit_id, new))| RecordedVisit {
+            visit_id,
+            duplicate: !new,
+            alert_ids: if new { alert_ids.by_ref().take(v.alerts.len()).collect() } else { Vec::new() },
+        })
+        .collect();
     tx.commit().await?;
     Ok(recorded)
 }
