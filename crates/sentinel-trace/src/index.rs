@@ -236,6 +236,32 @@ impl TraceIndex {
         self.person_offsets.len().saturating_sub(1)
     }
 
+    pub fn venue_count(&self) -> usize {
+        self.venue_categories.len()
+    }
+
+    /// A person's visits as they were given to [`TraceIndex::build`], up to what the index keeps: times in whole
+    /// seconds, check-outs in whole minutes, and no check-out where the stay was inferred. Building an index
+    /// from them again gives the same stays (see [`crate::LayeredIndex`]).
+    pub fn raw_visits_of(&self, person: u32) -> impl Iterator<Item = TraceVisit> + '_ {
+        let p = person as usize;
+        let range = match (self.person_offsets.get(p), self.person_offsets.get(p + 1)) {
+            (Some(&a), Some(&b)) => a as usize..b as usize,
+            _ => 0..0,
+        };
+        self.person_visits[range].iter().map(move |&position| {
+            let at = position as usize;
+            let entered = self.base + i64::from(self.entered[at]);
+            let stay = self.stay[at];
+            TraceVisit {
+                person,
+                venue: self.venue_of(position),
+                entered,
+                left: (stay & INFERRED == 0).then_some(entered + i64::from(stay) * 60),
+            }
+        })
+    }
+
     pub fn category(&self, venue: u32) -> Option<VenueCategory> {
         self.venue_categories.get(venue as usize).copied()
     }

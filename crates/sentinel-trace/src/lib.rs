@@ -5,9 +5,11 @@
 //! maps to and from its own ids. Nothing here reads a clock or does I/O.
 
 pub mod index;
+pub mod layered;
 pub mod rules;
 pub mod trace;
 
 pub use index::{IndexError, IndexStats, TraceIndex, TraceVisit, VisitView};
+pub use layered::{IndexView, LayeredIndex};
 pub use rules::{RuleError, RuleSet, TierRule};
 pub use trace::{Case, Contact, Evidence, Tier, TraceResult, Tracer, trace, trajectory};

@@ -7,7 +7,8 @@
 
 use sentinel_core::VenueCategory;
 
-use crate::index::{TraceIndex, VisitView};
+use crate::index::VisitView;
+use crate::layered::IndexView;
 use crate::rules::{CompiledRules, RuleSet};
 
 /// A case to trace. Times are Unix seconds.
@@ -112,7 +113,7 @@ impl Found {
 
 /// Reusable state for tracing one index: per person an epoch stamp and a slot (one word, one cache miss).
 pub struct Tracer<'a> {
-    index: &'a TraceIndex,
+    index: IndexView<'a>,
     /// `epoch << 32 | standing << SHIFT | index into found`.
     state: Vec<u64>,
     epoch: u32,
@@ -131,7 +132,8 @@ pub struct Tracer<'a> {
 const PARALLEL_MIN_CLOSE: usize = 128;
 
 impl<'a> Tracer<'a> {
-    pub fn new(index: &'a TraceIndex) -> Self {
+    pub fn new(index: impl Into<IndexView<'a>>) -> Self {
+        let index = index.into();
         let persons = index.person_count();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Tracer {
@@ -364,8 +366,8 @@ impl<'a> Tracer<'a> {
 }
 
 /// Traces `cases` with a fresh [`Tracer`] (see [`Tracer::trace`]); keep a tracer to trace many.
-pub fn trace(
-    index: &TraceIndex,
+pub fn trace<'a>(
+    index: impl Into<IndexView<'a>>,
     rules: &RuleSet,
     cases: &[Case],
     now: i64,
@@ -375,7 +377,13 @@ pub fn trace(
 }
 
 /// A person's visits entered in `[from, to)`, in time order, with stays as `rules` sees them.
-pub fn trajectory(index: &TraceIndex, rules: &RuleSet, person: u32, from: i64, to: i64) -> Vec<VisitView> {
+pub fn trajectory<'a>(
+    index: impl Into<IndexView<'a>>,
+    rules: &RuleSet,
+    person: u32,
+    from: i64,
+    to: i64,
+) -> Vec<VisitView> {
     let compiled = CompiledRules::new(rules);
-    index.visits_of(person, &compiled).filter(|v| v.entered >= from && v.entered < to).collect()
+    index.into().visits_of(person, &compiled).filter(|v| v.entered >= from && v.entered < to).collect()
 }

@@ -1,0 +1,277 @@
+//! A big index with a small one beside it, so visits committed after the big one was built are traced
+//! without rebuilding it: the small index holds the new visits and every earlier visit of the persons who
+//! made them (read back from the big one), and the big one's visits of those persons are passed over. Each
+//! person's visits are thus all in one of the two, so stays inferred from a person's next check-in come out as
+//! a single index over all visits would give them, and a trace on the pair finds what it would find on one.
+//!
+//! [`IndexView`] is what the tracer reads: one index, or a pair.
+
+use std::sync::Arc;
+
+use sentinel_core::VenueCategory;
+
+use crate::index::{IndexError, IndexStats, TraceIndex, TraceVisit, VisitView};
+use crate::rules::CompiledRules;
+
+#[derive(Debug, Clone)]
+pub struct LayeredIndex {
+    main: Arc<TraceIndex>,
+    delta: TraceIndex,
+    /// One bit per person: their visits are in `delta`, and `main`'s are passed over.
+    moved: Vec<u64>,
+    /// `main`'s visits of the moved persons (counted once, in `delta`).
+    hidden: usize,
+}
+
+impl LayeredIndex {
+    /// `main` together with `new_visits` (visits it does not hold) at venues whose categories
+    /// `venue_categories` gives (all venues, those created since `main` was built too). The work is
+    /// proportional to the new visits and their persons' earlier ones, plus a pass over the person and
+    /// venue numbers.
+    pub fn new(
+        main: Arc<TraceIndex>,
+        new_visits: &[TraceVisit],
+        venue_categories: Vec<VenueCategory>,
+    ) -> Result<Self, IndexError> {
+        let persons = new_visits
+            .iter()
+            .map(|v| v.person.saturating_add(1))
+            .max()
+            .unwrap_or(0)
+            .max(main.person_count() as u32);
+        let mut moved = vec![0u64; (persons as usize).div_ceil(64)];
+        for v in new_visits {
+            moved[v.person as usize / 64] |= 1 << (v.person % 64);
+        }
+        // Earlier visits first, as they came before the new ones.
+        let mut visits = Vec::with_capacity(new_visits.len() * 2);
+        for (word, bits) in moved.iter().enumerate() {
+            let mut bits = *bits;
+            while bits != 0 {
+                let person = (word * 64) as u32 + bits.trailing_zeros();
+                visits.extend(main.raw_visits_of(person));
+                bits &= bits - 1;
+            }
+        }
+        let hidden = visits.len();
+        visits.extend_from_slice(new_visits);
+        let delta = TraceIndex::build(&visits, persons, venue_categories)?;
+        Ok(LayeredIndex { main, delta, moved, hidden })
+    }
+
+    /// The big index this one adds to.
+    pub fn main(&self) -> &Arc<TraceIndex> {
+        &self.main
+    }
+
+    /// Visits in the small index (the new ones and their persons' earlier ones).
+    pub fn delta_visits(&self) -> usize {
+        self.delta.stats().visits
+    }
+
+    /// Sizes of both; `visits` counts each visit once.
+    pub fn stats(&self) -> IndexStats {
+        let (main, delta) = (self.main.stats(), self.delta.stats());
+        IndexStats {
+            visits: main.visits - self.hidden + delta.visits,
+            persons: main.persons.max(delta.persons),
+            venues: main.venues.max(delta.venues),
+            visit_bytes: main.visit_bytes + delta.visit_bytes,
+            total_bytes: main.total_bytes + delta.total_bytes + self.moved.len() * 8,
+        }
+    }
+
+    fn is_moved(&self, person: u32) -> bool {
+        self.moved.get(person as usize / 64).is_some_and(|w| w & (1 << (person % 64)) != 0)
+    }
+
+    /// Positions in `delta` come after `main`'s.
+    fn delta_start(&self) -> u32 {
+        self.main.stats().visits as u32
+    }
+}
+
+/// The index a trace reads: one, or a big one with a small one beside it.
+#[derive(Debug, Clone, Copy)]
+pub enum IndexView<'a> {
+    Single(&'a TraceIndex),
+    Layered(&'a LayeredIndex),
+}
+
+impl<'a> From<&'a TraceIndex> for IndexView<'a> {
+    fn from(index: &'a TraceIndex) -> Self {
+        IndexView::Single(index)
+    }
+}
+
+impl<'a> From<&'a LayeredIndex> for IndexView<'a> {
+    fn from(index: &'a LayeredIndex) -> Self {
+        IndexView::Layered(index)
+    }
+}
+
+impl<'a> From<&'a Arc<LayeredIndex>> for IndexView<'a> {
+    fn from(index: &'a Arc<LayeredIndex>) -> Self {
+        IndexView::Layered(index)
+    }
+}
+
+impl<'a> IndexView<'a> {
+    pub fn stats(&self) -> IndexStats {
+        match self {
+            IndexView::Single(i) => i.stats(),
+            IndexView::Layered(l) => l.stats(),
+        }
+    }
+
+    pub fn person_count(&self) -> usize {
+        match self {
+            IndexView::Single(i) => i.person_count(),
+            IndexView::Layered(l) => l.main.person_count().max(l.delta.person_count()),
+        }
+    }
+
+    pub fn category(&self, venue: u32) -> Option<VenueCategory> {
+        match self {
+            IndexView::Single(i) => i.category(venue),
+            IndexView::Layered(l) => l.delta.category(venue).or_else(|| l.main.category(venue)),
+        }
+    }
+
+    /// A person's visits in time order, with stays as `rules` sees them.
+    pub(crate) fn visits_of(
+        self,
+        person: u32,
+        rules: &'a CompiledRules,
+    ) -> Box<dyn Iterator<Item = VisitView> + 'a> {
+        match self {
+            IndexView::Single(i) => Box::new(i.visits_of(person, rules)),
+            IndexView::Layered(l) if l.is_moved(person) => {
+                let start = l.delta_start();
+                Box::new(
+                    l.delta
+                        .visits_of(person, rules)
+                        .map(move |v| VisitView { position: v.position + start, ..v }),
+                )
+            }
+            IndexView::Layered(l) => Box::new(l.main.visits_of(person, rules)),
+        }
+    }
+
+    /// See [`TraceIndex::overlaps`]; positions in the small index come after the big one's.
+    pub(crate) fn overlaps(
+        self,
+        venue: u32,
+        window: (i64, i64),
+        min_overlap: i64,
+        rules: &CompiledRules,
+        mut found: impl FnMut(u32, u32, i64, i64, i64),
+    ) {
+        match self {
+            IndexView::Single(i) => i.overlaps(venue, window, min_overlap, rules, found),
+            IndexView::Layered(l) => {
+                if (venue as usize) < l.main.venue_count() {
+                    l.main.overlaps(venue, window, min_overlap, rules, |p, person, e, ends, o| {
+                        if !l.is_moved(person) {
+                            found(p, person, e, ends, o)
+                        }
+                    });
+                }
+                if (venue as usize) < l.delta.venue_count() {
+                    let start = l.delta_start();
+                    l.delta.overlaps(venue, window, min_overlap, rules, |p, person, e, ends, o| {
+                        found(p + start, person, e, ends, o)
+                    });
+                }
+            }
+        }
+    }
+
+    /// See [`TraceIndex::entered_between`].
+    pub(crate) fn entered_between(
+        self,
+        venue: u32,
+        window: (i64, i64),
+        mut found: impl FnMut(u32, u32, i64),
+    ) {
+        match self {
+            IndexView::Single(i) => i.entered_between(venue, window, found),
+            IndexView::Layered(l) => {
+                if (venue as usize) < l.main.venue_count() {
+                    l.main.entered_between(venue, window, |p, person, e| {
+                        if !l.is_moved(person) {
+                            found(p, person, e)
+                        }
+                    });
+                }
+                if (venue as usize) < l.delta.venue_count() {
+                    let start = l.delta_start();
+                    l.delta.entered_between(venue, window, |p, person, e| found(p + start, person, e));
+                }
+            }
+        }
+    }
+
+    /// The visit at `position` of `venue`, with its stay as `rules` sees it.
+    pub(crate) fn visit_at(self, position: u32, venue: u32, rules: &CompiledRules) -> VisitView {
+        match self {
+            IndexView::Single(i) => i.visit_at(position, venue, rules),
+            IndexView::Layered(l) => {
+                let start = l.delta_start();
+                if position < start {
+                    l.main.visit_at(position, venue, rules)
+                } else {
+                    VisitView { position, ..l.delta.visit_at(position - start, venue, rules) }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visit(person: u32, venue: u32, entered: i64, left: Option<i64>) -> TraceVisit {
+        TraceVisit { person, venue, entered, left }
+    }
+
+    #[test]
+    fn a_person_read_back_builds_the_same_stays() {
+        let categories = vec![VenueCategory::ALL[0]; 3];
+        let visits = [
+            visit(1, 0, 1_000_000, Some(1_000_000 + 3_601)),
+            visit(1, 1, 1_010_000, None),
+            visit(1, 2, 1_020_000, None),
+            visit(2, 1, 1_010_100, Some(1_010_050)),
+        ];
+        let main = TraceIndex::build(&visits, 3, categories.clone()).unwrap();
+        let back: Vec<TraceVisit> = (0..3).flat_map(|p| main.raw_visits_of(p).collect::<Vec<_>>()).collect();
+        assert_eq!(back.len(), 4);
+        assert_eq!(back[0].left, Some(1_000_000 + 3_660), "a check-out kept in whole minutes, rounded up");
+        assert_eq!((back[1].left, back[2].left), (None, None));
+        let again = TraceIndex::build(&back, 3, categories.clone()).unwrap();
+        let rules = CompiledRules::new(&crate::RuleSet::china_2022());
+        for p in 0..3 {
+            let a: Vec<_> =
+                main.visits_of(p, &rules).map(|v| (v.venue, v.entered, v.ends, v.inferred)).collect();
+            let b: Vec<_> =
+                again.visits_of(p, &rules).map(|v| (v.venue, v.entered, v.ends, v.inferred)).collect();
+            assert_eq!(a, b);
+        }
+        // A late upload between two of person 1's visits cuts the stay before it, in the pair as in one.
+        let late = [visit(1, 2, 1_005_000, None), visit(3, 0, 1_000_100, None)];
+        let layered = LayeredIndex::new(Arc::new(main), &late, categories.clone()).unwrap();
+        assert_eq!((layered.stats().visits, layered.delta_visits()), (6, 5));
+        let all: Vec<TraceVisit> = visits.iter().chain(&late).copied().collect();
+        let whole = TraceIndex::build(&all, 4, categories).unwrap();
+        for p in 0..4 {
+            let a: Vec<_> = whole.visits_of(p, &rules).map(|v| (v.venue, v.entered, v.ends)).collect();
+            let b: Vec<_> = IndexView::from(&layered)
+                .visits_of(p, &rules)
+                .map(|v| (v.venue, v.entered, v.ends))
+                .collect();
+            assert_eq!(a, b, "person {p}");
+        }
+    }
+}
