@@ -262,6 +262,24 @@ impl TraceIndex {
         })
     }
 
+    /// Every visit as [`TraceIndex::raw_visits_of`] gives it, venue by venue: what a rebuild with more visits
+    /// starts from, instead of a second copy of the visits kept beside the index.
+    pub fn raw_visits(&self) -> impl Iterator<Item = TraceVisit> + '_ {
+        (0..self.venue_count()).flat_map(move |venue| {
+            let range = self.venue_offsets[venue] as usize..self.venue_offsets[venue + 1] as usize;
+            range.map(move |at| {
+                let entered = self.base + i64::from(self.entered[at]);
+                let stay = self.stay[at];
+                TraceVisit {
+                    person: self.person[at],
+                    venue: venue as u32,
+                    entered,
+                    left: (stay & INFERRED == 0).then_some(entered + i64::from(stay) * 60),
+                }
+            })
+        })
+    }
+
     pub fn category(&self, venue: u32) -> Option<VenueCategory> {
         self.venue_categories.get(venue as usize).copied()
     }

@@ -55,7 +55,11 @@ impl LayeredIndex {
         }
         let hidden = visits.len();
         visits.extend_from_slice(new_visits);
-        let delta = TraceIndex::build(&visits, persons, venue_categories)?;
+        // Nothing new: no small index (its person and venue arrays would cost as much as a full one's).
+        let delta = match visits.is_empty() {
+            true => TraceIndex::default(),
+            false => TraceIndex::build(&visits, persons, venue_categories)?,
+        };
         Ok(LayeredIndex { main, delta, moved, hidden })
     }
 
@@ -250,6 +254,12 @@ mod tests {
         assert_eq!(back.len(), 4);
         assert_eq!(back[0].left, Some(1_000_000 + 3_660), "a check-out kept in whole minutes, rounded up");
         assert_eq!((back[1].left, back[2].left), (None, None));
+        let mut whole_back: Vec<TraceVisit> = main.raw_visits().collect();
+        let mut sorted_back = back.clone();
+        let key = |v: &TraceVisit| (v.person, v.venue, v.entered, v.left);
+        whole_back.sort_by_key(key);
+        sorted_back.sort_by_key(key);
+        assert_eq!(whole_back, sorted_back, "venue by venue, the same visits");
         let again = TraceIndex::build(&back, 3, categories.clone()).unwrap();
         let rules = CompiledRules::new(&crate::RuleSet::china_2022());
         for p in 0..3 {
@@ -263,6 +273,8 @@ mod tests {
         let late = [visit(1, 2, 1_005_000, None), visit(3, 0, 1_000_100, None)];
         let layered = LayeredIndex::new(Arc::new(main), &late, categories.clone()).unwrap();
         assert_eq!((layered.stats().visits, layered.delta_visits()), (6, 5));
+        let nothing_new = LayeredIndex::new(layered.main().clone(), &[], categories.clone()).unwrap();
+        assert_eq!((nothing_new.stats().visits, nothing_new.delta_visits()), (4, 0));
         let all: Vec<TraceVisit> = visits.iter().chain(&late).copied().collect();
         let whole = TraceIndex::build(&all, 4, categories).unwrap();
         for p in 0..4 {

@@ -1,8 +1,9 @@
 //! The live co-presence index (流调索引): built from the store's admitted visits of the last
 //! [`WINDOW_DAYS`] days (a task warms it at start-up, without holding the server back), and before each
-//! trace caught up with every visit committed since (by
-//! any node, a device's late upload or a bulk load alike) and rebuilt from memory when there were any (a
-//! rebuild runs at about 10 M visits a second).
+//! trace caught up with every visit committed since (by any node, a device's late upload or a bulk load
+//! alike). New visits go into a small index searched beside the big one (`LayeredIndex`: the work is
+//! proportional to the new visits and their persons' earlier ones); once the small one passes a quarter of
+//! the big one, the next catch-up rebuilds the big one from itself and the new visits.
 //!
 //! Store ids become the index's dense numbers directly: persons and venues are numbered from 1 by both
 //! backends, so person 17 is index person 17 and nothing needs a mapping table.
@@ -12,7 +13,7 @@ pub mod case;
 use chrono::{DateTime, Duration, Utc};
 use sentinel_core::VenueCategory;
 use sentinel_store::{Store, StoreError, TraceVisitRow};
-use sentinel_trace::{TraceIndex, TraceVisit};
+use sentinel_trace::{LayeredIndex, TraceIndex, TraceVisit};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
@@ -28,19 +29,24 @@ const ID_MARGIN: i64 = 16_384;
 /// The most visits a bulk load may insert in one transaction (see [`ID_MARGIN`]).
 pub const MAX_BULK_VISITS: usize = 10_000;
 
-/// What a trace reads: the index (its `stats()` say how many visits it holds).
+/// What a trace reads: the big index and the small one beside it (their `stats()` say how many visits
+/// they hold).
 #[derive(Clone)]
 pub struct Snapshot {
-    pub index: Arc<TraceIndex>,
+    pub index: Arc<LayeredIndex>,
 }
 
 #[derive(Default)]
 struct Visits {
-    /// Every admitted visit of the window, as the index takes it.
-    all: Vec<TraceVisit>,
+    /// Visits read since the big index was built (before the first build: all of them).
+    pending: Vec<TraceVisit>,
     /// The highest visit id read, and the ids read within [`ID_MARGIN`] of it.
     last_id: i64,
     recent: BTreeSet<i64>,
+    /// The big index, built from the window's visits at its last rebuild.
+    main: Option<Arc<TraceIndex>>,
+    /// Visits in the small index at the last catch-up.
+    delta_visits: usize,
     built: Option<Snapshot>,
     categories: Vec<VenueCategory>,
 }
@@ -53,14 +59,14 @@ impl Visits {
         let mut added = 0;
         // Room for the rows not read before only: a catch-up re-reads the margin, and reserving for those
         // would double a full vector (a 13 M-visit index once spent 1.3 s clearing pages for it).
-        self.all.reserve(rows.iter().filter(|r| r.id > self.last_id).count());
+        self.pending.reserve(rows.iter().filter(|r| r.id > self.last_id).count());
         for r in rows {
             // Read in an earlier catch-up: every id that may still be re-read is in `recent`.
             if r.id <= self.last_id && (r.id <= self.last_id - ID_MARGIN || self.recent.contains(&r.id)) {
                 continue;
             }
             if let Some(v) = trace_visit(r) {
-                self.all.push(v);
+                self.pending.push(v);
                 added += 1;
             }
             if r.id > floor {
@@ -132,7 +138,7 @@ impl TraceBook {
             true => Some(venue_categories(store).await?),
             false => None,
         };
-        let (all, categories, added) = {
+        let (pending, main, categories, added) = {
             let mut v = self.lock();
             if let Some(c) = fresh_categories {
                 v.categories = c;
@@ -141,37 +147,81 @@ impl TraceBook {
             if let (Some(built), 0) = (&v.built, added) {
                 return Ok(built.clone());
             }
-            (std::mem::take(&mut v.all), std::mem::take(&mut v.categories), added)
+            // Past a quarter of the big index, the small one costs each catch-up more than a rebuild saves.
+            let grow = v.main.as_ref().is_some_and(|m| v.delta_visits * 4 <= m.stats().visits);
+            let pending = match grow {
+                true => v.pending.clone(),
+                false => std::mem::take(&mut v.pending),
+            };
+            (pending, v.main.clone().map(|m| (m, grow)), v.categories.clone(), added)
         };
         let oldest = window_start.timestamp();
-        let built = tokio::task::spawn_blocking(move || {
-            let mut all = all;
-            all.retain(|x| x.entered >= oldest);
-            let persons = all.iter().map(|x| x.person).max().map_or(0, |p| p + 1);
-            // A visit naming a venue the store does not know (cannot happen through the API) is left out
-            // rather than failing every trace.
-            all.retain(|x| (x.venue as usize) < categories.len());
-            let built = TraceIndex::build(&all, persons, categories.clone());
-            (built, all, categories)
-        })
-        .await;
+        let rebuilt = !main.as_ref().is_some_and(|(_, grow)| *grow);
+        let built = tokio::task::spawn_blocking(move || layered(main, pending, categories, oldest)).await;
         let mut v = self.lock();
-        let (built, all, categories) = match built {
+        let layered = match built {
             Ok(done) => done,
             Err(e) => {
-                // The visits went down with the task: start over, so the next catch-up reads the whole window.
+                // The visits may have gone down with the task: start over, so the next catch-up reads the
+                // whole window.
                 *v = Visits::default();
                 return Err(StoreError::Backend(format!("index task: {e}")));
             }
         };
-        v.all = all;
-        v.categories = categories;
-        let index = built.map_err(|e| StoreError::Backend(format!("trace index: {e}")))?;
+        let index = match layered {
+            Ok(index) => index,
+            Err(e) => {
+                *v = Visits::default();
+                return Err(StoreError::Backend(format!("trace index: {e}")));
+            }
+        };
+        if rebuilt {
+            v.main = Some(index.main().clone());
+        }
+        v.delta_visits = index.delta_visits();
         let snapshot = Snapshot { index: Arc::new(index) };
         v.built = Some(snapshot.clone());
-        tracing::debug!(visits = v.all.len(), added, "trace index rebuilt");
+        let stats = snapshot.index.stats();
+        tracing::debug!(
+            visits = stats.visits,
+            added,
+            rebuilt,
+            small = v.delta_visits,
+            "trace index caught up"
+        );
         Ok(snapshot)
     }
+}
+
+/// The index over the big one and the visits read since: a small index beside `main` when it is to grow,
+/// else a new big one from the old one's visits and the pending ones, trimmed to the window.
+fn layered(
+    main: Option<(Arc<TraceIndex>, bool)>,
+    pending: Vec<TraceVisit>,
+    categories: Vec<VenueCategory>,
+    oldest: i64,
+) -> Result<LayeredIndex, sentinel_trace::IndexError> {
+    // A visit naming a venue the store does not know (cannot happen through the API) is left out rather
+    // than failing every trace.
+    let known = |x: &TraceVisit| (x.venue as usize) < categories.len();
+    let mut all = match main {
+        Some((main, true)) => {
+            let fresh: Vec<TraceVisit> = pending.into_iter().filter(known).collect();
+            return LayeredIndex::new(main, &fresh, categories);
+        }
+        Some((main, false)) => {
+            let mut all = Vec::with_capacity(main.stats().visits + pending.len());
+            all.extend(main.raw_visits());
+            all.extend(pending);
+            all
+        }
+        None => pending,
+    };
+    all.retain(|x| x.entered >= oldest && known(x));
+    let persons = all.iter().map(|x| x.person).max().map_or(0, |p| p + 1);
+    let main = TraceIndex::build(&all, persons, categories.clone())?;
+    drop(all);
+    LayeredIndex::new(Arc::new(main), &[], categories)
 }
 
 /// All the window's visits, read in id ranges at once (one per core).
@@ -207,6 +257,45 @@ mod tests {
     }
 
     #[test]
+    fn the_small_index_grows_and_is_folded_into_a_new_big_one() {
+        let categories = vec![VenueCategory::ALL[0]; 4];
+        let visit = |person, venue, entered| TraceVisit { person, venue, entered, left: None };
+        let first = layered(
+            None,
+            vec![visit(1, 1, 1_000), visit(2, 1, 1_100), visit(1, 2, 500)],
+            categories.clone(),
+            0,
+        )
+        .unwrap();
+        assert_eq!((first.stats().visits, first.delta_visits()), (3, 0));
+        // Person 1 visits again: their two earlier visits move to the small index with the new one.
+        let grown =
+            layered(Some((first.main().clone(), true)), vec![visit(1, 3, 2_000)], categories.clone(), 0)
+                .unwrap();
+        assert_eq!((grown.stats().visits, grown.delta_visits()), (4, 3));
+        assert!(Arc::ptr_eq(grown.main(), first.main()), "the big index is shared, not rebuilt");
+        // Folded: one big index of all four, visits older than the window left out.
+        let folded = layered(
+            Some((grown.main().clone(), false)),
+            vec![visit(1, 3, 2_000), visit(3, 9, 2_100)],
+            categories,
+            600,
+        )
+        .unwrap();
+        assert_eq!(
+            (folded.stats().visits, folded.delta_visits()),
+            (3, 0),
+            "entered at 500: out; venue 9: unknown"
+        );
+        let rules = sentinel_trace::RuleSet::china_2022();
+        let trajectory: Vec<(u32, i64)> = sentinel_trace::trajectory(&folded, &rules, 1, 0, i64::MAX)
+            .iter()
+            .map(|v| (v.venue, v.entered))
+            .collect();
+        assert_eq!(trajectory, [(1, 1_000), (3, 2_000)]);
+    }
+
+    #[test]
     fn a_catch_up_takes_late_commits_once() {
         let mut v = Visits::default();
         let first: Vec<_> = (1..=100).filter(|id| *id != 60).map(row).collect();
@@ -215,7 +304,7 @@ mod tests {
         let again: Vec<_> = (1..=120).map(row).collect();
         assert_eq!(v.take(&again), 21, "60 and 101..=120");
         assert_eq!(v.take(&again), 0);
-        let mut persons: Vec<u32> = v.all.iter().map(|x| x.person).collect();
+        let mut persons: Vec<u32> = v.pending.iter().map(|x| x.person).collect();
         persons.sort_unstable();
         assert_eq!(persons, (1..=120).collect::<Vec<u32>>());
         // Far beyond the margin, old ids are forgotten rather than kept forever.
