@@ -113,7 +113,7 @@ mod tests {
         let flights = Arc::new(SingleFlight::<u32, u32>::default());
         let first = {
             let flights = flights.clone();
-            tokio::spawn(async move { flights.run(1, 0, || std::future::pending()).await })
+            tokio::spawn(async move { flights.run(1, 0, std::future::pending).await })
         };
         tokio::task::yield_now().await;
         let second = {
