@@ -10,6 +10,11 @@ use crate::query::from_millis;
 use crate::{Page, PageRequest, StoreError};
 use sentinel_core::health::Colour;
 
+/// The most visits one bulk-load transaction holds. A running server's trace index reads new visits by id and
+/// re-reads a margin below the highest it has seen (on PostgreSQL a transaction's ids can become visible after
+/// a later one's); a transaction holding more ids than that margin could slip past it.
+pub const MAX_BULK_VISITS: usize = 10_000;
+
 /// An admitted visit as a trace index takes it (times in Unix milliseconds, as stored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceVisitRow {
@@ -257,9 +262,8 @@ pub trait CaseStore: Send + Sync {
     async fn venue_categories(&self) -> Result<Vec<(VenueId, VenueCategory)>, StoreError>;
     /// Every person's id and home grid, by id, without reading (and decrypting) the rest of them.
     async fn person_homes(&self) -> Result<Vec<(PersonId, RegionCode)>, StoreError>;
-    /// Appends visits in one transaction, the fast path of a bulk load; returns how many. A running server's
-    /// trace index catches up by visit id with a margin, so keep a call below
-    /// `sentinel_server::exposure::MAX_BULK_VISITS` visits.
+    /// Appends visits, the fast path of a bulk load, in transactions of at most [`MAX_BULK_VISITS`] (a
+    /// running server's trace index catches up by visit id with a margin larger than that); returns how many.
     async fn bulk_insert_visits(&self, visits: &[BulkVisit]) -> Result<usize, StoreError>;
     /// Before a bulk load of many visits: drop the visit indexes that make each insert a random write, to
     /// be rebuilt by one sort in [`CaseStore::end_bulk_load`]. A no-op where that does not pay.

@@ -132,6 +132,15 @@ mod cases {
         assert!(
             page.items.iter().all(|v| v.person_id == Some(a) && v.outcome == "pass" && v.reasons.is_empty())
         );
+        // A load larger than one transaction may hold is split, and every visit lands.
+        let before = s.max_visit_id().await.unwrap();
+        let many = MAX_BULK_VISITS * 2 + 1;
+        let more: Vec<BulkVisit> =
+            (0..many).map(|i| BulkVisit { person_id: b, ..visits[i % visits.len()] }).collect();
+        assert_eq!(s.bulk_insert_visits(&more).await.unwrap(), many);
+        let rows = s.visits_for_trace(now() - Duration::days(2), before, i64::MAX).await.unwrap();
+        assert_eq!(rows.len(), many);
+        assert!(rows.iter().all(|r| r.person_id == b.0));
     }
 
     pub async fn cases_keep_their_last_trace_and_applied_codes(s: &dyn Store) {

@@ -130,21 +130,26 @@ impl CaseStore for PostgresStore {
     }
 
     async fn bulk_insert_visits(&self, visits: &[BulkVisit]) -> Result<usize, StoreError> {
-        let persons: Vec<i64> = visits.iter().map(|v| v.person_id.0).collect();
-        let venues: Vec<i64> = visits.iter().map(|v| v.venue_id.0).collect();
-        let channels: Vec<&str> = visits.iter().map(|v| v.channel).collect();
-        let entered: Vec<i64> = visits.iter().map(|v| v.entered_at_ms).collect();
-        let left: Vec<Option<i64>> = visits.iter().map(|v| v.left_at_ms).collect();
         let c = self.pool.get().await?;
-        let n = c
-            .execute(
-                "INSERT INTO visits (person_id, venue_id, channel, entered_at, left_at, outcome, reasons)
-                 SELECT p, v, ch, e, l, 'pass', ''
-                 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) AS t(p, v, ch, e, l)",
-                &[&persons, &venues, &channels, &entered, &left],
-            )
-            .await?;
-        Ok(n as usize)
+        let mut inserted = 0;
+        // One statement (its own transaction) per chunk: see MAX_BULK_VISITS.
+        for chunk in visits.chunks(crate::MAX_BULK_VISITS) {
+            let persons: Vec<i64> = chunk.iter().map(|v| v.person_id.0).collect();
+            let venues: Vec<i64> = chunk.iter().map(|v| v.venue_id.0).collect();
+            let channels: Vec<&str> = chunk.iter().map(|v| v.channel).collect();
+            let entered: Vec<i64> = chunk.iter().map(|v| v.entered_at_ms).collect();
+            let left: Vec<Option<i64>> = chunk.iter().map(|v| v.left_at_ms).collect();
+            let n = c
+                .execute(
+                    "INSERT INTO visits (person_id, venue_id, channel, entered_at, left_at, outcome, reasons)
+                     SELECT p, v, ch, e, l, 'pass', ''
+                     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) AS t(p, v, ch, e, l)",
+                    &[&persons, &venues, &channels, &entered, &left],
+                )
+                .await?;
+            inserted += n as usize;
+        }
+        Ok(inserted)
     }
 
     async fn create_case(&self, case: &NewCase, now: DateTime<Utc>) -> Result<TraceCase, StoreError> {

@@ -154,23 +154,26 @@ impl CaseStore for SqliteStore {
     async fn bulk_insert_visits(&self, visits: &[BulkVisit]) -> Result<usize, StoreError> {
         let visits = visits.to_vec();
         self.write(Box::new(move |c, _| {
-            let tx = c.transaction()?;
-            {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO visits (person_id, venue_id, channel, entered_at, left_at, outcome, reasons)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'pass', '')",
-                )?;
-                for v in &visits {
-                    stmt.execute(params![
-                        v.person_id.0,
-                        v.venue_id.0,
-                        v.channel,
-                        v.entered_at_ms,
-                        v.left_at_ms
-                    ])?;
+            // A transaction per chunk: see MAX_BULK_VISITS (SQLite commits in id order, but the contract is one).
+            for chunk in visits.chunks(crate::MAX_BULK_VISITS) {
+                let tx = c.transaction()?;
+                {
+                    let mut stmt = tx.prepare_cached(
+                        "INSERT INTO visits (person_id, venue_id, channel, entered_at, left_at, outcome, reasons)
+                         VALUES (?1, ?2, ?3, ?4, ?5, 'pass', '')",
+                    )?;
+                    for v in chunk {
+                        stmt.execute(params![
+                            v.person_id.0,
+                            v.venue_id.0,
+                            v.channel,
+                            v.entered_at_ms,
+                            v.left_at_ms
+                        ])?;
+                    }
                 }
+                tx.commit()?;
             }
-            tx.commit()?;
             Ok(visits.len())
         }))
         .await
