@@ -45,14 +45,18 @@ impl<K: Eq + Hash + Copy, V: Clone> SingleFlight<K, V> {
                 }
             }
         };
-        let result = flight.get_or_init(read).await.clone();
-        // Done: the next miss (after a forgetting) reads afresh. Only this flight's entry is removed, not
-        // a newer one that replaced it.
+        // Done, failed or dropped: the next miss (after a forgetting) reads afresh, and a caller that went
+        // away leaves nothing behind.
+        let _done = Landing { flights: self, key, flight: flight.clone() };
+        flight.get_or_init(read).await.clone()
+    }
+
+    /// Removes `flight`'s entry, not a newer one that replaced it.
+    fn land(&self, key: &K, flight: &Flight<V>) {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if in_flight.get(&key).is_some_and(|(_, f)| Arc::ptr_eq(f, &flight)) {
-            in_flight.remove(&key);
+        if in_flight.get(key).is_some_and(|(_, f)| Arc::ptr_eq(f, flight)) {
+            in_flight.remove(key);
         }
-        result
     }
 
     /// Reads under way (for tests and metrics).
@@ -62,6 +66,19 @@ impl<K: Eq + Hash + Copy, V: Clone> SingleFlight<K, V> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Removes a flight's entry when its caller is done with it, however that ends.
+struct Landing<'a, K: Eq + Hash + Copy, V: Clone> {
+    flights: &'a SingleFlight<K, V>,
+    key: K,
+    flight: Flight<V>,
+}
+
+impl<K: Eq + Hash + Copy, V: Clone> Drop for Landing<'_, K, V> {
+    fn drop(&mut self) {
+        self.flights.land(&self.key, &self.flight);
     }
 }
 
@@ -123,5 +140,15 @@ mod tests {
         tokio::task::yield_now().await;
         first.abort();
         assert_eq!(second.await.unwrap().unwrap(), 5);
+        // A reader dropped with nobody waiting leaves no entry behind.
+        let alone = {
+            let flights = flights.clone();
+            tokio::spawn(async move { flights.run(2, 0, std::future::pending).await })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(flights.len(), 1);
+        alone.abort();
+        let _ = alone.await;
+        assert!(flights.is_empty());
     }
 }

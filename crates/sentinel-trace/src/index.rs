@@ -30,6 +30,11 @@ impl TraceVisit {
             left: left_ms.map(|l| l.div_euclid(1000)),
         }
     }
+
+    /// Whether an index can hold this visit's time (see [`IndexError::OutOfWindow`]).
+    pub fn in_range(&self) -> bool {
+        (0..LATEST).contains(&self.entered)
+    }
 }
 
 /// The top bit of a stored stay: inferred (no check-out); the other 15 bits are minutes.
@@ -148,7 +153,7 @@ impl TraceIndex {
             if v.person >= persons {
                 return Err(IndexError::UnknownPerson { index, person: v.person, persons });
             }
-            if !(0..LATEST).contains(&v.entered) {
+            if !v.in_range() {
                 return Err(IndexError::OutOfWindow { index, seconds: v.entered });
             }
         }
@@ -234,6 +239,11 @@ impl TraceIndex {
 
     pub fn person_count(&self) -> usize {
         self.person_offsets.len().saturating_sub(1)
+    }
+
+    /// When the earliest visit held was entered (None: no visits).
+    pub fn oldest_entered(&self) -> Option<i64> {
+        (!self.person.is_empty()).then_some(self.base)
     }
 
     pub fn venue_count(&self) -> usize {

@@ -55,6 +55,10 @@ impl LayeredIndex {
         }
         let hidden = visits.len();
         visits.extend_from_slice(new_visits);
+        // Positions of the small index follow the big one's, in one u32.
+        if main.stats().visits + visits.len() > u32::MAX as usize {
+            return Err(IndexError::TooMany);
+        }
         // Nothing new: no small index (its person and venue arrays would cost as much as a full one's).
         let delta = match visits.is_empty() {
             true => TraceIndex::default(),

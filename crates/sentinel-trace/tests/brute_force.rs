@@ -143,8 +143,12 @@ fn engine(
     // The same visits as a big index with the later ones in a small one beside it (as the server keeps up
     // with new visits): the same answer, positions aside.
     for split in [visits.len() / 3, visits.len() * 9 / 10] {
-        let main = TraceIndex::build(&visits[..split], PERSONS, categories.to_vec()).unwrap();
-        let layered = LayeredIndex::new(main.into(), &visits[split..], categories.to_vec()).unwrap();
+        // The big index knows only the persons and venues of its own visits: later ones are new to it.
+        let (early, late) = visits.split_at(split);
+        let persons = early.iter().map(|v| v.person + 1).max().unwrap_or(0);
+        let venues = early.iter().map(|v| v.venue as usize + 1).max().unwrap_or(0);
+        let main = TraceIndex::build(early, persons, categories[..venues].to_vec()).unwrap();
+        let layered = LayeredIndex::new(main.into(), late, categories.to_vec()).unwrap();
         assert_eq!(layered.stats().visits, visits.len());
         let pair =
             Tracer::new(&layered).with_threads(2).with_parallel_threshold(2).trace(rules, cases, now, offset);

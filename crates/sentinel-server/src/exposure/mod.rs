@@ -28,8 +28,9 @@ pub const WINDOW_DAYS: i64 = 30;
 /// a few batches of 512 in flight; bulk loads: [`MAX_BULK_VISITS`] a transaction).
 const ID_MARGIN: i64 = 16_384;
 
-/// The most visits a bulk load may insert in one transaction (see [`ID_MARGIN`]).
-pub const MAX_BULK_VISITS: usize = 10_000;
+/// The most visits a bulk load inserts in one transaction (the store splits larger loads): below [`ID_MARGIN`].
+pub use sentinel_store::MAX_BULK_VISITS;
+const _: () = assert!((MAX_BULK_VISITS as i64) < ID_MARGIN);
 
 /// What a trace reads: the big index and the small one beside it (their `stats()` say how many visits
 /// they hold).
@@ -51,6 +52,8 @@ struct Visits {
     delta_visits: usize,
     built: Option<Snapshot>,
     categories: Vec<VenueCategory>,
+    /// A known venue's category changed since the big index was built: the next catch-up folds.
+    categories_changed: bool,
 }
 
 impl Visits {
@@ -143,42 +146,53 @@ impl TraceBook {
         let (pending, main, categories, added) = {
             let mut v = self.lock();
             if let Some(c) = fresh_categories {
+                // A venue whose category changed: the big index's default stays there are stale.
+                let common = v.categories.len().min(c.len());
+                v.categories_changed |= v.categories[..common] != c[..common];
                 v.categories = c;
             }
             let added = v.take(&rows);
             if let (Some(built), 0) = (&v.built, added) {
                 return Ok(built.clone());
             }
-            // Past an eighth of the big index, fold: the small one is rebuilt whole at each catch-up.
-            let grow = v.main.as_ref().is_some_and(|m| v.delta_visits * 8 <= m.stats().visits);
-            let pending = match grow {
-                true => v.pending.clone(),
-                false => std::mem::take(&mut v.pending),
+            let grow = v.main.as_ref().is_some_and(|m| {
+                // Fold past an eighth of the big index (the small one is built again whole at each catch-up),
+                // when a day of the big one's visits has left the window, or when categories changed.
+                v.delta_visits.max(v.pending.len()) * 8 <= m.stats().visits
+                    && m.oldest_entered().is_none_or(|t| t >= (window_start - Duration::days(1)).timestamp())
+                    && !v.categories_changed
+            });
+            // Kept in the book until the index over them is built (the first time, there is nothing to keep
+            // them for: a failure reads the window again).
+            let pending = match v.main {
+                Some(_) => v.pending.clone(),
+                None => std::mem::take(&mut v.pending),
             };
             (pending, v.main.clone().map(|m| (m, grow)), v.categories.clone(), added)
         };
         let oldest = window_start.timestamp();
+        let first_build = main.is_none();
         let rebuilt = !main.as_ref().is_some_and(|(_, grow)| *grow);
         let built = tokio::task::spawn_blocking(move || layered(main, pending, categories, oldest)).await;
         let mut v = self.lock();
-        let layered = match built {
-            Ok(done) => done,
-            Err(e) => {
-                // The visits may have gone down with the task: start over, so the next catch-up reads the
-                // whole window.
-                *v = Visits::default();
-                return Err(StoreError::Backend(format!("index task: {e}")));
-            }
-        };
-        let index = match layered {
+        let built = built
+            .map_err(|e| format!("index task: {e}"))
+            .and_then(|index| index.map_err(|e| format!("trace index: {e}")));
+        let index = match built {
             Ok(index) => index,
-            Err(e) => {
-                *v = Visits::default();
-                return Err(StoreError::Backend(format!("trace index: {e}")));
+            Err(why) => {
+                // The first build took the visits with it: read the window again next time. Later ones
+                // leave the book as it was (the last index still serves).
+                if first_build {
+                    *v = Visits::default();
+                }
+                return Err(StoreError::Backend(why));
             }
         };
         if rebuilt {
             v.main = Some(index.main().clone());
+            v.pending.clear();
+            v.categories_changed = false;
         }
         v.delta_visits = index.delta_visits();
         let snapshot = Snapshot { index: Arc::new(index) };
@@ -203,12 +217,12 @@ fn layered(
     categories: Vec<VenueCategory>,
     oldest: i64,
 ) -> Result<LayeredIndex, sentinel_trace::IndexError> {
-    // A visit naming a venue the store does not know (cannot happen through the API) is left out rather
-    // than failing every trace.
-    let known = |x: &TraceVisit| (x.venue as usize) < categories.len();
+    // A visit naming a venue the store does not know (cannot happen through the API), or a time no index
+    // holds (before 1970, after 2242), is left out rather than failing every trace.
+    let usable = |x: &TraceVisit| (x.venue as usize) < categories.len() && x.in_range();
     let mut all = match main {
         Some((main, true)) => {
-            let fresh: Vec<TraceVisit> = pending.into_iter().filter(known).collect();
+            let fresh: Vec<TraceVisit> = pending.into_iter().filter(usable).collect();
             return LayeredIndex::new(main, &fresh, categories);
         }
         Some((main, false)) => {
@@ -219,7 +233,7 @@ fn layered(
         }
         None => pending,
     };
-    all.retain(|x| x.entered >= oldest && known(x));
+    all.retain(|x| x.entered >= oldest && usable(x));
     let persons = all.iter().map(|x| x.person).max().map_or(0, |p| p + 1);
     let main = TraceIndex::build(&all, persons, categories.clone())?;
     drop(all);
@@ -279,7 +293,7 @@ mod tests {
         // Folded: one big index of all four, visits older than the window left out.
         let folded = layered(
             Some((grown.main().clone(), false)),
-            vec![visit(1, 3, 2_000), visit(3, 9, 2_100)],
+            vec![visit(1, 3, 2_000), visit(3, 9, 2_100), visit(3, 1, 1 << 40)],
             categories,
             600,
         )
@@ -287,7 +301,7 @@ mod tests {
         assert_eq!(
             (folded.stats().visits, folded.delta_visits()),
             (3, 0),
-            "entered at 500: out; venue 9: unknown"
+            "entered at 500: out; venue 9: unknown; 2^40 s: no index holds it"
         );
         let rules = sentinel_trace::RuleSet::china_2022();
         let trajectory: Vec<(u32, i64)> = sentinel_trace::trajectory(&folded, &rules, 1, 0, i64::MAX)
