@@ -44,6 +44,8 @@ const MINUTES: u16 = 0x7fff;
 const OPEN_STAY: u16 = INFERRED | MINUTES;
 /// The longest stay kept, in minutes (about 22 days, longer than any window a trace looks at).
 const MAX_STAY: u16 = MINUTES - 1;
+/// Positions per entry of `venue_blocks` (4 bytes per 256 visits).
+const VENUE_BLOCK: usize = 256;
 /// Times an index takes: Unix seconds from 1970 to about 2242, so no sum of a time and a stay overflows.
 const LATEST: i64 = 1 << 33;
 
@@ -84,6 +86,8 @@ pub struct TraceIndex {
     base: i64,
     venue_categories: Vec<VenueCategory>,
     venue_offsets: Vec<u32>,
+    /// The venue holding every [`VENUE_BLOCK`]-th position: narrows `venue_of` to the few venues of a block.
+    venue_blocks: Vec<u32>,
     /// Per venue, the longest checked-out stay and the longest stored inferred stay (minutes).
     venue_checked_out_max: Vec<u16>,
     venue_inferred_max: Vec<u16>,
@@ -209,6 +213,9 @@ impl TraceIndex {
         for i in by_person.iter_mut() {
             *i = position_of[*i as usize];
         }
+        index.venue_blocks = (0..n.div_ceil(VENUE_BLOCK))
+            .map(|b| (venue_offsets.partition_point(|&o| o as usize <= b * VENUE_BLOCK) - 1) as u32)
+            .collect();
         index.venue_categories = venue_categories;
         index.venue_offsets = venue_offsets;
         index.person_offsets = person_offsets;
@@ -225,6 +232,7 @@ impl TraceIndex {
             + size_of_val(&self.person_visits[..]);
         let other_bytes = size_of_val(&self.venue_categories[..])
             + size_of_val(&self.venue_offsets[..])
+            + size_of_val(&self.venue_blocks[..])
             + size_of_val(&self.venue_checked_out_max[..])
             + size_of_val(&self.venue_inferred_max[..])
             + size_of_val(&self.person_offsets[..]);
@@ -311,9 +319,13 @@ impl TraceIndex {
         }
     }
 
-    /// The venue a position belongs to (binary search over the offsets).
+    /// The venue a position belongs to: a binary search over the offsets of the venues its block spans
+    /// (mostly one to a few, in one cache line), not over all of them.
     fn venue_of(&self, position: u32) -> u32 {
-        (self.venue_offsets.partition_point(|&o| o <= position) - 1) as u32
+        let block = position as usize / VENUE_BLOCK;
+        let first = self.venue_blocks[block] as usize;
+        let last = self.venue_blocks.get(block + 1).map_or(self.venue_count(), |&v| v as usize + 1);
+        (first + self.venue_offsets[first + 1..=last].partition_point(|&o| o <= position)) as u32
     }
 
     fn default_stay(&self, venue: u32, rules: &CompiledRules) -> u16 {

@@ -368,8 +368,9 @@ fn an_index_takes_fourteen_bytes_a_visit_and_refuses_what_it_cannot_hold() {
     let index = TraceIndex::build(&visits, 50, vec![VenueCategory::Bus; 7]).unwrap();
     let stats = index.stats();
     assert_eq!((stats.visits, stats.persons, stats.venues, stats.visit_bytes), (1000, 50, 7, 14_000));
-    // Offsets: 8 venue offsets and 51 person offsets of 4 bytes, 7 categories and 2 × 7 stay bounds.
-    assert_eq!(stats.total_bytes, 14_000 + 8 * 4 + 51 * 4 + 7 + 2 * 7 * 2);
+    // Offsets: 8 venue offsets, a venue for each of 4 blocks of 256 positions and 51 person offsets of 4 bytes,
+    // 7 categories and 2 × 7 stay bounds.
+    assert_eq!(stats.total_bytes, 14_000 + 8 * 4 + 4 * 4 + 51 * 4 + 7 + 2 * 7 * 2);
     let bus = || vec![VenueCategory::Bus];
     assert!(matches!(
         TraceIndex::build(&[visit(0, 9, 0, None)], 1, bus()),
