@@ -77,6 +77,10 @@ pub struct Config {
     /// Behind a reverse proxy: take the client's address (for per-client limits) from the last hop of
     /// `X-Forwarded-For` instead of the connection, which is the proxy's.
     pub trust_forwarded_for: bool,
+    /// Read the trace window's visits at start-up (about 14 bytes of memory a visit, and seconds of reading
+    /// at a city's size). A node that only serves gates can leave it off: its index is then built at its
+    /// first trace, if any.
+    pub warm_trace_index: bool,
 }
 
 impl Default for Config {
@@ -100,6 +104,7 @@ impl Default for Config {
             sms_gateway_url: None,
             demo_banner: false,
             trust_forwarded_for: false,
+            warm_trace_index: true,
         }
     }
 }
@@ -125,6 +130,7 @@ impl fmt::Debug for Config {
             .field("sms_gateway_url", &self.sms_gateway_url.as_deref().map(sentinel_store::redact_url))
             .field("demo_banner", &self.demo_banner)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("warm_trace_index", &self.warm_trace_index)
             .finish()
     }
 }
@@ -211,6 +217,7 @@ impl Config {
             "SENTINEL_SMS_GATEWAY_URL" => self.sms_gateway_url = Some(value),
             "SENTINEL_DEMO_BANNER" => self.demo_banner = flag(&value).map_err(bad)?,
             "SENTINEL_TRUST_FORWARDED_FOR" => self.trust_forwarded_for = flag(&value).map_err(bad)?,
+            "SENTINEL_WARM_TRACE_INDEX" => self.warm_trace_index = flag(&value).map_err(bad)?,
             "SENTINEL_SESSION_HOURS" => {
                 self.session_hours = value.parse().map_err(|e| bad(format!("{e}")))?
             }
@@ -270,6 +277,19 @@ mod tests {
         let debug = format!("{c:?}");
         assert!(debug.contains("postgres://u:***@h/db") && !debug.contains("pw"), "{debug}");
         assert_eq!(c.utc_offset().unwrap().local_minus_utc(), 8 * 3600);
+    }
+
+    #[test]
+    fn a_gate_only_node_can_skip_the_trace_index_at_start_up() {
+        assert!(Config::default().warm_trace_index);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gate.toml");
+        std::fs::write(&file, "warm_trace_index = false\n").unwrap();
+        assert!(!Config::load(Some(&file), vec![]).unwrap().warm_trace_index);
+        let env = vec![("SENTINEL_WARM_TRACE_INDEX".to_owned(), "true".to_owned())];
+        assert!(Config::load(Some(&file), env).unwrap().warm_trace_index, "the environment wins");
+        let env = vec![("SENTINEL_WARM_TRACE_INDEX".to_owned(), "sometimes".to_owned())];
+        assert!(Config::load(None, env).unwrap_err().to_string().contains("SENTINEL_WARM_TRACE_INDEX"));
     }
 
     #[test]

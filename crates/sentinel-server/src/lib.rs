@@ -119,6 +119,7 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         database_url: config.database_url(),
         throttle: throttle::Throttle::default(),
         trust_forwarded_for: config.trust_forwarded_for,
+        warm_trace_index: config.warm_trace_index,
     }))
 }
 
@@ -170,9 +171,14 @@ pub async fn serve(
     let follower = (state.store.backend() == "postgres").then(|| {
         tokio::spawn(entry::escalation::follow_other_nodes(state.clone(), state.database_url.clone()))
     });
-    // The trace index is read from the store in the background: the gate serves meanwhile.
+    // The trace index is read from the store in the background: the gate serves meanwhile. A gate-only
+    // node may skip it (`warm_trace_index = false`): a first trace then builds it.
     let warm = state.clone();
     let index = tokio::spawn(async move {
+        if !warm.warm_trace_index {
+            tracing::info!("the trace index is built at the first trace (warm_trace_index is off)");
+            return;
+        }
         if let Err(e) = warm.trace_book.snapshot(warm.store.clone(), warm.now()).await {
             tracing::warn!(error = %e, "building the trace index failed; the first trace tries again");
         }

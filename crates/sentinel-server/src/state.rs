@@ -56,6 +56,8 @@ pub struct Inner {
     pub throttle: crate::throttle::Throttle,
     /// Read the client's address from `X-Forwarded-For` (behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
+    /// Build the trace index at start-up (else at the first trace).
+    pub warm_trace_index: bool,
 }
 
 impl AppState {
