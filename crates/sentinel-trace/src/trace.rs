@@ -122,6 +122,10 @@ pub struct Tracer<'a> {
     /// Beside each found contact, the start of its earliest exposure and its number of exposures: the part
     /// every repeated exposure reads and writes, kept small so it stays in cache.
     hot: Vec<(i64, u32)>,
+    /// During the second hop, one bit per person: a case or close contact, whom no secondary exposure can
+    /// change. Checked before the person's state (a bit, not a word, so it stays in cache): about two
+    /// thirds of the second hop's exposures land on such persons. Clear outside the second hop.
+    settled: Vec<u64>,
     /// A second tracer sharing the second hop on another core (made on first use).
     helper: Option<Box<Tracer<'a>>>,
     threads: usize,
@@ -139,6 +143,7 @@ impl<'a> Tracer<'a> {
         Tracer {
             index,
             state: vec![0; persons],
+            settled: vec![0; persons.div_ceil(64)],
             epoch: 0,
             found: Vec::new(),
             hot: Vec::new(),
@@ -233,8 +238,13 @@ impl<'a> Tracer<'a> {
         (from, until): (i64, i64),
         tier: Tier,
         companions: bool,
+        settled: Option<&[u64]>,
     ) {
         let index = self.index;
+        let unsettled = |person: u32| {
+            settled
+                .is_none_or(|bits| bits.get(person as usize / 64).is_none_or(|w| w >> (person % 64) & 1 == 0))
+        };
         let offset = r.utc_offset;
         for v in index.visits_of(source, r).take_while(|v| v.entered < until) {
             if v.ends <= from {
@@ -245,7 +255,7 @@ impl<'a> Tracer<'a> {
             let venue = v.venue;
             let min_overlap = r.min_overlap_secs[slot];
             index.overlaps(venue, window, min_overlap, r, |position, person, entered, _, overlap| {
-                if person != source {
+                if person != source && unsettled(person) {
                     let from = entered.max(window.0);
                     let found =
                         Found { position, person, venue, through: source, source: window, from, overlap };
@@ -278,9 +288,35 @@ impl<'a> Tracer<'a> {
     fn second_hop(&mut self, r: &CompiledRules, cases: &[Case], now: i64) {
         let close: Vec<(u32, i64)> =
             self.found.iter().filter(|f| f.0 == Tier::Close).map(|f| (f.1.person, f.1.from)).collect();
+        let mut settled = std::mem::take(&mut self.settled);
+        let settle = |bits: &mut Vec<u64>, person: u32, on: bool| {
+            if let Some(w) = bits.get_mut(person as usize / 64) {
+                let bit = 1u64 << (person % 64);
+                *w = if on { *w | bit } else { *w & !bit };
+            }
+        };
+        for person in cases.iter().map(|c| c.person).chain(close.iter().map(|c| c.0)) {
+            settle(&mut settled, person, true);
+        }
+        self.expose_close(r, cases, &close, now, &settled);
+        for person in cases.iter().map(|c| c.person).chain(close.iter().map(|c| c.0)) {
+            settle(&mut settled, person, false);
+        }
+        self.settled = settled;
+    }
+
+    /// The second hop's exposures by `close`, with `settled` marking the cases and close contacts.
+    fn expose_close(
+        &mut self,
+        r: &CompiledRules,
+        cases: &[Case],
+        close: &[(u32, i64)],
+        now: i64,
+        settled: &[u64],
+    ) {
         if self.threads < 2 || close.len() < self.parallel_min_close {
-            for &(person, first_exposure) in &close {
-                self.expose(r, person, (first_exposure, now), Tier::Secondary, false);
+            for &(person, first_exposure) in close {
+                self.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(settled));
             }
             return;
         }
@@ -291,17 +327,17 @@ impl<'a> Tracer<'a> {
         for case in cases {
             helper.mark(case.person, CASE);
         }
-        for &(person, _) in &close {
+        for &(person, _) in close {
             helper.mark(person, Tier::Close as u32);
         }
         std::thread::scope(|scope| {
             let theirs = scope.spawn(|| {
                 for &(person, first_exposure) in close.iter().skip(1).step_by(2) {
-                    helper.expose(r, person, (first_exposure, now), Tier::Secondary, false);
+                    helper.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(settled));
                 }
             });
             for &(person, first_exposure) in close.iter().step_by(2) {
-                self.expose(r, person, (first_exposure, now), Tier::Secondary, false);
+                self.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(settled));
             }
             // A panic on the helper's thread is a bug; let it surface here.
             if let Err(panic) = theirs.join() {
@@ -325,7 +361,7 @@ impl<'a> Tracer<'a> {
         }
         for case in cases {
             let window = (case.onset.saturating_sub(r.lookback_secs), case.isolated_at);
-            self.expose(&r, case.person, window, Tier::Close, rules.companions);
+            self.expose(&r, case.person, window, Tier::Close, rules.companions, None);
         }
         if rules.hops >= 2 {
             self.second_hop(&r, cases, now);
