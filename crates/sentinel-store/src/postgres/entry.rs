@@ -280,6 +280,16 @@ const DEADLOCK_RETRIES: u32 = 5;
 /// webhooks are owed) in another.
 async fn record_batch(store: &PostgresStore, visits: &[NewVisit]) -> Result<Vec<RecordedVisit>, StoreError> {
     let mut c = store.pool.get().await?;
+    if visits.iter().all(|v| v.alerts.is_empty()) {
+        // One statement is its own transaction: no BEGIN and COMMIT round trips for a batch without alerts
+        // (most of a gate's).
+        let ids = insert_visits(&c, visits).await?;
+        let recorded = ids
+            .into_iter()
+            .map(|(visit_id, new)| RecordedVisit { visit_id, duplicate: !new, alert_ids: Vec::new() })
+            .collect();
+        return Ok(recorded);
+    }
     let tx = c.transaction().await?;
     let ids = insert_visits(&tx, visits).await?;
     let alerts: Vec<(&NewAlert, i64, &NewVisit)> = visits
@@ -482,11 +492,11 @@ impl EntryStore for PostgresStore {
     }
 
     fn concurrent_visit_batches(&self) -> usize {
-        // Two: one batch commits while the next gathers and inserts. With a batch in one statement, more
-        // in flight only means smaller batches and more commits for the same scans (gate bench, scans/s:
-        // 1 → 20.2 k, 2 → 18.5–19.0 k, 3 → 17.2 k, 4 → 17.4 k, 8 → 15.1 k), and two keeps a slow commit
-        // from holding every scan up.
-        2
+        // One: while a batch commits the next gathers, and with a batch in one statement, more in flight
+        // only means smaller batches and more commits for the same scans. Gate bench, scans/s, runs in pairs
+        // on 2026-11-27: one batch 18.4/18.2/17.6/17.6/17.2/19.1/17.5 k against two 16.5/16.8/15.6/15.7/16.7/
+        // 16.2/18.8 k (earlier the same day, three and four: 17.2 and 17.4 k, eight: 15.1 k).
+        1
     }
 
     async fn list_visits(&self, filter: &VisitFilter, page: PageRequest) -> Result<Page<Visit>, StoreError> {
