@@ -16,7 +16,15 @@ use crate::rules::CompiledRules;
 #[derive(Debug, Clone)]
 pub struct LayeredIndex {
     main: Arc<TraceIndex>,
+    /// The small index, its persons and venues numbered densely (in the order of `persons` and `venues`,
+    /// so every sort inside it orders as the whole numbers would): its arrays are sized by what it holds,
+    /// not by the city.
     delta: TraceIndex,
+    /// The small index's persons and venues by their dense number (ascending).
+    persons: Vec<u32>,
+    venues: Vec<u32>,
+    /// Every venue's category (those created since `main` was built too).
+    categories: Vec<VenueCategory>,
     /// One bit per person: their visits are in `delta`, and `main`'s are passed over.
     moved: Vec<u64>,
     /// `main`'s visits of the moved persons (counted once, in `delta`).
@@ -26,29 +34,30 @@ pub struct LayeredIndex {
 impl LayeredIndex {
     /// `main` together with `new_visits` (visits it does not hold) at venues whose categories
     /// `venue_categories` gives (all venues, those created since `main` was built too). The work is
-    /// proportional to the new visits and their persons' earlier ones, plus a pass over the person and
-    /// venue numbers.
+    /// proportional to the new visits and their persons' earlier ones, plus a bit per person.
     pub fn new(
         main: Arc<TraceIndex>,
         new_visits: &[TraceVisit],
         venue_categories: Vec<VenueCategory>,
     ) -> Result<Self, IndexError> {
-        let persons = new_visits
+        let person_bound = new_visits
             .iter()
             .map(|v| v.person.saturating_add(1))
             .max()
             .unwrap_or(0)
             .max(main.person_count() as u32);
-        let mut moved = vec![0u64; (persons as usize).div_ceil(64)];
+        let mut moved = vec![0u64; (person_bound as usize).div_ceil(64)];
         for v in new_visits {
             moved[v.person as usize / 64] |= 1 << (v.person % 64);
         }
         // Earlier visits first, as they came before the new ones.
+        let mut persons = Vec::new();
         let mut visits = Vec::with_capacity(new_visits.len() * 2);
         for (word, bits) in moved.iter().enumerate() {
             let mut bits = *bits;
             while bits != 0 {
                 let person = (word * 64) as u32 + bits.trailing_zeros();
+                persons.push(person);
                 visits.extend(main.raw_visits_of(person));
                 bits &= bits - 1;
             }
@@ -59,12 +68,31 @@ impl LayeredIndex {
         if main.stats().visits + visits.len() > u32::MAX as usize {
             return Err(IndexError::TooMany);
         }
-        // Nothing new: no small index (its person and venue arrays would cost as much as a full one's).
+        let mut venues: Vec<u32> = visits.iter().map(|v| v.venue).collect();
+        venues.sort_unstable();
+        venues.dedup();
+        let mut local_categories = Vec::with_capacity(venues.len());
+        for &venue in &venues {
+            match venue_categories.get(venue as usize) {
+                Some(&c) => local_categories.push(c),
+                None => {
+                    let index = visits.iter().position(|v| v.venue == venue).unwrap_or(0);
+                    return Err(IndexError::UnknownVenue { index, venue, venues: venue_categories.len() });
+                }
+            }
+        }
+        // Both lists are ascending, so a binary search numbers each visit's person and venue.
+        let dense = |list: &[u32], id: u32| list.binary_search(&id).map_or(0, |k| k as u32);
+        for v in &mut visits {
+            v.person = dense(&persons, v.person);
+            v.venue = dense(&venues, v.venue);
+        }
+        // Nothing new: no small index.
         let delta = match visits.is_empty() {
             true => TraceIndex::default(),
-            false => TraceIndex::build(&visits, persons, venue_categories)?,
+            false => TraceIndex::build(&visits, persons.len() as u32, local_categories)?,
         };
-        Ok(LayeredIndex { main, delta, moved, hidden })
+        Ok(LayeredIndex { main, delta, persons, venues, categories: venue_categories, moved, hidden })
     }
 
     /// The big index this one adds to.
@@ -82,10 +110,13 @@ impl LayeredIndex {
         let (main, delta) = (self.main.stats(), self.delta.stats());
         IndexStats {
             visits: main.visits - self.hidden + delta.visits,
-            persons: main.persons.max(delta.persons),
-            venues: main.venues.max(delta.venues),
+            persons: main.persons.max(self.persons.last().map_or(0, |&p| p as usize + 1)),
+            venues: main.venues.max(self.categories.len()),
             visit_bytes: main.visit_bytes + delta.visit_bytes,
-            total_bytes: main.total_bytes + delta.total_bytes + self.moved.len() * 8,
+            total_bytes: main.total_bytes
+                + delta.total_bytes
+                + (self.moved.len() * 2 + self.persons.len() + self.venues.len()) * 4
+                + self.categories.len(),
         }
     }
 
@@ -96,6 +127,21 @@ impl LayeredIndex {
     /// Positions in `delta` come after `main`'s.
     fn delta_start(&self) -> u32 {
         self.main.stats().visits as u32
+    }
+
+    /// A venue's dense number in the small index, if it has visits there.
+    fn local_venue(&self, venue: u32) -> Option<u32> {
+        self.venues.binary_search(&venue).ok().map(|k| k as u32)
+    }
+
+    /// A visit of the small index with its person and venue numbered as in the city.
+    fn global(&self, v: VisitView) -> VisitView {
+        VisitView {
+            position: v.position + self.delta_start(),
+            person: self.persons[v.person as usize],
+            venue: self.venues[v.venue as usize],
+            ..v
+        }
     }
 }
 
@@ -135,14 +181,16 @@ impl<'a> IndexView<'a> {
     pub fn person_count(&self) -> usize {
         match self {
             IndexView::Single(i) => i.person_count(),
-            IndexView::Layered(l) => l.main.person_count().max(l.delta.person_count()),
+            IndexView::Layered(l) => l.stats().persons,
         }
     }
 
     pub fn category(&self, venue: u32) -> Option<VenueCategory> {
         match self {
             IndexView::Single(i) => i.category(venue),
-            IndexView::Layered(l) => l.delta.category(venue).or_else(|| l.main.category(venue)),
+            IndexView::Layered(l) => {
+                l.categories.get(venue as usize).copied().or_else(|| l.main.category(venue))
+            }
         }
     }
 
@@ -154,14 +202,10 @@ impl<'a> IndexView<'a> {
     ) -> Box<dyn Iterator<Item = VisitView> + 'a> {
         match self {
             IndexView::Single(i) => Box::new(i.visits_of(person, rules)),
-            IndexView::Layered(l) if l.is_moved(person) => {
-                let start = l.delta_start();
-                Box::new(
-                    l.delta
-                        .visits_of(person, rules)
-                        .map(move |v| VisitView { position: v.position + start, ..v }),
-                )
-            }
+            IndexView::Layered(l) if l.is_moved(person) => match l.persons.binary_search(&person) {
+                Ok(local) => Box::new(l.delta.visits_of(local as u32, rules).map(move |v| l.global(v))),
+                Err(_) => Box::new(std::iter::empty()),
+            },
             IndexView::Layered(l) => Box::new(l.main.visits_of(person, rules)),
         }
     }
@@ -185,10 +229,10 @@ impl<'a> IndexView<'a> {
                         }
                     });
                 }
-                if (venue as usize) < l.delta.venue_count() {
+                if let Some(local) = l.local_venue(venue) {
                     let start = l.delta_start();
-                    l.delta.overlaps(venue, window, min_overlap, rules, |p, person, e, ends, o| {
-                        found(p + start, person, e, ends, o)
+                    l.delta.overlaps(local, window, min_overlap, rules, |p, person, e, ends, o| {
+                        found(p + start, l.persons[person as usize], e, ends, o)
                     });
                 }
             }
@@ -212,9 +256,11 @@ impl<'a> IndexView<'a> {
                         }
                     });
                 }
-                if (venue as usize) < l.delta.venue_count() {
+                if let Some(local) = l.local_venue(venue) {
                     let start = l.delta_start();
-                    l.delta.entered_between(venue, window, |p, person, e| found(p + start, person, e));
+                    l.delta.entered_between(local, window, |p, person, e| {
+                        found(p + start, l.persons[person as usize], e)
+                    });
                 }
             }
         }
@@ -226,10 +272,11 @@ impl<'a> IndexView<'a> {
             IndexView::Single(i) => i.visit_at(position, venue, rules),
             IndexView::Layered(l) => {
                 let start = l.delta_start();
-                if position < start {
-                    l.main.visit_at(position, venue, rules)
-                } else {
-                    VisitView { position, ..l.delta.visit_at(position - start, venue, rules) }
+                match l.local_venue(venue) {
+                    Some(local) if position >= start => {
+                        l.global(l.delta.visit_at(position - start, local, rules))
+                    }
+                    _ => l.main.visit_at(position, venue, rules),
                 }
             }
         }
