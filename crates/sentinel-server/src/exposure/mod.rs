@@ -3,9 +3,9 @@
 //! trace caught up with every visit committed since (by any node, a device's late upload or a bulk load
 //! alike). New visits go into a small index searched beside the big one (`LayeredIndex`: the work is
 //! proportional to the new visits and their persons' earlier ones, about 24 ms for 10 000 new visits beside 12 M);
-//! once the small one passes an eighth of the big one, the next catch-up rebuilds the big one from itself and
-//! the new visits (so a catch-up costs at most about an eighth of a rebuild, and a rebuild comes once per
-//! eighth of the window's visits).
+//! once the small one passes an eighth of the big one, a fold rebuilds the big one from itself and the new
+//! visits in the background while traces go on with the pair, and swaps it in (a rebuild comes once per
+//! eighth of the window's visits and holds no trace up: seconds at a city's size).
 //!
 //! Store ids become the index's dense numbers directly: persons and venues are numbered from 1 by both
 //! backends, so person 17 is index person 17 and nothing needs a mapping table.
@@ -54,6 +54,8 @@ struct Visits {
     categories: Vec<VenueCategory>,
     /// A known venue's category changed since the big index was built: the next catch-up folds.
     categories_changed: bool,
+    /// A fold is under way (one at a time).
+    folding: bool,
 }
 
 impl Visits {
@@ -116,7 +118,11 @@ impl TraceBook {
             .map_err(|e| StoreError::Backend(format!("index task: {e}")))?
     }
 
-    async fn catch_up(&self, store: &dyn Store, now: DateTime<Utc>) -> Result<Snapshot, StoreError> {
+    async fn catch_up(
+        self: Arc<Self>,
+        store: &dyn Store,
+        now: DateTime<Utc>,
+    ) -> Result<Snapshot, StoreError> {
         let _one = self.catch_up.lock().await;
         let window_start = now - Duration::days(WINDOW_DAYS);
         let (after, first, known_venues) = {
@@ -155,13 +161,25 @@ impl TraceBook {
             if let (Some(built), 0) = (&v.built, added) {
                 return Ok(built.clone());
             }
-            let grow = v.main.as_ref().is_some_and(|m| {
+            let fold_due = v.main.as_ref().is_some_and(|m| {
                 // Fold past an eighth of the big index (the small one is built again whole at each catch-up),
                 // when a day of the big one's visits has left the window, or when categories changed.
-                v.delta_visits.max(v.pending.len()) * 8 <= m.stats().visits
-                    && m.oldest_entered().is_none_or(|t| t >= (window_start - Duration::days(1)).timestamp())
-                    && !v.categories_changed
+                v.delta_visits.max(v.pending.len()) * 8 > m.stats().visits
+                    || m.oldest_entered().is_some_and(|t| t < (window_start - Duration::days(1)).timestamp())
+                    || v.categories_changed
             });
+            // The fold runs beside the traces (seconds at a city's size); this one grows the small index.
+            if let Some(main) = v.main.clone().filter(|_| fold_due && !v.folding) {
+                v.folding = true;
+                let fold = Fold {
+                    main,
+                    pending: v.pending.clone(),
+                    categories: v.categories.clone(),
+                    oldest: window_start.timestamp(),
+                };
+                tokio::spawn(self.clone().fold(fold));
+            }
+            let grow = v.main.is_some();
             // Kept in the book until the index over them is built (the first time, there is nothing to keep
             // them for: a failure reads the window again).
             let pending = match v.main {
@@ -206,6 +224,54 @@ impl TraceBook {
             "trace index caught up"
         );
         Ok(snapshot)
+    }
+}
+
+/// What a fold starts from: the big index, the visits read since it was built, the categories and the
+/// window's start at that moment.
+struct Fold {
+    main: Arc<TraceIndex>,
+    pending: Vec<TraceVisit>,
+    categories: Vec<VenueCategory>,
+    oldest: i64,
+}
+
+impl TraceBook {
+    /// Builds a new big index from the old one and the pending visits, without holding traces up, and swaps
+    /// it in: the visits read meanwhile stay pending, and the next catch-up builds the small index beside
+    /// the new big one.
+    async fn fold(self: Arc<Self>, fold: Fold) {
+        let Fold { main, pending, categories, oldest } = fold;
+        let (taken, used) = (pending.len(), categories.clone());
+        let old = main.clone();
+        let started = std::time::Instant::now();
+        let built =
+            tokio::task::spawn_blocking(move || layered(Some((main, false)), pending, categories, oldest))
+                .await;
+        let mut v = self.lock();
+        v.folding = false;
+        match built {
+            Ok(Ok(index)) if v.main.as_ref().is_some_and(|m| Arc::ptr_eq(m, &old)) => {
+                v.main = Some(index.main().clone());
+                let folded_in = taken.min(v.pending.len());
+                v.pending.drain(..folded_in);
+                v.delta_visits = 0;
+                v.categories_changed &= v.categories != used;
+                v.built = None;
+                tracing::debug!(
+                    visits = index.stats().visits,
+                    seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+                    "trace index folded"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "folding the trace index failed; the small index keeps growing")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "folding the trace index failed; the small index keeps growing")
+            }
+        }
     }
 }
 
@@ -309,6 +375,36 @@ mod tests {
             .map(|v| (v.venue, v.entered))
             .collect();
         assert_eq!(trajectory, [(1, 1_000), (3, 2_000)]);
+    }
+
+    #[tokio::test]
+    async fn a_fold_swaps_in_a_new_big_index_and_keeps_what_came_meanwhile() {
+        let categories = vec![VenueCategory::ALL[0]; 3];
+        let visit = |person, venue, entered| TraceVisit { person, venue, entered, left: None };
+        let start =
+            layered(None, vec![visit(1, 1, 1_000), visit(2, 2, 1_100)], categories.clone(), 0).unwrap();
+        let old = start.main().clone();
+        let book = Arc::new(TraceBook::default());
+        {
+            let mut v = book.lock();
+            v.main = Some(old.clone());
+            v.pending = vec![visit(3, 1, 2_000), visit(1, 2, 2_100)];
+            v.categories = categories.clone();
+            v.folding = true;
+            v.built = Some(Snapshot { index: Arc::new(start) });
+        }
+        // The fold began with the first pending visit; the second came while it ran.
+        let fold = Fold { main: old.clone(), pending: vec![visit(3, 1, 2_000)], categories, oldest: 0 };
+        book.clone().fold(fold).await;
+        let v = book.lock();
+        let main = v.main.clone().unwrap();
+        assert!(!Arc::ptr_eq(&main, &old), "a new big index");
+        assert_eq!(main.stats().visits, 3);
+        assert_eq!(v.pending, [visit(1, 2, 2_100)], "what came meanwhile stays pending");
+        assert!(
+            !v.folding && v.built.is_none(),
+            "the next catch-up builds the small index beside the new one"
+        );
     }
 
     #[test]
