@@ -1,7 +1,7 @@
 //! The outbox query shared by both backends.
 
 use crate::entry_rows::AlertRow;
-use crate::query::from_millis;
+use crate::query::{Dialect, SqlValue, Where, from_millis};
 use crate::{Delivery, PersonalDataCipher, StoreError, Webhook};
 
 /// The associated data of encrypted webhook secrets.
@@ -11,6 +11,21 @@ pub const DELIVERY_SELECT: &str = "SELECT o.id, o.attempts, o.last_error, w.id, 
     w.created_at, w.region_code, a.id, a.kind, a.visit_id, a.venue_id, a.person_id, a.region_code, a.status, a.created_at, \
     a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, a.level, v.name \
     FROM outbox o JOIN webhooks w ON w.id = o.webhook_id JOIN alerts a ON a.id = o.alert_id JOIN venues v ON v.id = a.venue_id";
+
+/// Deliveries given up on, newest first; with `within`, only those of hooks for regions in its subtree.
+/// Returns the SQL and its parameters, for either backend.
+pub fn dead_letters_query(
+    dialect: Dialect,
+    within: Option<&sentinel_core::RegionCode>,
+    limit: u32,
+) -> (String, Vec<SqlValue>) {
+    let mut w = Where::new(dialect);
+    w.push("o.dead_at IS NOT NULL".into());
+    if let Some(region) = within {
+        w.region_subtree("w.region_code", region);
+    }
+    (format!("{DELIVERY_SELECT} {} ORDER BY o.id DESC LIMIT {limit}", w.sql()), w.params)
+}
 
 pub struct WebhookRow {
     pub id: i64,

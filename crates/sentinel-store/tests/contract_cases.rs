@@ -132,7 +132,8 @@ mod cases {
         assert!(
             page.items.iter().all(|v| v.person_id == Some(a) && v.outcome == "pass" && v.reasons.is_empty())
         );
-        // A load larger than one transaction may hold is split, and every visit lands.
+        // A load larger than one transaction may hold: every visit lands, once (the split into transactions
+        // itself is not visible through the contract).
         let before = s.max_visit_id().await.unwrap();
         let many = MAX_BULK_VISITS * 2 + 1;
         let more: Vec<BulkVisit> =

@@ -151,13 +151,10 @@ impl OutboxStore for PostgresStore {
         within: Option<&sentinel_core::RegionCode>,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let prefix = within.map(|r| format!("{}%", r.subtree_prefix()));
+        let (sql, params) = dead_letters_query(crate::query::Dialect::Postgres, within, limit);
+        let params = super::boxed(params);
         let c = self.pool.get().await?;
-        let sql = format!(
-            "{DELIVERY_SELECT} WHERE o.dead_at IS NOT NULL AND ($2::text IS NULL OR w.region_code LIKE $2)
-             ORDER BY o.id DESC LIMIT $1"
-        );
-        let rows = c.query(&sql, &[&i64::from(limit), &prefix]).await?;
+        let rows = c.query(&sql, &super::refs(&params)).await?;
         rows.iter().map(|r| delivery_row(r)?.decode(&self.cipher)).collect()
     }
 }

@@ -168,6 +168,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Ids as a JSON array, for `IN (SELECT value FROM json_each(?))`: a list of any length in one parameter.
+fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
+    format!("[{}]", ids.into_iter().map(|id| id.to_string()).collect::<Vec<_>>().join(","))
+}
+
 fn values(params: Vec<SqlValue>) -> Vec<Value> {
     params
         .into_iter()
@@ -410,7 +415,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_venues(&self, ids: &[VenueId]) -> Result<Vec<Venue>, StoreError> {
-        let list = format!("[{}]", ids.iter().map(|v| v.0.to_string()).collect::<Vec<_>>().join(","));
+        let list = id_list(ids.iter().map(|v| v.0));
         self.read(Box::new(move |c, _| {
             let sql = format!(
                 "SELECT {} FROM venues v WHERE v.id IN (SELECT value FROM json_each(?1)) AND v.deleted_at IS NULL",
@@ -527,7 +532,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_persons(&self, ids: &[PersonId]) -> Result<Vec<Person>, StoreError> {
-        let list = format!("[{}]", ids.iter().map(|p| p.0.to_string()).collect::<Vec<_>>().join(","));
+        let list = id_list(ids.iter().map(|p| p.0));
         self.read(Box::new(move |c, cipher| {
             select_persons(
                 c,

@@ -163,14 +163,10 @@ impl OutboxStore for SqliteStore {
         within: Option<&sentinel_core::RegionCode>,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let prefix = within.map(|r| format!("{}%", r.subtree_prefix()));
+        let (sql, params) = dead_letters_query(crate::query::Dialect::Sqlite, within, limit);
         self.read(Box::new(move |c, cipher| {
-            let sql = format!(
-                "{DELIVERY_SELECT} WHERE o.dead_at IS NOT NULL AND (?2 IS NULL OR w.region_code LIKE ?2)
-                 ORDER BY o.id DESC LIMIT ?1"
-            );
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params![limit, prefix], delivery_row)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(super::values(params)), delivery_row)?;
             rows.map(|r| r.map_err(StoreError::from).and_then(|d| d.decode(cipher))).collect()
         }))
         .await
