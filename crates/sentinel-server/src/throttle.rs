@@ -58,14 +58,28 @@ impl axum::extract::FromRequestParts<crate::state::AppState> for ClientAddress {
 }
 
 impl ClientAddress {
-    /// Counts a request of `form` from this client; `false` past `limit` in ten minutes. A request whose
-    /// client is unknown (no connection address) is not limited here.
-    pub fn allow(&self, state: &crate::state::AppState, form: &str, limit: u32) -> bool {
-        match self.0 {
+    /// Counts a request of `form` from this client; past `limit` in ten minutes, the page's 429. A request
+    /// whose client is unknown (no connection address) is not limited here.
+    pub fn check(
+        &self,
+        state: &crate::state::AppState,
+        form: &str,
+        limit: u32,
+    ) -> Result<(), crate::pages::layout::PageError> {
+        let allowed = match self.0 {
             Some(ip) => {
                 state.throttle.allow(&format!("{form}:{ip}"), limit, Duration::minutes(10), state.now())
             }
             None => true,
+        };
+        match allowed {
+            true => Ok(()),
+            false => Err(crate::pages::layout::PageError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "请求过于频繁，请10分钟后再试",
+                "Too many requests from this connection: try again in 10 minutes",
+            )),
         }
     }
 }

@@ -4,8 +4,6 @@
 use crate::entry::AlertEvent;
 use crate::state::AppState;
 
-/// The highest level: the district.
-pub const MAX_LEVEL: u8 = sentinel_core::RegionLevel::MAX_ALERT_LEVEL;
 const EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Escalates what is due now; returns how many alerts went up.
@@ -16,13 +14,14 @@ pub async fn escalate_due(state: &AppState) -> usize {
 /// Escalates every open alert untouched since `cutoff` and pushes it to its new level's streams.
 pub async fn escalate_untouched_since(state: &AppState, cutoff: chrono::DateTime<chrono::Utc>) -> usize {
     let now = state.now();
-    let escalated = match state.store.escalate_alerts(cutoff, MAX_LEVEL, now).await {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::warn!(error = %e, "escalating alerts failed");
-            return 0;
-        }
-    };
+    let escalated =
+        match state.store.escalate_alerts(cutoff, sentinel_core::RegionLevel::MAX_ALERT_LEVEL, now).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "escalating alerts failed");
+                return 0;
+            }
+        };
     for a in &escalated {
         tracing::info!(alert = a.id, level = a.level, "alert escalated");
         match state.store.get_venue(a.venue_id).await {

@@ -48,8 +48,6 @@ struct Visits {
     recent: BTreeSet<i64>,
     /// The big index, built from the window's visits at its last rebuild.
     main: Option<Arc<TraceIndex>>,
-    /// Visits in the small index at the last catch-up.
-    delta_visits: usize,
     built: Option<Snapshot>,
     categories: Vec<VenueCategory>,
     /// A known venue's category changed since the big index was built: the next catch-up folds.
@@ -58,7 +56,21 @@ struct Visits {
     folding: bool,
 }
 
+/// What an index build in a blocking task came to: the index, or why not.
+fn settle(
+    built: Result<Result<LayeredIndex, sentinel_trace::IndexError>, tokio::task::JoinError>,
+) -> Result<LayeredIndex, String> {
+    built
+        .map_err(|e| format!("index task: {e}"))
+        .and_then(|index| index.map_err(|e| format!("trace index: {e}")))
+}
+
 impl Visits {
+    /// Visits in the small index traces read now (none after a fold, until the next catch-up).
+    fn delta_visits(&self) -> usize {
+        self.built.as_ref().map_or(0, |b| b.index.delta_visits())
+    }
+
     /// Adds the rows not read before; returns how many were new.
     fn take(&mut self, rows: &[TraceVisitRow]) -> usize {
         let newest = rows.iter().map(|r| r.id).max().unwrap_or(0).max(self.last_id);
@@ -164,7 +176,7 @@ impl TraceBook {
             let fold_due = v.main.as_ref().is_some_and(|m| {
                 // Fold past an eighth of the big index (the small one is built again whole at each catch-up),
                 // when a day of the big one's visits has left the window, or when categories changed.
-                v.delta_visits.max(v.pending.len()) * 8 > m.stats().visits
+                v.delta_visits().max(v.pending.len()) * 8 > m.stats().visits
                     || m.oldest_entered().is_some_and(|t| t < (window_start - Duration::days(1)).timestamp())
                     || v.categories_changed
             });
@@ -193,10 +205,7 @@ impl TraceBook {
         let rebuilt = !main.as_ref().is_some_and(|(_, grow)| *grow);
         let built = tokio::task::spawn_blocking(move || layered(main, pending, categories, oldest)).await;
         let mut v = self.lock();
-        let built = built
-            .map_err(|e| format!("index task: {e}"))
-            .and_then(|index| index.map_err(|e| format!("trace index: {e}")));
-        let index = match built {
+        let index = match settle(built) {
             Ok(index) => index,
             Err(why) => {
                 // The first build took the visits with it: read the window again next time. Later ones
@@ -212,7 +221,6 @@ impl TraceBook {
             v.pending.clear();
             v.categories_changed = false;
         }
-        v.delta_visits = index.delta_visits();
         let snapshot = Snapshot { index: Arc::new(index) };
         v.built = Some(snapshot.clone());
         let stats = snapshot.index.stats();
@@ -220,7 +228,7 @@ impl TraceBook {
             visits = stats.visits,
             added,
             rebuilt,
-            small = v.delta_visits,
+            small = v.delta_visits(),
             "trace index caught up"
         );
         Ok(snapshot)
@@ -250,12 +258,11 @@ impl TraceBook {
                 .await;
         let mut v = self.lock();
         v.folding = false;
-        match built {
-            Ok(Ok(index)) if v.main.as_ref().is_some_and(|m| Arc::ptr_eq(m, &old)) => {
+        match settle(built) {
+            Ok(index) if v.main.as_ref().is_some_and(|m| Arc::ptr_eq(m, &old)) => {
                 v.main = Some(index.main().clone());
                 let folded_in = taken.min(v.pending.len());
                 v.pending.drain(..folded_in);
-                v.delta_visits = 0;
                 v.categories_changed &= v.categories != used;
                 v.built = None;
                 tracing::debug!(
@@ -264,12 +271,9 @@ impl TraceBook {
                     "trace index folded"
                 );
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "folding the trace index failed; the small index keeps growing")
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "folding the trace index failed; the small index keeps growing")
+            Ok(_) => {}
+            Err(why) => {
+                tracing::warn!(error = %why, "folding the trace index failed; the small index keeps growing")
             }
         }
     }

@@ -39,15 +39,6 @@ pub const OTP_ATTEMPTS: u32 = 5;
 pub const CLIENT_CODE_REQUESTS: u32 = 30;
 pub const CLIENT_CODE_CHECKS: u32 = 60;
 
-fn too_many_from_here() -> PageError {
-    PageError::new(
-        axum::http::StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "请求过于频繁，请10分钟后再试",
-        "Too many requests from this connection: try again in 10 minutes",
-    )
-}
-
 fn otp_hash(person: PersonId, code: &str) -> Vec<u8> {
     Sha256::new()
         .chain_update(b"sentinel otp\0")
@@ -111,9 +102,7 @@ pub async fn request_code(
     Form(f): Form<CodeRequest>,
 ) -> PageResult<Html<String>> {
     check_origin(&headers)?;
-    if !client.allow(&state, "otp-request", CLIENT_CODE_REQUESTS) {
-        return Err(too_many_from_here());
-    }
+    client.check(&state, "otp-request", CLIENT_CODE_REQUESTS)?;
     let next = next_or_home(f.next.as_deref());
     let number = parse_id_number(&state, &f.id_number)?;
     let phone = PhoneNumber::parse(f.phone.trim()).map_err(|e| {
@@ -198,9 +187,7 @@ pub async fn verify_code(
     Form(f): Form<VerifyForm>,
 ) -> PageResult<Response> {
     check_origin(&headers)?;
-    if !client.allow(&state, "otp-verify", CLIENT_CODE_CHECKS) {
-        return Err(too_many_from_here());
-    }
+    client.check(&state, "otp-verify", CLIENT_CODE_CHECKS)?;
     let next = next_or_home(f.next.as_deref());
     let number = parse_id_number(&state, &f.id_number)?;
     // The same answer for an ID number nobody has and a code that is gone: this page does not tell who

@@ -67,14 +67,7 @@ pub async fn login(
 ) -> PageResult<Response> {
     super::session::check_origin(&headers)?;
     // Each attempt costs an Argon2 hash: one client cannot keep the server hashing.
-    if !client.allow(&state, "staff-login", STAFF_LOGINS) {
-        return Err(PageError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "登录尝试过于频繁，请10分钟后再试",
-            "Too many sign-in attempts: try again in 10 minutes",
-        ));
-    }
+    client.check(&state, "staff-login", STAFF_LOGINS)?;
     let next = f.next.filter(|n| is_local_path(n)).unwrap_or_else(|| "/s/".into());
     let user = match authenticate(&state, &f.username, f.password).await {
         Ok(u) => u,
