@@ -478,9 +478,10 @@ fn live_update(
     }
     let (earlier, latest) = visits.split_at(cut);
     let stats = index.stats();
-    let main = std::sync::Arc::new(TraceIndex::build(earlier, stats.persons as u32, categories(index))?);
+    let categories = index.venue_categories().to_vec();
+    let main = std::sync::Arc::new(TraceIndex::build(earlier, stats.persons as u32, categories.clone())?);
     let t = Instant::now();
-    let layered = LayeredIndex::new(main, latest, categories(index))?;
+    let layered = LayeredIndex::new(main, latest, categories)?;
     let took = ms(t);
     anyhow::ensure!(layered.stats().visits == stats.visits, "the pair holds every visit once");
     let unplaced = |mut r: TraceResult| {
@@ -499,9 +500,4 @@ fn live_update(
         }
     }
     Ok((took, live))
-}
-
-/// The venue categories an index was built with.
-fn categories(index: &TraceIndex) -> Vec<sentinel_core::VenueCategory> {
-    (0..index.venue_count() as u32).filter_map(|v| index.category(v)).collect()
 }

@@ -258,6 +258,11 @@ impl TraceIndex {
         self.venue_categories.len()
     }
 
+    /// The category of every venue, by venue number, as the index was built with them.
+    pub fn venue_categories(&self) -> &[VenueCategory] {
+        &self.venue_categories
+    }
+
     /// A person's visits as they were given to [`TraceIndex::build`], up to what the index keeps: times in whole
     /// seconds, check-outs in whole minutes, and no check-out where the stay was inferred. Building an index
     /// from them again gives the same stays (see [`crate::LayeredIndex`]).
@@ -267,17 +272,9 @@ impl TraceIndex {
             (Some(&a), Some(&b)) => a as usize..b as usize,
             _ => 0..0,
         };
-        self.person_visits[range].iter().map(move |&position| {
-            let at = position as usize;
-            let entered = self.base + i64::from(self.entered[at]);
-            let stay = self.stay[at];
-            TraceVisit {
-                person,
-                venue: self.venue_of(position),
-                entered,
-                left: (stay & INFERRED == 0).then_some(entered + i64::from(stay) * 60),
-            }
-        })
+        self.person_visits[range]
+            .iter()
+            .map(move |&position| self.raw_at(position as usize, person, self.venue_of(position)))
     }
 
     /// Every visit as [`TraceIndex::raw_visits_of`] gives it, venue by venue: what a rebuild with more visits
@@ -285,17 +282,20 @@ impl TraceIndex {
     pub fn raw_visits(&self) -> impl Iterator<Item = TraceVisit> + '_ {
         (0..self.venue_count()).flat_map(move |venue| {
             let range = self.venue_offsets[venue] as usize..self.venue_offsets[venue + 1] as usize;
-            range.map(move |at| {
-                let entered = self.base + i64::from(self.entered[at]);
-                let stay = self.stay[at];
-                TraceVisit {
-                    person: self.person[at],
-                    venue: venue as u32,
-                    entered,
-                    left: (stay & INFERRED == 0).then_some(entered + i64::from(stay) * 60),
-                }
-            })
+            range.map(move |at| self.raw_at(at, self.person[at], venue as u32))
         })
+    }
+
+    /// The visit at `at` as `build` took it (check-out in whole minutes; none where the stay was inferred).
+    fn raw_at(&self, at: usize, person: u32, venue: u32) -> TraceVisit {
+        let entered = self.base + i64::from(self.entered[at]);
+        let stay = self.stay[at];
+        TraceVisit {
+            person,
+            venue,
+            entered,
+            left: (stay & INFERRED == 0).then_some(entered + i64::from(stay) * 60),
+        }
     }
 
     pub fn category(&self, venue: u32) -> Option<VenueCategory> {

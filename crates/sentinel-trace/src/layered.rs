@@ -11,6 +11,7 @@ use std::sync::Arc;
 use sentinel_core::VenueCategory;
 
 use crate::index::{IndexError, IndexStats, TraceIndex, TraceVisit, VisitView};
+use crate::person_bits::PersonBits;
 use crate::rules::CompiledRules;
 
 #[derive(Debug, Clone)]
@@ -25,8 +26,10 @@ pub struct LayeredIndex {
     venues: Vec<u32>,
     /// Every venue's category (those created since `main` was built too).
     categories: Vec<VenueCategory>,
-    /// One bit per person: their visits are in `delta`, and `main`'s are passed over.
-    moved: Vec<u64>,
+    /// The persons whose visits are in `delta`: `main`'s visits of them are passed over.
+    moved: PersonBits,
+    /// Positions in `delta` come after `main`'s.
+    delta_start: u32,
     /// `main`'s visits of the moved persons (counted once, in `delta`).
     hidden: usize,
 }
@@ -46,21 +49,15 @@ impl LayeredIndex {
             .max()
             .unwrap_or(0)
             .max(main.person_count() as u32);
-        let mut moved = vec![0u64; (person_bound as usize).div_ceil(64)];
+        let mut moved = PersonBits::new(person_bound as usize);
         for v in new_visits {
-            moved[v.person as usize / 64] |= 1 << (v.person % 64);
+            moved.insert(v.person);
         }
         // Earlier visits first, as they came before the new ones.
-        let mut persons = Vec::new();
+        let persons: Vec<u32> = moved.iter().collect();
         let mut visits = Vec::with_capacity(new_visits.len() * 2);
-        for (word, bits) in moved.iter().enumerate() {
-            let mut bits = *bits;
-            while bits != 0 {
-                let person = (word * 64) as u32 + bits.trailing_zeros();
-                persons.push(person);
-                visits.extend(main.raw_visits_of(person));
-                bits &= bits - 1;
-            }
+        for &person in &persons {
+            visits.extend(main.raw_visits_of(person));
         }
         let hidden = visits.len();
         visits.extend_from_slice(new_visits);
@@ -92,7 +89,17 @@ impl LayeredIndex {
             true => TraceIndex::default(),
             false => TraceIndex::build(&visits, persons.len() as u32, local_categories)?,
         };
-        Ok(LayeredIndex { main, delta, persons, venues, categories: venue_categories, moved, hidden })
+        let delta_start = main.stats().visits as u32;
+        Ok(LayeredIndex {
+            main,
+            delta,
+            persons,
+            venues,
+            categories: venue_categories,
+            moved,
+            delta_start,
+            hidden,
+        })
     }
 
     /// The big index this one adds to.
@@ -115,18 +122,14 @@ impl LayeredIndex {
             visit_bytes: main.visit_bytes + delta.visit_bytes,
             total_bytes: main.total_bytes
                 + delta.total_bytes
-                + (self.moved.len() * 2 + self.persons.len() + self.venues.len()) * 4
+                + self.moved.bytes()
+                + (self.persons.len() + self.venues.len()) * 4
                 + self.categories.len(),
         }
     }
 
     fn is_moved(&self, person: u32) -> bool {
-        self.moved.get(person as usize / 64).is_some_and(|w| w & (1 << (person % 64)) != 0)
-    }
-
-    /// Positions in `delta` come after `main`'s.
-    fn delta_start(&self) -> u32 {
-        self.main.stats().visits as u32
+        self.moved.contains(person)
     }
 
     /// A venue's dense number in the small index, if it has visits there.
@@ -137,7 +140,7 @@ impl LayeredIndex {
     /// A visit of the small index with its person and venue numbered as in the city.
     fn global(&self, v: VisitView) -> VisitView {
         VisitView {
-            position: v.position + self.delta_start(),
+            position: v.position + self.delta_start,
             person: self.persons[v.person as usize],
             venue: self.venues[v.venue as usize],
             ..v
@@ -230,7 +233,7 @@ impl<'a> IndexView<'a> {
                     });
                 }
                 if let Some(local) = l.local_venue(venue) {
-                    let start = l.delta_start();
+                    let start = l.delta_start;
                     l.delta.overlaps(local, window, min_overlap, rules, |p, person, e, ends, o| {
                         found(p + start, l.persons[person as usize], e, ends, o)
                     });
@@ -257,7 +260,7 @@ impl<'a> IndexView<'a> {
                     });
                 }
                 if let Some(local) = l.local_venue(venue) {
-                    let start = l.delta_start();
+                    let start = l.delta_start;
                     l.delta.entered_between(local, window, |p, person, e| {
                         found(p + start, l.persons[person as usize], e)
                     });
@@ -271,7 +274,7 @@ impl<'a> IndexView<'a> {
         match self {
             IndexView::Single(i) => i.visit_at(position, venue, rules),
             IndexView::Layered(l) => {
-                let start = l.delta_start();
+                let start = l.delta_start;
                 match l.local_venue(venue) {
                     Some(local) if position >= start => {
                         l.global(l.delta.visit_at(position - start, local, rules))

@@ -6,6 +6,7 @@
 
 pub mod index;
 pub mod layered;
+mod person_bits;
 pub mod rules;
 pub mod trace;
 

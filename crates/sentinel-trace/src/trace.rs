@@ -9,6 +9,7 @@ use sentinel_core::VenueCategory;
 
 use crate::index::VisitView;
 use crate::layered::IndexView;
+use crate::person_bits::PersonBits;
 use crate::rules::{CompiledRules, RuleSet};
 
 /// A case to trace. Times are Unix seconds.
@@ -125,7 +126,7 @@ pub struct Tracer<'a> {
     /// During the second hop, one bit per person: a case or close contact, whom no secondary exposure can
     /// change. Checked before the person's state (a bit, not a word, so it stays in cache): about two
     /// thirds of the second hop's exposures land on such persons. Clear outside the second hop.
-    settled: Vec<u64>,
+    settled: PersonBits,
     /// A second tracer sharing the second hop on another core (made on first use).
     helper: Option<Box<Tracer<'a>>>,
     threads: usize,
@@ -143,7 +144,7 @@ impl<'a> Tracer<'a> {
         Tracer {
             index,
             state: vec![0; persons],
-            settled: vec![0; persons.div_ceil(64)],
+            settled: PersonBits::new(persons),
             epoch: 0,
             found: Vec::new(),
             hot: Vec::new(),
@@ -238,13 +239,10 @@ impl<'a> Tracer<'a> {
         (from, until): (i64, i64),
         tier: Tier,
         companions: bool,
-        settled: Option<&[u64]>,
+        settled: Option<&PersonBits>,
     ) {
         let index = self.index;
-        let unsettled = |person: u32| {
-            settled
-                .is_none_or(|bits| bits.get(person as usize / 64).is_none_or(|w| w >> (person % 64) & 1 == 0))
-        };
+        let unsettled = |person: u32| settled.is_none_or(|bits| !bits.contains(person));
         let offset = r.utc_offset;
         for v in index.visits_of(source, r).take_while(|v| v.entered < until) {
             if v.ends <= from {
@@ -289,19 +287,10 @@ impl<'a> Tracer<'a> {
         let close: Vec<(u32, i64)> =
             self.found.iter().filter(|f| f.0 == Tier::Close).map(|f| (f.1.person, f.1.from)).collect();
         let mut settled = std::mem::take(&mut self.settled);
-        let settle = |bits: &mut Vec<u64>, person: u32, on: bool| {
-            if let Some(w) = bits.get_mut(person as usize / 64) {
-                let bit = 1u64 << (person % 64);
-                *w = if on { *w | bit } else { *w & !bit };
-            }
-        };
-        for person in cases.iter().map(|c| c.person).chain(close.iter().map(|c| c.0)) {
-            settle(&mut settled, person, true);
-        }
+        let marked = || cases.iter().map(|c| c.person).chain(close.iter().map(|c| c.0));
+        marked().for_each(|p| settled.insert(p));
         self.expose_close(r, cases, &close, now, &settled);
-        for person in cases.iter().map(|c| c.person).chain(close.iter().map(|c| c.0)) {
-            settle(&mut settled, person, false);
-        }
+        marked().for_each(|p| settled.remove(p));
         self.settled = settled;
     }
 
@@ -312,7 +301,7 @@ impl<'a> Tracer<'a> {
         cases: &[Case],
         close: &[(u32, i64)],
         now: i64,
-        settled: &[u64],
+        settled: &PersonBits,
     ) {
         if self.threads < 2 || close.len() < self.parallel_min_close {
             for &(person, first_exposure) in close {
