@@ -357,16 +357,16 @@ impl TraceIndex {
         start + self.entered[start..end].partition_point(|&e| e < lo)..end
     }
 
-    /// Calls `found(position, person, entered, ends, overlap)` for every visit at `venue` that overlaps
-    /// `[from, to)` by at least `min_overlap` seconds under `rules`. Only visits entered in
-    /// `[from - the venue's longest stay, to)` are read (a binary search finds the first).
+    /// Calls `found` with every visit at `venue` that overlaps `[from, to)` by at least `min_overlap`
+    /// seconds under `rules`. Only visits entered in `[from - the venue's longest stay, to)` are read (a
+    /// binary search finds the first).
     pub(crate) fn overlaps(
         &self,
         venue: u32,
         (from, to): (i64, i64),
         min_overlap: i64,
         rules: &CompiledRules,
-        mut found: impl FnMut(u32, u32, i64, i64, i64),
+        mut found: impl FnMut(VisitView),
     ) {
         let v = venue as usize;
         let default_stay = self.default_stay(venue, rules);
@@ -379,34 +379,36 @@ impl TraceIndex {
                 break;
             }
             let ends = e + i64::from(minutes(stay[k], default_stay)) * 60;
-            let overlap = ends.min(to) - e.max(from);
-            if overlap >= min_overlap {
+            if ends.min(to) - e.max(from) >= min_overlap {
                 let p = range.start + k;
-                found(p as u32, self.person[p], e, ends, overlap);
+                let inferred = stay[k] & INFERRED != 0;
+                found(VisitView {
+                    position: p as u32,
+                    person: self.person[p],
+                    venue,
+                    entered: e,
+                    ends,
+                    inferred,
+                });
             }
         }
     }
 
-    /// The visit at `position` of `venue`, with its stay as `rules` sees it.
-    pub(crate) fn visit_at(&self, position: u32, venue: u32, rules: &CompiledRules) -> VisitView {
-        self.view(position as usize, venue, self.default_stay(venue, rules))
-    }
-
-    /// Calls `found(position, person, entered)` for every visit at `venue` entered in `[from, to)`.
+    /// Calls `found` with every visit at `venue` entered in `[from, to)`, with its stay as `rules` sees it.
     pub(crate) fn entered_between(
         &self,
         venue: u32,
         (from, to): (i64, i64),
-        mut found: impl FnMut(u32, u32, i64),
+        rules: &CompiledRules,
+        mut found: impl FnMut(VisitView),
     ) {
+        let default_stay = self.default_stay(venue, rules);
         let range = self.entered_since(venue, from);
         for (k, &e) in self.entered[range.clone()].iter().enumerate() {
-            let entered = self.base + i64::from(e);
-            if entered >= to {
+            if self.base + i64::from(e) >= to {
                 break;
             }
-            let p = range.start + k;
-            found(p as u32, self.person[p], entered);
+            found(self.view(range.start + k, venue, default_stay));
         }
     }
 }

@@ -220,23 +220,20 @@ impl<'a> IndexView<'a> {
         window: (i64, i64),
         min_overlap: i64,
         rules: &CompiledRules,
-        mut found: impl FnMut(u32, u32, i64, i64, i64),
+        mut found: impl FnMut(VisitView),
     ) {
         match self {
             IndexView::Single(i) => i.overlaps(venue, window, min_overlap, rules, found),
             IndexView::Layered(l) => {
                 if (venue as usize) < l.main.venue_count() {
-                    l.main.overlaps(venue, window, min_overlap, rules, |p, person, e, ends, o| {
-                        if !l.is_moved(person) {
-                            found(p, person, e, ends, o)
+                    l.main.overlaps(venue, window, min_overlap, rules, |v| {
+                        if !l.is_moved(v.person) {
+                            found(v)
                         }
                     });
                 }
                 if let Some(local) = l.local_venue(venue) {
-                    let start = l.delta_start;
-                    l.delta.overlaps(local, window, min_overlap, rules, |p, person, e, ends, o| {
-                        found(p + start, l.persons[person as usize], e, ends, o)
-                    });
+                    l.delta.overlaps(local, window, min_overlap, rules, |v| found(l.global(v)));
                 }
             }
         }
@@ -247,39 +244,21 @@ impl<'a> IndexView<'a> {
         self,
         venue: u32,
         window: (i64, i64),
-        mut found: impl FnMut(u32, u32, i64),
+        rules: &CompiledRules,
+        mut found: impl FnMut(VisitView),
     ) {
         match self {
-            IndexView::Single(i) => i.entered_between(venue, window, found),
+            IndexView::Single(i) => i.entered_between(venue, window, rules, found),
             IndexView::Layered(l) => {
                 if (venue as usize) < l.main.venue_count() {
-                    l.main.entered_between(venue, window, |p, person, e| {
-                        if !l.is_moved(person) {
-                            found(p, person, e)
+                    l.main.entered_between(venue, window, rules, |v| {
+                        if !l.is_moved(v.person) {
+                            found(v)
                         }
                     });
                 }
                 if let Some(local) = l.local_venue(venue) {
-                    let start = l.delta_start;
-                    l.delta.entered_between(local, window, |p, person, e| {
-                        found(p + start, l.persons[person as usize], e)
-                    });
-                }
-            }
-        }
-    }
-
-    /// The visit at `position` of `venue`, with its stay as `rules` sees it.
-    pub(crate) fn visit_at(self, position: u32, venue: u32, rules: &CompiledRules) -> VisitView {
-        match self {
-            IndexView::Single(i) => i.visit_at(position, venue, rules),
-            IndexView::Layered(l) => {
-                let start = l.delta_start;
-                match l.local_venue(venue) {
-                    Some(local) if position >= start => {
-                        l.global(l.delta.visit_at(position - start, local, rules))
-                    }
-                    _ => l.main.visit_at(position, venue, rules),
+                    l.delta.entered_between(local, window, rules, |v| found(l.global(v)));
                 }
             }
         }

@@ -7,6 +7,7 @@
 pub mod index;
 pub mod layered;
 mod person_bits;
+mod prefetch;
 pub mod rules;
 pub mod trace;
 

@@ -19,6 +19,11 @@ impl PersonBits {
         }
     }
 
+    /// Empties the set (a write of its whole size).
+    pub fn clear(&mut self) {
+        self.words.fill(0);
+    }
+
     pub fn remove(&mut self, person: u32) {
         if let Some(w) = self.words.get_mut(person as usize / 64) {
             *w &= !(1 << (person % 64));

@@ -2,7 +2,8 @@
 //! a close contact after their first exposure) and same-day companions, with evidence, de-duplicated across
 //! cases with tier priority: case > close > secondary > companion.
 //!
-//! Each person's state lives in one array indexed by person number and stamped with the trace's epoch, so a
+//! Each person's state lives in one array indexed by person number, valid where a bit says the trace has
+//! met them (the bits stay in cache, the array need not; a first meeting only writes to it), so a
 //! trace touches only the persons it finds and a [`Tracer`] reuses its arrays from case to case.
 
 use sentinel_core::VenueCategory;
@@ -10,6 +11,7 @@ use sentinel_core::VenueCategory;
 use crate::index::VisitView;
 use crate::layered::IndexView;
 use crate::person_bits::PersonBits;
+use crate::prefetch::prefetch;
 use crate::rules::{CompiledRules, RuleSet};
 
 /// A case to trace. Times are Unix seconds.
@@ -94,32 +96,48 @@ const CASE: u32 = 3;
 const SHIFT: u32 = 30;
 const INDEX_MASK: u32 = (1 << SHIFT) - 1;
 
-/// An exposure found by a scan, before it becomes [`Evidence`].
+/// An exposure found by a scan, before it becomes [`Evidence`]: the contact's visit is kept whole, so
+/// the evidence needs no second read of the index (64 bytes, one cache line).
 #[derive(Clone, Copy)]
 struct Found {
-    position: u32,
-    person: u32,
-    venue: u32,
-    through: u32,
+    visit: VisitView,
     source: (i64, i64),
     from: i64,
-    overlap: i64,
+    through: u32,
+    tier: Tier,
 }
 
 impl Found {
     fn key(&self) -> (i64, u32, u32, u32) {
-        (self.from, self.venue, self.through, self.position)
+        (self.from, self.visit.venue, self.through, self.visit.position)
+    }
+
+    fn evidence(&self) -> Evidence {
+        Evidence {
+            through: self.through,
+            visit: self.visit,
+            source_from: self.source.0,
+            source_to: self.source.1,
+            from: self.from,
+            overlap_secs: match self.tier {
+                Tier::Companion => 0,
+                _ => self.visit.ends.min(self.source.1) - self.from,
+            },
+        }
     }
 }
 
-/// Reusable state for tracing one index: per person an epoch stamp and a slot (one word, one cache miss).
+/// Reusable state for tracing one index: per person a bit (met in this trace) and a slot.
 pub struct Tracer<'a> {
     index: IndexView<'a>,
-    /// `epoch << 32 | standing << SHIFT | index into found`.
-    state: Vec<u64>,
-    epoch: u32,
+    /// `standing << SHIFT | index into found`, for the persons in `met`.
+    state: Vec<u32>,
+    /// The persons the current trace has met (contacts, and cases and others `mark`ed).
+    met: PersonBits,
+    /// The persons marked but not found, to forget with the found ones at the next trace.
+    marked: Vec<u32>,
     /// The contacts of the current trace; a slot points here.
-    found: Vec<(Tier, Found)>,
+    found: Vec<Found>,
     /// Beside each found contact, the start of its earliest exposure and its number of exposures: the part
     /// every repeated exposure reads and writes, kept small so it stays in cache.
     hot: Vec<(i64, u32)>,
@@ -133,8 +151,18 @@ pub struct Tracer<'a> {
     parallel_min_close: usize,
 }
 
-/// Below this many close contacts the second hop is not worth a second thread.
-const PARALLEL_MIN_CLOSE: usize = 128;
+/// Below this many close contacts the second hop is not worth a second thread. A thread started on an idle
+/// core (as a trace usually is: an investigator's click after a pause) waits for that core to wake, which on
+/// this project's virtual machines cost milliseconds: with 128, a case of ~200 close contacts traced slower
+/// on two threads than on one in the benchmark (its SQL runs keep the other core idle in between).
+const PARALLEL_MIN_CLOSE: usize = 1024;
+
+/// How far ahead of a scattered read its cache line is asked for (in reads).
+const PREFETCH_AHEAD: usize = 16;
+
+/// From one contact per this many persons, contacts are put in order by a pass over the persons met (a
+/// sequential read of a bit a person) instead of a sort.
+const DENSE_SCAN_RATIO: usize = 128;
 
 impl<'a> Tracer<'a> {
     pub fn new(index: impl Into<IndexView<'a>>) -> Self {
@@ -144,8 +172,9 @@ impl<'a> Tracer<'a> {
         Tracer {
             index,
             state: vec![0; persons],
+            met: PersonBits::new(persons),
+            marked: Vec::new(),
             settled: PersonBits::new(persons),
-            epoch: 0,
             found: Vec::new(),
             hot: Vec::new(),
             helper: None,
@@ -160,24 +189,27 @@ impl<'a> Tracer<'a> {
         self
     }
 
-    /// Shares the second hop with a second thread from this many close contacts on (default 128: below it a
+    /// Shares the second hop with a second thread from this many close contacts on (default 1 024: below it a
     /// thread costs more than it saves).
     pub fn with_parallel_threshold(mut self, close_contacts: usize) -> Self {
         self.parallel_min_close = close_contacts.max(1);
         self
     }
 
-    /// Bytes of the per-person state (8 a person).
+    /// Bytes of the per-person state (4 and an eighth a person).
     pub fn state_bytes(&self) -> usize {
-        self.state.len() * 8
+        self.state.len() * 4 + self.met.bytes()
     }
 
     fn begin(&mut self) {
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.state.fill(0);
-            self.epoch = 1;
+        // Forget the last trace's persons: one by one when they were few for the city, all at once otherwise.
+        if (self.found.len() + self.marked.len()) * 64 < self.state.len() {
+            self.found.iter().for_each(|f| self.met.remove(f.visit.person));
+            self.marked.iter().for_each(|&p| self.met.remove(p));
+        } else {
+            self.met.clear();
         }
+        self.marked.clear();
         self.found.clear();
         self.hot.clear();
     }
@@ -185,47 +217,48 @@ impl<'a> Tracer<'a> {
     /// Gives `person` a standing that no exposure of a lower tier can change (cases; close contacts in a
     /// helper, which keeps no entry for them).
     fn mark(&mut self, person: u32, bits: u32) {
-        let p = person as usize;
-        if p < self.state.len() {
-            self.state[p] = u64::from(self.epoch) << 32 | u64::from(bits << SHIFT);
+        if let Some(state) = self.state.get_mut(person as usize) {
+            *state = bits << SHIFT;
+            self.met.insert(person);
+            self.marked.push(person);
         }
     }
 
     /// Records an exposure of `tier`: a person of a higher standing keeps it, a lower one is raised (and
     /// their exposures counted afresh), the same one keeps the earliest evidence.
     #[inline(always)]
-    fn note(&mut self, tier: Tier, f: Found) {
-        self.note_many(tier, f, 1);
+    fn note(&mut self, f: Found) {
+        self.note_many(f, 1);
     }
 
     /// [`Tracer::note`] for `n` exposures whose earliest is `f` (merging a helper's findings).
     #[inline(always)]
-    fn note_many(&mut self, tier: Tier, f: Found, n: u32) {
-        let p = f.person as usize;
-        let bits = tier as u32;
-        let epoch = u64::from(self.epoch) << 32;
-        let state = self.state[p];
-        if state & !u64::from(u32::MAX) == epoch {
-            let slot = state as u32;
+    fn note_many(&mut self, f: Found, n: u32) {
+        let person = f.visit.person;
+        let bits = f.tier as u32;
+        if self.met.contains(person) {
+            let slot = self.state[person as usize];
             let (held, at) = (slot >> SHIFT, (slot & INDEX_MASK) as usize);
             if held > bits {
                 return;
             }
             if held < bits {
-                self.found[at] = (tier, f);
+                self.found[at] = f;
                 self.hot[at] = (f.from, n);
-                self.state[p] = epoch | u64::from((bits << SHIFT) | at as u32);
+                self.state[person as usize] = (bits << SHIFT) | at as u32;
             } else {
                 let hot = &mut self.hot[at];
                 hot.1 += n;
-                if f.from < hot.0 || (f.from == hot.0 && f.key() < self.found[at].1.key()) {
+                if f.from < hot.0 || (f.from == hot.0 && f.key() < self.found[at].key()) {
                     hot.0 = f.from;
-                    self.found[at].1 = f;
+                    self.found[at] = f;
                 }
             }
         } else {
-            self.state[p] = epoch | u64::from((bits << SHIFT) | self.found.len() as u32);
-            self.found.push((tier, f));
+            // Only a write to the person's state: no wait for its cache line.
+            self.met.insert(person);
+            self.state[person as usize] = (bits << SHIFT) | self.found.len() as u32;
+            self.found.push(f);
             self.hot.push((f.from, n));
         }
     }
@@ -252,28 +285,24 @@ impl<'a> Tracer<'a> {
             let slot = index.category(v.venue).map_or(0, VenueCategory::index);
             let venue = v.venue;
             let min_overlap = r.min_overlap_secs[slot];
-            index.overlaps(venue, window, min_overlap, r, |position, person, entered, _, overlap| {
-                if person != source && unsettled(person) {
-                    let from = entered.max(window.0);
-                    let found =
-                        Found { position, person, venue, through: source, source: window, from, overlap };
-                    self.note(tier, found);
+            index.overlaps(venue, window, min_overlap, r, |visit| {
+                if visit.person != source && unsettled(visit.person) {
+                    let from = visit.entered.max(window.0);
+                    self.note(Found { visit, source: window, from, through: source, tier });
                 }
             });
             if companions {
                 let day = (v.entered + offset).div_euclid(86_400) * 86_400 - offset;
-                index.entered_between(venue, (day, day + 86_400), |position, person, entered| {
-                    if person != source {
-                        let found = Found {
-                            position,
-                            person,
-                            venue,
-                            through: source,
+                index.entered_between(venue, (day, day + 86_400), r, |visit| {
+                    if visit.person != source {
+                        let from = visit.entered;
+                        self.note(Found {
+                            visit,
                             source: window,
-                            from: entered,
-                            overlap: 0,
-                        };
-                        self.note(Tier::Companion, found);
+                            from,
+                            through: source,
+                            tier: Tier::Companion,
+                        });
                     }
                 });
             }
@@ -285,7 +314,7 @@ impl<'a> Tracer<'a> {
     /// thread and its findings are merged (earliest evidence, exposures added): the same answer either way.
     fn second_hop(&mut self, r: &CompiledRules, cases: &[Case], now: i64) {
         let close: Vec<(u32, i64)> =
-            self.found.iter().filter(|f| f.0 == Tier::Close).map(|f| (f.1.person, f.1.from)).collect();
+            self.found.iter().filter(|f| f.tier == Tier::Close).map(|f| (f.visit.person, f.from)).collect();
         let mut settled = std::mem::take(&mut self.settled);
         let marked = || cases.iter().map(|c| c.person).chain(close.iter().map(|c| c.0));
         marked().for_each(|p| settled.insert(p));
@@ -333,8 +362,8 @@ impl<'a> Tracer<'a> {
                 std::panic::resume_unwind(panic);
             }
         });
-        for (&(tier, f), &(_, n)) in helper.found.iter().zip(&helper.hot) {
-            self.note_many(tier, f, n);
+        for (&f, &(_, n)) in helper.found.iter().zip(&helper.hot) {
+            self.note_many(f, n);
         }
         self.helper = Some(helper);
     }
@@ -355,38 +384,71 @@ impl<'a> Tracer<'a> {
         if rules.hops >= 2 {
             self.second_hop(&r, cases, now);
         }
-        let mut result = TraceResult::default();
         let mut cases: Vec<u32> = cases.iter().map(|c| c.person).collect();
         cases.sort_unstable();
         cases.dedup();
-        result.cases = cases;
-        // Sort small keys, not contacts: (tier, person, position in `found`) packed into one u64.
-        let mut order: Vec<u64> = self
-            .found
-            .iter()
-            .enumerate()
-            .map(|(i, (tier, f))| u64::from(*tier as u32) << 62 | u64::from(f.person) << 30 | i as u64)
-            .collect();
-        order.sort_unstable();
-        for key in order {
-            let at = (key & u64::from(INDEX_MASK)) as usize;
-            let ((tier, f), (_, exposures)) = (self.found[at], self.hot[at]);
-            let evidence = Evidence {
-                through: f.through,
-                visit: self.index.visit_at(f.position, f.venue, &r),
-                source_from: f.source.0,
-                source_to: f.source.1,
-                from: f.from,
-                overlap_secs: f.overlap,
-            };
-            let contact = Contact { person: f.person, tier, evidence, exposures };
-            match tier {
+        let (slots, counts) = self.slots_in_order();
+        let mut result = TraceResult {
+            cases,
+            close: Vec::with_capacity(counts[Tier::Close as usize]),
+            secondary: Vec::with_capacity(counts[Tier::Secondary as usize]),
+            companions: Vec::with_capacity(counts[Tier::Companion as usize]),
+        };
+        for (k, &at) in slots.iter().enumerate() {
+            // The slots are scattered over `found`: ask for the lines a few contacts ahead.
+            if let Some(&ahead) = slots.get(k + PREFETCH_AHEAD) {
+                prefetch(&self.found[ahead as usize]);
+                prefetch(&self.hot[ahead as usize]);
+            }
+            let (f, exposures) = (&self.found[at as usize], self.hot[at as usize].1);
+            let contact = Contact { person: f.visit.person, tier: f.tier, evidence: f.evidence(), exposures };
+            match f.tier {
                 Tier::Close => result.close.push(contact),
                 Tier::Secondary => result.secondary.push(contact),
                 Tier::Companion => result.companions.push(contact),
             }
         }
         result
+    }
+
+    /// The slots of the found contacts, each tier's in person order, and how many each tier has. When the
+    /// contacts are many for the city, one pass over the bits of the persons met (in person order already)
+    /// is cheaper than sorting them.
+    fn slots_in_order(&self) -> (Vec<u32>, [usize; 3]) {
+        if self.found.len() * DENSE_SCAN_RATIO >= self.state.len() {
+            self.slots_by_scan()
+        } else {
+            self.slots_by_sort()
+        }
+    }
+
+    fn slots_by_scan(&self) -> (Vec<u32>, [usize; 3]) {
+        let mut counts = [0; 3];
+        let mut slots = Vec::with_capacity(self.found.len());
+        for person in self.met.iter() {
+            let slot = self.state[person as usize];
+            if slot >> SHIFT != CASE {
+                slots.push(slot & INDEX_MASK);
+                counts[(slot >> SHIFT) as usize] += 1;
+            }
+        }
+        (slots, counts)
+    }
+
+    fn slots_by_sort(&self) -> (Vec<u32>, [usize; 3]) {
+        let mut counts = [0; 3];
+        // Sort small keys, not contacts: (tier, person, slot) packed into one u64.
+        let mut keys: Vec<u64> = self
+            .found
+            .iter()
+            .enumerate()
+            .map(|(at, f)| {
+                counts[f.tier as usize] += 1;
+                u64::from(f.tier as u32) << 62 | u64::from(f.visit.person) << 30 | at as u64
+            })
+            .collect();
+        keys.sort_unstable();
+        (keys.into_iter().map(|key| (key & u64::from(INDEX_MASK)) as u32).collect(), counts)
     }
 }
 
@@ -411,4 +473,66 @@ pub fn trajectory<'a>(
 ) -> Vec<VisitView> {
     let compiled = CompiledRules::new(rules);
     index.into().visits_of(person, &compiled).filter(|v| v.entered >= from && v.entered < to).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{TraceIndex, TraceVisit};
+
+    fn small_city(persons: u32) -> TraceIndex {
+        // 60 persons at 3 venues through one day: close, secondary and companion contacts all found.
+        let visits: Vec<TraceVisit> = (0..240u32)
+            .map(|i| {
+                let entered = 1_700_000_000 + i64::from(i * 7 % 40) * 1800;
+                let left = (i % 5 != 0).then_some(entered + 3600);
+                TraceVisit { person: i * 13 % 60, venue: i % 3, entered, left }
+            })
+            .collect();
+        let categories = vec![VenueCategory::WetMarket, VenueCategory::Restaurant, VenueCategory::Office];
+        TraceIndex::build(&visits, persons, categories).unwrap()
+    }
+
+    const NOW: i64 = 1_700_100_000;
+
+    fn case(person: u32) -> Case {
+        Case { person, onset: NOW, isolated_at: NOW }
+    }
+
+    /// A tracer forgets each trace's persons before the next (one by one in a city where they were few, all
+    /// at once otherwise): traces in a row equal traces by fresh tracers.
+    #[test]
+    fn a_reused_tracer_traces_as_a_fresh_one() {
+        let rules = RuleSet::china_2022();
+        for persons in [60, 20_000] {
+            let index = small_city(persons);
+            let mut reused = Tracer::new(&index).with_threads(1);
+            for person in [0, 7, 0, 59, 30, 7] {
+                let fresh = Tracer::new(&index).with_threads(1).trace(&rules, &[case(person)], NOW, 0);
+                assert_eq!(
+                    reused.trace(&rules, &[case(person)], NOW, 0),
+                    fresh,
+                    "person {person} of {persons}"
+                );
+            }
+        }
+    }
+
+    /// Both ways of ordering the contacts (a pass over the state array, a sort) agree on each tier.
+    #[test]
+    fn contacts_come_out_in_the_same_order_scanned_or_sorted() {
+        let index = small_city(60);
+        let mut tracer = Tracer::new(&index);
+        let result = tracer.trace(&RuleSet::china_2022(), &[case(0)], NOW, 8 * 3600);
+        assert!(!result.close.is_empty() && !result.secondary.is_empty() && !result.companions.is_empty());
+        let by_tier = |(slots, counts): (Vec<u32>, [usize; 3])| {
+            let mut tiers: [Vec<u32>; 3] = Default::default();
+            slots.into_iter().for_each(|at| tiers[tracer.found[at as usize].tier as usize].push(at));
+            (tiers, counts)
+        };
+        assert_eq!(by_tier(tracer.slots_by_scan()), by_tier(tracer.slots_by_sort()));
+        for tier in [&result.close, &result.secondary, &result.companions] {
+            assert!(tier.windows(2).all(|w| w[0].person < w[1].person));
+        }
+    }
 }
