@@ -5,7 +5,7 @@
 mod support;
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveTime, Utc};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use sentinel_core::{PersonId, VenueId};
 use sentinel_store::BulkVisit;
 use serde_json::{Value, json};
@@ -299,6 +299,37 @@ async fn a_market_case_turns_its_contacts_red(s: &TestServer) {
     assert_eq!(all["items"].as_array().unwrap().len(), 2);
 }
 
+/// A venue's category sets the minimum overlap: an edit through the API is traced by the next trace.
+async fn a_venue_category_edit_reaches_the_next_trace(s: &TestServer) {
+    let admin = s.admin().await;
+    s.seed_regions(&admin).await;
+    // china-2022 asks 15 minutes together in an office, any overlap at a market.
+    let place = venue(s, &admin, "姑苏大厦", "office", "人民路1号").await;
+    let (case_person, brief) = (person(s, &admin, 31, "冯宁").await, person(s, &admin, 32, "陈静").await);
+    let store = &s.state.store;
+    store
+        .bulk_insert_visits(&[
+            visit(case_person, place, yesterday(9, 0), Some(yesterday(9, 30))),
+            // 10 minutes within the case's stay plus its 30 minutes of lingering air (until 10:00).
+            visit(brief, place, yesterday(9, 50), Some(yesterday(10, 20))),
+        ])
+        .await
+        .unwrap();
+    let sampled = yesterday(18, 0).to_rfc3339();
+    let input = json!({"person_id": case_person, "sampled_at": sampled, "rule_set": "china-2022"});
+    let (_, case) = s.post("/api/v1/cases", &admin, input).await;
+    let trace = format!("/api/v1/cases/{}/trace", case["id"].as_i64().unwrap());
+    let (status, traced) = s.post(&trace, &admin, json!({})).await;
+    assert_eq!((status, &traced["counts"]["close"]), (StatusCode::OK, &json!(0)), "{traced}");
+
+    let edit = Some(json!({"category": "wet_market"}));
+    let (status, edited) =
+        s.call(Method::PATCH, &format!("/api/v1/venues/{place}"), Some(&admin), edit).await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    let (_, traced) = s.post(&trace, &admin, json!({})).await;
+    assert_eq!(traced["counts"]["close"], json!(1), "{traced}");
+}
+
 async fn bad_case_input_is_refused(s: &TestServer) {
     let admin = s.admin().await;
     s.seed_regions(&admin).await;
@@ -354,4 +385,8 @@ async fn bad_case_input_is_refused(s: &TestServer) {
     assert_eq!(s.post(&format!("/api/v1/cases/{id}/trace"), &grid, json!({})).await.0, StatusCode::FORBIDDEN);
 }
 
-on_both_backends!(a_market_case_turns_its_contacts_red, bad_case_input_is_refused);
+on_both_backends!(
+    a_market_case_turns_its_contacts_red,
+    a_venue_category_edit_reaches_the_next_trace,
+    bad_case_input_is_refused
+);

@@ -233,6 +233,10 @@ pub async fn update_venue(
         other => other.into(),
     })?;
     state.devices.clear();
+    if update.category.is_some() {
+        // Default stays and minimum overlaps are per category: the next trace reads them again.
+        state.trace_book.venue_edited();
+    }
     Ok(Json(VenueView::new(&state, updated)))
 }
 

@@ -32,6 +32,10 @@ const ID_MARGIN: i64 = 16_384;
 pub use sentinel_store::MAX_BULK_VISITS;
 const _: () = assert!((MAX_BULK_VISITS as i64) < ID_MARGIN);
 
+/// How often a catch-up reads the venues' categories again when nothing says they changed: edits through
+/// another node reach this one's index at most this late (edits through this one, at the next trace).
+const CATEGORIES_RECHECK_MINUTES: i64 = 10;
+
 /// What a trace reads: the big index and the small one beside it (their `stats()` say how many visits
 /// they hold).
 #[derive(Clone)]
@@ -50,6 +54,10 @@ struct Visits {
     main: Option<Arc<TraceIndex>>,
     built: Option<Snapshot>,
     categories: Vec<VenueCategory>,
+    /// When `categories` were read (None: never).
+    categories_read: Option<DateTime<Utc>>,
+    /// A venue was edited through this node since `categories` were read: the next catch-up reads them.
+    venues_edited: bool,
     /// A known venue's category changed since the big index was built: the next catch-up folds.
     categories_changed: bool,
     /// A fold is under way (one at a time).
@@ -116,6 +124,11 @@ impl TraceBook {
         self.visits.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// A venue was edited (its category may have changed): the next trace reads the categories again.
+    pub fn venue_edited(&self) {
+        self.lock().venues_edited = true;
+    }
+
     /// The index holding every visit committed before this call, caught up and rebuilt first if needed.
     /// The catch-up runs as its own task, so a caller that goes away (a client hanging up) cannot leave it
     /// half done.
@@ -136,11 +149,32 @@ impl TraceBook {
         now: DateTime<Utc>,
     ) -> Result<Snapshot, StoreError> {
         let _one = self.catch_up.lock().await;
-        let window_start = now - Duration::days(WINDOW_DAYS);
+        let recheck = {
+            let mut v = self.lock();
+            let due =
+                v.categories_read.is_none_or(|t| now - t >= Duration::minutes(CATEGORIES_RECHECK_MINUTES));
+            // Taken now: an edit made while the categories are read is read at the next catch-up.
+            std::mem::take(&mut v.venues_edited) || due
+        };
+        let result = self.clone().catch_up_with(store, now, recheck).await;
+        if result.is_err() && recheck {
+            self.lock().venues_edited = true;
+        }
+        result
+    }
+
+    /// [`TraceBook::catch_up`], reading the venues' categories again if `recheck_categories`.
+    async fn catch_up_with(
+        self: Arc<Self>,
+        store: &dyn Store,
+        now: DateTime<Utc>,
+        recheck_categories: bool,
+    ) -> Result<Snapshot, StoreError> {
         let (after, first, known_venues) = {
             let v = self.lock();
             (v.last_id - ID_MARGIN, v.last_id == 0, v.categories.len())
         };
+        let window_start = now - Duration::days(WINDOW_DAYS);
         // Everything that can fail on the store happens before the visits are taken out of the book.
         let started = std::time::Instant::now();
         let rows = match first {
@@ -156,11 +190,12 @@ impl TraceBook {
                 "loaded the visits of the trace window"
             );
         }
-        let fresh_categories = match rows.iter().any(|r| r.venue_id >= known_venues as i64) {
-            // A venue created after start-up.
-            true => Some(venue_categories(store).await?),
-            false => None,
-        };
+        // A venue created after start-up, or maybe one whose category was edited.
+        let fresh_categories =
+            match recheck_categories || rows.iter().any(|r| r.venue_id >= known_venues as i64) {
+                true => Some(venue_categories(store).await?),
+                false => None,
+            };
         let (pending, main, categories, added) = {
             let mut v = self.lock();
             if let Some(c) = fresh_categories {
@@ -168,9 +203,10 @@ impl TraceBook {
                 let common = v.categories.len().min(c.len());
                 v.categories_changed |= v.categories[..common] != c[..common];
                 v.categories = c;
+                v.categories_read = Some(now);
             }
             let added = v.take(&rows);
-            if let (Some(built), 0) = (&v.built, added) {
+            if let (Some(built), 0, false) = (&v.built, added, v.categories_changed) {
                 return Ok(built.clone());
             }
             let fold_due = v.main.as_ref().is_some_and(|m| {
