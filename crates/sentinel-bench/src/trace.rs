@@ -484,17 +484,11 @@ fn live_update(
     let layered = LayeredIndex::new(main, latest, categories)?;
     let took = ms(t);
     anyhow::ensure!(layered.stats().visits == stats.visits, "the pair holds every visit once");
-    let unplaced = |mut r: TraceResult| {
-        for c in r.close.iter_mut().chain(&mut r.secondary).chain(&mut r.companions) {
-            c.evidence.visit.position = 0;
-        }
-        r
-    };
     let (mut one, mut two) = (Tracer::new(index), Tracer::new(&layered));
     for case in cases {
         let case = std::slice::from_ref(case);
-        if unplaced(one.trace(rules, case, now, UTC_OFFSET))
-            != unplaced(two.trace(rules, case, now, UTC_OFFSET))
+        if one.trace(rules, case, now, UTC_OFFSET).without_positions()
+            != two.trace(rules, case, now, UTC_OFFSET).without_positions()
         {
             bail!("person {}: the index with new visits beside it traces differently", case[0].person);
         }

@@ -267,14 +267,18 @@ impl TraceIndex {
     /// seconds, check-outs in whole minutes, and no check-out where the stay was inferred. Building an index
     /// from them again gives the same stays (see [`crate::LayeredIndex`]).
     pub fn raw_visits_of(&self, person: u32) -> impl Iterator<Item = TraceVisit> + '_ {
-        let p = person as usize;
-        let range = match (self.person_offsets.get(p), self.person_offsets.get(p + 1)) {
-            (Some(&a), Some(&b)) => a as usize..b as usize,
-            _ => 0..0,
-        };
-        self.person_visits[range]
+        self.positions_of(person)
             .iter()
             .map(move |&position| self.raw_at(position as usize, person, self.venue_of(position)))
+    }
+
+    /// The positions of a person's visits in time order (none for a person the index does not know).
+    fn positions_of(&self, person: u32) -> &[u32] {
+        let p = person as usize;
+        match (self.person_offsets.get(p), self.person_offsets.get(p + 1)) {
+            (Some(&a), Some(&b)) => &self.person_visits[a as usize..b as usize],
+            _ => &[],
+        }
     }
 
     /// Every visit as [`TraceIndex::raw_visits_of`] gives it, venue by venue: what a rebuild with more visits
@@ -338,12 +342,7 @@ impl TraceIndex {
         person: u32,
         rules: &'a CompiledRules,
     ) -> impl Iterator<Item = VisitView> + 'a {
-        let p = person as usize;
-        let range = match (self.person_offsets.get(p), self.person_offsets.get(p + 1)) {
-            (Some(&a), Some(&b)) => a as usize..b as usize,
-            _ => 0..0,
-        };
-        self.person_visits[range].iter().map(move |&position| {
+        self.positions_of(person).iter().map(move |&position| {
             let venue = self.venue_of(position);
             self.view(position as usize, venue, self.default_stay(venue, rules))
         })
@@ -380,16 +379,7 @@ impl TraceIndex {
             }
             let ends = e + i64::from(minutes(stay[k], default_stay)) * 60;
             if ends.min(to) - e.max(from) >= min_overlap {
-                let p = range.start + k;
-                let inferred = stay[k] & INFERRED != 0;
-                found(VisitView {
-                    position: p as u32,
-                    person: self.person[p],
-                    venue,
-                    entered: e,
-                    ends,
-                    inferred,
-                });
+                found(self.view(range.start + k, venue, default_stay));
             }
         }
     }

@@ -4,8 +4,7 @@
 use proptest::prelude::*;
 use sentinel_core::VenueCategory;
 use sentinel_trace::{
-    Case, IndexError, LayeredIndex, RuleSet, Tier, TraceIndex, TraceResult, TraceVisit, Tracer, trace,
-    trajectory,
+    Case, IndexError, LayeredIndex, RuleSet, Tier, TraceIndex, TraceVisit, Tracer, trace, trajectory,
 };
 use std::collections::BTreeMap;
 
@@ -152,7 +151,7 @@ fn engine(
         assert_eq!(layered.stats().visits, visits.len());
         let pair =
             Tracer::new(&layered).with_threads(2).with_parallel_threshold(2).trace(rules, cases, now, offset);
-        assert_eq!(without_positions(pair), without_positions(result.clone()), "split at {split}");
+        assert_eq!(pair.without_positions(), result.clone().without_positions(), "split at {split}");
         for c in cases {
             let one = trajectory(&index, rules, c.person, i64::MIN, i64::MAX);
             let two = trajectory(&layered, rules, c.person, i64::MIN, i64::MAX);
@@ -175,16 +174,6 @@ fn engine(
         assert!(fresh.is_none(), "a person listed twice: {}", c.person);
     }
     found
-}
-
-/// A result with every visit's position in its index set to 0 (positions depend on how the index is laid out).
-fn without_positions(mut r: TraceResult) -> TraceResult {
-    for list in [&mut r.close, &mut r.secondary, &mut r.companions] {
-        for c in list.iter_mut() {
-            c.evidence.visit.position = 0;
-        }
-    }
-    r
 }
 
 const BASE: i64 = 1_714_348_800; // 2024-04-29 00:00 UTC
