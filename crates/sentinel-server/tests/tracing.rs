@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use sentinel_core::{PersonId, VenueId};
 use sentinel_store::BulkVisit;
 use serde_json::{Value, json};
-use support::{TestServer, id_number};
+use support::{Backend, TestServer, id_number};
 
 fn cst() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap()
@@ -385,8 +385,23 @@ async fn bad_case_input_is_refused(s: &TestServer) {
     assert_eq!(s.post(&format!("/api/v1/cases/{id}/trace"), &grid, json!({})).await.0, StatusCode::FORBIDDEN);
 }
 
-on_both_backends!(
-    a_market_case_turns_its_contacts_red,
-    a_venue_category_edit_reaches_the_next_trace,
-    bad_case_input_is_refused
-);
+on_both_backends!(a_market_case_turns_its_contacts_red, bad_case_input_is_refused);
+
+/// Without the start-up index, the first trace builds one big index over every visit and starts no fold in
+/// the background (which would also make the next trace rebuild): the second trace sees the edited category
+/// only because the edit itself makes the index stale.
+async fn category_edit_on(backend: Backend, name: &str) {
+    let Some(s) = TestServer::start_with(backend, name, |c| c.warm_trace_index = false).await else { return };
+    a_venue_category_edit_reaches_the_next_trace(&s).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_a_venue_category_edit_reaches_the_next_trace() {
+    category_edit_on(Backend::Sqlite, "").await;
+}
+
+#[tokio::test]
+async fn postgres_a_venue_category_edit_reaches_the_next_trace() {
+    category_edit_on(Backend::Postgres, "postgres::a_venue_category_edit_reaches_the_next_trace").await;
+}

@@ -196,17 +196,21 @@ impl TraceBook {
                 true => Some(venue_categories(store).await?),
                 false => None,
             };
-        let (pending, main, categories, added) = {
+        let (pending, build, categories, added) = {
             let mut v = self.lock();
             if let Some(c) = fresh_categories {
-                // A venue whose category changed: the big index's default stays there are stale.
+                // A venue whose category changed: the index traces read is stale (its minimum overlaps at
+                // once, the big index's default stays until a fold).
                 let common = v.categories.len().min(c.len());
-                v.categories_changed |= v.categories[..common] != c[..common];
+                if v.categories[..common] != c[..common] {
+                    v.categories_changed = true;
+                    v.built = None;
+                }
                 v.categories = c;
                 v.categories_read = Some(now);
             }
             let added = v.take(&rows);
-            if let (Some(built), 0, false) = (&v.built, added, v.categories_changed) {
+            if let (Some(built), 0) = (&v.built, added) {
                 return Ok(built.clone());
             }
             let fold_due = v.main.as_ref().is_some_and(|m| {
@@ -227,19 +231,17 @@ impl TraceBook {
                 };
                 tokio::spawn(self.clone().fold(fold));
             }
-            let grow = v.main.is_some();
             // Kept in the book until the index over them is built (the first time, there is nothing to keep
             // them for: a failure reads the window again).
-            let pending = match v.main {
-                Some(_) => v.pending.clone(),
-                None => std::mem::take(&mut v.pending),
+            let (build, pending) = match v.main.clone() {
+                Some(main) => (Build::Grow(main), v.pending.clone()),
+                None => (Build::First, std::mem::take(&mut v.pending)),
             };
-            (pending, v.main.clone().map(|m| (m, grow)), v.categories.clone(), added)
+            (pending, build, v.categories.clone(), added)
         };
         let oldest = window_start.timestamp();
-        let first_build = main.is_none();
-        let rebuilt = !main.as_ref().is_some_and(|(_, grow)| *grow);
-        let built = tokio::task::spawn_blocking(move || layered(main, pending, categories, oldest)).await;
+        let first_build = matches!(build, Build::First);
+        let built = tokio::task::spawn_blocking(move || layered(build, pending, categories, oldest)).await;
         let mut v = self.lock();
         let index = match settle(built) {
             Ok(index) => index,
@@ -252,7 +254,7 @@ impl TraceBook {
                 return Err(StoreError::Backend(why));
             }
         };
-        if rebuilt {
+        if first_build {
             v.main = Some(index.main().clone());
             v.pending.clear();
             v.categories_changed = false;
@@ -263,7 +265,7 @@ impl TraceBook {
         tracing::debug!(
             visits = stats.visits,
             added,
-            rebuilt,
+            first_build,
             small = v.delta_visits(),
             "trace index caught up"
         );
@@ -290,7 +292,7 @@ impl TraceBook {
         let old = main.clone();
         let started = std::time::Instant::now();
         let built =
-            tokio::task::spawn_blocking(move || layered(Some((main, false)), pending, categories, oldest))
+            tokio::task::spawn_blocking(move || layered(Build::Fold(main), pending, categories, oldest))
                 .await;
         let mut v = self.lock();
         v.folding = false;
@@ -315,10 +317,19 @@ impl TraceBook {
     }
 }
 
-/// The index over the big one and the visits read since: a small index beside `main` when it is to grow,
-/// else a new big one from the old one's visits and the pending ones, trimmed to the window.
+/// What an index build starts from.
+enum Build {
+    /// Nothing yet: a big index of the pending visits.
+    First,
+    /// A small index of the pending visits beside this big one.
+    Grow(Arc<TraceIndex>),
+    /// A new big index of this one's visits and the pending ones (a fold).
+    Fold(Arc<TraceIndex>),
+}
+
+/// The index over `build` and the visits read since, a new big one trimmed to the window unless it grows.
 fn layered(
-    main: Option<(Arc<TraceIndex>, bool)>,
+    build: Build,
     pending: Vec<TraceVisit>,
     categories: Vec<VenueCategory>,
     oldest: i64,
@@ -326,18 +337,18 @@ fn layered(
     // A visit naming a venue the store does not know (cannot happen through the API), or a time no index
     // holds (before 1970, after 2242), is left out rather than failing every trace.
     let usable = |x: &TraceVisit| (x.venue as usize) < categories.len() && x.in_range();
-    let mut all = match main {
-        Some((main, true)) => {
+    let mut all = match build {
+        Build::Grow(main) => {
             let fresh: Vec<TraceVisit> = pending.into_iter().filter(usable).collect();
             return LayeredIndex::new(main, &fresh, categories);
         }
-        Some((main, false)) => {
+        Build::Fold(main) => {
             let mut all = Vec::with_capacity(main.stats().visits + pending.len());
             all.extend(main.raw_visits());
             all.extend(pending);
             all
         }
-        None => pending,
+        Build::First => pending,
     };
     all.retain(|x| x.entered >= oldest && usable(x));
     let persons = all.iter().map(|x| x.person).max().map_or(0, |p| p + 1);
@@ -383,7 +394,7 @@ mod tests {
         let categories = vec![VenueCategory::ALL[0]; 4];
         let visit = |person, venue, entered| TraceVisit { person, venue, entered, left: None };
         let first = layered(
-            None,
+            Build::First,
             vec![visit(1, 1, 1_000), visit(2, 1, 1_100), visit(1, 2, 500)],
             categories.clone(),
             0,
@@ -392,13 +403,13 @@ mod tests {
         assert_eq!((first.stats().visits, first.delta_visits()), (3, 0));
         // Person 1 visits again: their two earlier visits move to the small index with the new one.
         let grown =
-            layered(Some((first.main().clone(), true)), vec![visit(1, 3, 2_000)], categories.clone(), 0)
+            layered(Build::Grow(first.main().clone()), vec![visit(1, 3, 2_000)], categories.clone(), 0)
                 .unwrap();
         assert_eq!((grown.stats().visits, grown.delta_visits()), (4, 3));
         assert!(Arc::ptr_eq(grown.main(), first.main()), "the big index is shared, not rebuilt");
         // Folded: one big index of all four, visits older than the window left out.
         let folded = layered(
-            Some((grown.main().clone(), false)),
+            Build::Fold(grown.main().clone()),
             vec![visit(1, 3, 2_000), visit(3, 9, 2_100), visit(3, 1, 1 << 40)],
             categories,
             600,
@@ -422,7 +433,8 @@ mod tests {
         let categories = vec![VenueCategory::ALL[0]; 3];
         let visit = |person, venue, entered| TraceVisit { person, venue, entered, left: None };
         let start =
-            layered(None, vec![visit(1, 1, 1_000), visit(2, 2, 1_100)], categories.clone(), 0).unwrap();
+            layered(Build::First, vec![visit(1, 1, 1_000), visit(2, 2, 1_100)], categories.clone(), 0)
+                .unwrap();
         let old = start.main().clone();
         let book = Arc::new(TraceBook::default());
         {
