@@ -6,6 +6,7 @@
 
 pub mod index;
 pub mod layered;
+mod pending;
 mod person_bits;
 mod prefetch;
 pub mod rules;

@@ -134,9 +134,10 @@ fn engine(
     now: i64,
     offset: i32,
 ) -> Found {
-    let index = TraceIndex::build(visits, PERSONS, categories.to_vec()).unwrap();
+    let persons = visits.iter().map(|v| v.person + 1).max().unwrap_or(0).max(PERSONS);
+    let index = TraceIndex::build(visits, persons, categories.to_vec()).unwrap();
     let result =
-        Tracer::new(&index).with_threads(2).with_parallel_threshold(2).trace(rules, cases, now, offset);
+        Tracer::new(&index).with_threads(2).with_parallel_threshold(1).trace(rules, cases, now, offset);
     let alone = Tracer::new(&index).with_threads(1).trace(rules, cases, now, offset);
     assert_eq!(result, alone, "one thread or two, the same answer");
     // The same visits as a big index with the later ones in a small one beside it (as the server keeps up
@@ -150,7 +151,7 @@ fn engine(
         let layered = LayeredIndex::new(main.into(), late, categories.to_vec()).unwrap();
         assert_eq!(layered.stats().visits, visits.len());
         let pair =
-            Tracer::new(&layered).with_threads(2).with_parallel_threshold(2).trace(rules, cases, now, offset);
+            Tracer::new(&layered).with_threads(2).with_parallel_threshold(1).trace(rules, cases, now, offset);
         assert_eq!(pair.without_positions(), result.clone().without_positions(), "split at {split}");
         for c in cases {
             let one = trajectory(&index, rules, c.person, i64::MIN, i64::MAX);
@@ -259,8 +260,13 @@ proptest! {
         prop_assert_eq!(engine(&visits, &categories, &rules, &cases, now, offset), expected);
     }
 
+    /// Persons numbered far apart (up to 66 000), so the second hop's exposures fall in several ranges of
+    /// persons, which two threads share.
     #[test]
     fn crowded_cities_with_many_close_contacts((visits, categories) in crowded_city(), cases in cases()) {
+        let spread = |person: u32| person * 1117;
+        let visits: Vec<_> = visits.into_iter().map(|v| TraceVisit { person: spread(v.person), ..v }).collect();
+        let cases: Vec<_> = cases.into_iter().map(|c| Case { person: spread(c.person), ..c }).collect();
         let now = BASE + 2 * 86_400;
         let rules = RuleSet::china_2022();
         let expected = reference(&visits, &categories, &rules, &cases, now, 8 * 3600);

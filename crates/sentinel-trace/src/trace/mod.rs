@@ -10,9 +10,12 @@ use sentinel_core::VenueCategory;
 
 use crate::index::VisitView;
 use crate::layered::IndexView;
+use crate::pending::{PendingExposures, Window};
 use crate::person_bits::PersonBits;
 use crate::prefetch::prefetch;
 use crate::rules::{CompiledRules, RuleSet};
+
+mod second_hop;
 
 /// A case to trace. Times are Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,8 +109,10 @@ const SHIFT: u32 = 30;
 const INDEX_MASK: u32 = (1 << SHIFT) - 1;
 
 /// An exposure found by a scan, before it becomes [`Evidence`]: the contact's visit is kept whole, so
-/// the evidence needs no second read of the index (64 bytes, one cache line).
+/// the evidence needs no second read of the index. 64 bytes, aligned to a cache line: unaligned, most sat
+/// across two lines, and the output's reads (prefetched one line each) waited on the second.
 #[derive(Clone, Copy)]
+#[repr(align(64))]
 struct Found {
     visit: VisitView,
     source: (i64, i64),
@@ -154,17 +159,20 @@ pub struct Tracer<'a> {
     /// change. Checked before the person's state (a bit, not a word, so it stays in cache): about two
     /// thirds of the second hop's exposures land on such persons. Clear outside the second hop.
     settled: PersonBits,
+    /// The second hop's exposures, gathered to be noted by person range.
+    pending: PendingExposures,
     /// A second tracer sharing the second hop on another core (made on first use).
     helper: Option<Box<Tracer<'a>>>,
+    /// From this person on, the helper holds the contacts of the current trace (`u32::MAX`: none).
+    helper_from: u32,
     threads: usize,
-    parallel_min_close: usize,
+    parallel_min_exposures: usize,
 }
 
-/// Below this many close contacts the second hop is not worth a second thread. A thread started on an idle
-/// core (as a trace usually is: an investigator's click after a pause) waits for that core to wake, which on
-/// this project's virtual machines cost milliseconds: with 128, a case of ~200 close contacts traced slower
-/// on two threads than on one in the benchmark (its SQL runs keep the other core idle in between).
-const PARALLEL_MIN_CLOSE: usize = 1024;
+/// Below this many secondary exposures foreseen the second hop is not worth a second thread: handing work to
+/// a parked pool thread and back three times cost about half a millisecond here, and two threads gained
+/// nothing on ~75 000 exposures (a 4 ms trace) but a third on ~270 000.
+const PARALLEL_MIN_EXPOSURES: usize = 100_000;
 
 /// How far ahead of a scattered read its cache line is asked for (in reads).
 const PREFETCH_AHEAD: usize = 16;
@@ -184,11 +192,13 @@ impl<'a> Tracer<'a> {
             met: PersonBits::new(persons),
             marked: Vec::new(),
             settled: PersonBits::new(persons),
+            pending: PendingExposures::default(),
             found: Vec::new(),
             hot: Vec::new(),
             helper: None,
+            helper_from: u32::MAX,
             threads,
-            parallel_min_close: PARALLEL_MIN_CLOSE,
+            parallel_min_exposures: PARALLEL_MIN_EXPOSURES,
         }
     }
 
@@ -198,10 +208,11 @@ impl<'a> Tracer<'a> {
         self
     }
 
-    /// Shares the second hop with a second thread from this many close contacts on (default 1 024: below it a
-    /// thread costs more than it saves).
-    pub fn with_parallel_threshold(mut self, close_contacts: usize) -> Self {
-        self.parallel_min_close = close_contacts.max(1);
+    /// Shares the second hop with a second thread from this many secondary exposures foreseen (default
+    /// 100 000: below it a thread costs more than it saves). The first close contacts are scanned alone to
+    /// foresee them.
+    pub fn with_parallel_threshold(mut self, exposures: usize) -> Self {
+        self.parallel_min_exposures = exposures.max(1);
         self
     }
 
@@ -221,6 +232,7 @@ impl<'a> Tracer<'a> {
         self.marked.clear();
         self.found.clear();
         self.hot.clear();
+        self.helper_from = u32::MAX;
     }
 
     /// Gives `person` a standing that no exposure of a lower tier can change (cases; close contacts in a
@@ -273,7 +285,8 @@ impl<'a> Tracer<'a> {
     }
 
     /// Scans the exposures `source` caused through its visits entered before `until` and still there after
-    /// `from`, each extended by the buffer; `tier` is what those exposed become.
+    /// `from`, each extended by the buffer; `tier` is what those exposed become. A secondary exposure is
+    /// only gathered, to be noted by [`Tracer::note_pending`].
     fn expose(
         &mut self,
         r: &CompiledRules,
@@ -284,6 +297,7 @@ impl<'a> Tracer<'a> {
         settled: Option<&PersonBits>,
     ) {
         let index = self.index;
+        let gather = tier == Tier::Secondary;
         let unsettled = |person: u32| settled.is_none_or(|bits| !bits.contains(person));
         let offset = r.utc_offset;
         for v in index.visits_of(source, r).take_while(|v| v.entered < until) {
@@ -294,10 +308,17 @@ impl<'a> Tracer<'a> {
             let slot = index.category(v.venue).map_or(0, VenueCategory::index);
             let venue = v.venue;
             let min_overlap = r.min_overlap_secs[slot];
+            if gather {
+                self.pending.open(Window { from: window.0, to: window.1, venue, through: source });
+            }
             index.overlaps(venue, window, min_overlap, r, |visit| {
                 if visit.person != source && unsettled(visit.person) {
-                    let from = visit.entered.max(window.0);
-                    self.note(Found { visit, source: window, from, through: source, tier });
+                    if gather {
+                        self.pending.push(visit);
+                    } else {
+                        let from = visit.entered.max(window.0);
+                        self.note(Found { visit, source: window, from, through: source, tier });
+                    }
                 }
             });
             if companions {
@@ -316,65 +337,6 @@ impl<'a> Tracer<'a> {
                 });
             }
         }
-    }
-
-    /// The second hop: every close contact exposes others from their first exposure until `now`. With more
-    /// than one core and enough close contacts, a helper tracer takes every other close contact on a second
-    /// thread and its findings are merged (earliest evidence, exposures added): the same answer either way.
-    fn second_hop(&mut self, r: &CompiledRules, cases: &[Case], now: i64) {
-        let close: Vec<(u32, i64)> =
-            self.found.iter().filter(|f| f.tier == Tier::Close).map(|f| (f.visit.person, f.from)).collect();
-        let mut settled = std::mem::take(&mut self.settled);
-        let marked = || cases.iter().map(|c| c.person).chain(close.iter().map(|c| c.0));
-        marked().for_each(|p| settled.insert(p));
-        self.expose_close(r, cases, &close, now, &settled);
-        marked().for_each(|p| settled.remove(p));
-        self.settled = settled;
-    }
-
-    /// The second hop's exposures by `close`, with `settled` marking the cases and close contacts.
-    fn expose_close(
-        &mut self,
-        r: &CompiledRules,
-        cases: &[Case],
-        close: &[(u32, i64)],
-        now: i64,
-        settled: &PersonBits,
-    ) {
-        if self.threads < 2 || close.len() < self.parallel_min_close {
-            for &(person, first_exposure) in close {
-                self.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(settled));
-            }
-            return;
-        }
-        let index = self.index;
-        let mut helper = self.helper.take().unwrap_or_else(|| Box::new(Tracer::new(index)));
-        helper.threads = 1;
-        helper.begin();
-        for case in cases {
-            helper.mark(case.person, CASE);
-        }
-        for &(person, _) in close {
-            helper.mark(person, Tier::Close as u32);
-        }
-        std::thread::scope(|scope| {
-            let theirs = scope.spawn(|| {
-                for &(person, first_exposure) in close.iter().skip(1).step_by(2) {
-                    helper.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(settled));
-                }
-            });
-            for &(person, first_exposure) in close.iter().step_by(2) {
-                self.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(settled));
-            }
-            // A panic on the helper's thread is a bug; let it surface here.
-            if let Err(panic) = theirs.join() {
-                std::panic::resume_unwind(panic);
-            }
-        });
-        for (&f, &(_, n)) in helper.found.iter().zip(&helper.hot) {
-            self.note_many(f, n);
-        }
-        self.helper = Some(helper);
     }
 
     /// Traces `cases` under `rules`. Close contacts are taken to be isolated at `now` (the end of the
@@ -396,13 +358,31 @@ impl<'a> Tracer<'a> {
         let mut cases: Vec<u32> = cases.iter().map(|c| c.person).collect();
         cases.sort_unstable();
         cases.dedup();
+        let mut result = TraceResult { cases, ..Default::default() };
+        match self.helper.take() {
+            Some(helper) if self.helper_from != u32::MAX => {
+                // The helper's contacts come after ours in person order: each side lists its own at once.
+                let mut theirs = TraceResult::default();
+                rayon_core::join(|| self.list_contacts(&mut result), || helper.list_contacts(&mut theirs));
+                result.close.append(&mut theirs.close);
+                result.secondary.append(&mut theirs.secondary);
+                result.companions.append(&mut theirs.companions);
+                self.helper = Some(helper);
+            }
+            helper => {
+                self.helper = helper;
+                self.list_contacts(&mut result);
+            }
+        }
+        result
+    }
+
+    /// Appends the contacts this tracer holds to `result`, each tier in person order.
+    fn list_contacts(&self, result: &mut TraceResult) {
         let (slots, counts) = self.slots_in_order();
-        let mut result = TraceResult {
-            cases,
-            close: Vec::with_capacity(counts[Tier::Close as usize]),
-            secondary: Vec::with_capacity(counts[Tier::Secondary as usize]),
-            companions: Vec::with_capacity(counts[Tier::Companion as usize]),
-        };
+        result.close.reserve(counts[Tier::Close as usize]);
+        result.secondary.reserve(counts[Tier::Secondary as usize]);
+        result.companions.reserve(counts[Tier::Companion as usize]);
         for (k, &at) in slots.iter().enumerate() {
             // The slots are scattered over `found`: ask for the lines a few contacts ahead.
             if let Some(&ahead) = slots.get(k + PREFETCH_AHEAD) {
@@ -417,7 +397,6 @@ impl<'a> Tracer<'a> {
                 Tier::Companion => result.companions.push(contact),
             }
         }
-        result
     }
 
     /// The slots of the found contacts, each tier's in person order, and how many each tier has. When the
@@ -446,11 +425,13 @@ impl<'a> Tracer<'a> {
 
     fn slots_by_sort(&self) -> (Vec<u32>, [usize; 3]) {
         let mut counts = [0; 3];
-        // Sort small keys, not contacts: (tier, person, slot) packed into one u64.
+        // Sort small keys, not contacts: (tier, person, slot) packed into one u64. Those handed to the helper
+        // are its to list.
         let mut keys: Vec<u64> = self
             .found
             .iter()
             .enumerate()
+            .filter(|(_, f)| f.visit.person < self.helper_from)
             .map(|(at, f)| {
                 counts[f.tier as usize] += 1;
                 u64::from(f.tier as u32) << 62 | u64::from(f.visit.person) << 30 | at as u64
@@ -515,7 +496,7 @@ mod tests {
         let rules = RuleSet::china_2022();
         for (persons, threads) in [(60, 1), (20_000, 1), (60, 2), (20_000, 2)] {
             let index = small_city(persons);
-            // With two threads, every second hop shares its close contacts with the helper (reused too).
+            // With two threads, every second hop with an exposure shares its work with the helper (reused too).
             let tracer = || Tracer::new(&index).with_threads(threads).with_parallel_threshold(1);
             let mut reused = tracer();
             for person in [0, 7, 0, 59, 30, 7] {

@@ -1,0 +1,132 @@
+//! The second hop: every close contact exposes others from their first exposure until the trace's `now`.
+//! Its exposures are gathered first and noted a range of persons at a time (see [`crate::pending`]). The
+//! first close contacts are scanned alone; when what they gathered promises enough work, a helper tracer
+//! scans the rest beside this one (each taking the next close contact not yet taken), then each side notes
+//! the exposures of its own range of persons, both scans' alike, and lists its own contacts: nothing is
+//! merged, and the answer is the same as on one thread.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{Case, Found, Tier, Tracer};
+use crate::pending::{PendingExposures, first_person};
+use crate::person_bits::PersonBits;
+use crate::rules::CompiledRules;
+
+/// The share of the close contacts (at most [`PROBE_MAX`]) scanned alone to foresee the second hop's work.
+const PROBE_SHARE: usize = 8;
+const PROBE_MAX: usize = 64;
+
+impl<'a> Tracer<'a> {
+    /// Runs the second hop of a trace of `cases` whose first hop is done.
+    pub(super) fn second_hop(&mut self, r: &CompiledRules, cases: &[Case], now: i64) {
+        let close: Vec<(u32, i64)> =
+            self.found.iter().filter(|f| f.tier == Tier::Close).map(|f| (f.visit.person, f.from)).collect();
+        let mut settled = std::mem::take(&mut self.settled);
+        let marked = || cases.iter().map(|c| c.person).chain(close.iter().map(|c| c.0));
+        marked().for_each(|p| settled.insert(p));
+        let probe = close.len().div_ceil(PROBE_SHARE).min(PROBE_MAX);
+        for &(person, first_exposure) in &close[..probe] {
+            self.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(&settled));
+        }
+        let foreseen = self.pending.len() * close.len() / probe.max(1);
+        if self.threads >= 2 && foreseen >= self.parallel_min_exposures {
+            self.second_hop_on_two_threads(r, &close[probe..], now, &settled);
+        } else {
+            for &(person, first_exposure) in &close[probe..] {
+                self.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(&settled));
+            }
+            let mut pending = std::mem::take(&mut self.pending);
+            self.note_pending(&pending, 0..pending.buckets());
+            pending.clear();
+            self.pending = pending;
+        }
+        marked().for_each(|p| settled.remove(p));
+        self.settled = settled;
+    }
+
+    /// Notes the exposures of `pending`'s `buckets` as secondary.
+    fn note_pending(&mut self, pending: &PendingExposures, buckets: std::ops::Range<usize>) {
+        pending.each(buckets, |visit, w| {
+            let from = visit.entered.max(w.from);
+            self.note(Found {
+                visit,
+                source: (w.from, w.to),
+                from,
+                through: w.through,
+                tier: Tier::Secondary,
+            });
+        });
+    }
+
+    /// Scans `close` on two threads (adding to what this tracer gathered already) and notes the exposures on
+    /// two, each side a range of persons; `trace` then lists each side's contacts (see `helper_from`).
+    fn second_hop_on_two_threads(
+        &mut self,
+        r: &CompiledRules,
+        close: &[(u32, i64)],
+        now: i64,
+        settled: &PersonBits,
+    ) {
+        let index = self.index;
+        let mut helper = self.helper.take().unwrap_or_else(|| Box::new(Tracer::new(index)));
+        helper.begin();
+        // Each side takes the next close contact not yet taken: a side that starts late takes fewer.
+        let next = AtomicUsize::new(0);
+        let scan = |tracer: &mut Tracer<'a>| {
+            while let Some(&(person, first_exposure)) = close.get(next.fetch_add(1, Ordering::Relaxed)) {
+                tracer.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(settled));
+            }
+        };
+        rayon_core::join(|| scan(self), || scan(&mut helper));
+        let (mut ours, mut theirs) = (std::mem::take(&mut self.pending), std::mem::take(&mut helper.pending));
+        let split = balanced_split(&ours, &theirs);
+        self.hand_over(first_person(split), &mut helper);
+        let buckets = ours.buckets().max(theirs.buckets());
+        rayon_core::join(
+            || {
+                self.note_pending(&ours, 0..split);
+                self.note_pending(&theirs, 0..split);
+            },
+            || {
+                helper.note_pending(&ours, split..buckets);
+                helper.note_pending(&theirs, split..buckets);
+            },
+        );
+        ours.clear();
+        theirs.clear();
+        (self.pending, helper.pending) = (ours, theirs);
+        self.helper = Some(helper);
+    }
+
+    /// Gives `helper` the contacts found so far from person `from` on (close contacts, companions), which
+    /// this tracer forgets: the helper notes the second hop's exposures of those persons, and lists them.
+    fn hand_over(&mut self, from: u32, helper: &mut Tracer<'a>) {
+        self.helper_from = from;
+        for (f, &(_, exposures)) in self.found.iter().zip(&self.hot) {
+            if f.visit.person >= from {
+                helper.note_many(*f, exposures);
+                self.met.remove(f.visit.person);
+            }
+        }
+    }
+}
+
+/// The bucket from which the second thread notes the exposures: halves the exposures of both scans.
+fn balanced_split(ours: &PendingExposures, theirs: &PendingExposures) -> usize {
+    let sizes: Vec<usize> = {
+        let mut sizes: Vec<usize> = ours.bucket_sizes().collect();
+        sizes.resize(ours.buckets().max(theirs.buckets()), 0);
+        theirs.bucket_sizes().enumerate().for_each(|(b, n)| sizes[b] += n);
+        sizes
+    };
+    let total: usize = sizes.iter().sum();
+    let mut below = 0;
+    for (bucket, n) in sizes.iter().enumerate() {
+        if 2 * (below + n) > total {
+            // This bucket goes to whichever side it leaves nearer half.
+            return if 2 * below + n > total { bucket } else { bucket + 1 };
+        }
+        below += n;
+    }
+    sizes.len()
+}
