@@ -311,17 +311,18 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
         }
         for (k, case) in compared.iter().enumerate() {
             // Each side runs the case `repeat` times in a row and counts its best: both warm with their own
-            // data. Our first run comes right after the SQL of the case before (caches SQLite filled): kept
-            // apart, for the record.
+            // data. Our first run comes right after the SQL side's runs of the case before (caches it filled):
+            // kept apart, for the record.
             let mut ours = TraceResult::default();
             let mut theirs = Tiers::default();
             let (mut best_ours, mut best_theirs) = (f64::INFINITY, f64::INFINITY);
             for run in 0..o.repeat.max(1) {
                 let t = Instant::now();
                 ours = tracer.trace(&rules, std::slice::from_ref(case), now, UTC_OFFSET);
-                best_ours = best_ours.min(ms(t));
+                let took = ms(t);
+                best_ours = best_ours.min(took);
                 if run == 0 {
-                    engine_first.push(ms(t));
+                    engine_first.push(took);
                 }
             }
             for _ in 0..o.repeat.max(1) {
@@ -400,7 +401,7 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
     }
     if !engine_first.is_empty() {
         figures.push(Figure {
-            figure: "trace p50, same cases, first run after the SQL",
+            figure: "trace p50, same cases, first run (after the SQL side's runs)",
             value: percentile(&engine_first, 0.5),
             unit: "ms",
             anchor: "SQLite indexed range join p50",

@@ -51,7 +51,8 @@ impl PendingExposures {
     /// under 23 days (15 bits of minutes in the index), so the 32-bit fields hold them.
     #[inline(always)]
     pub fn push(&mut self, visit: VisitView) {
-        let window = self.windows.len() - 1;
+        let window = self.windows.len().checked_sub(1).expect("an exposure is pushed into an open window");
+        debug_assert!(window < INFERRED as usize, "fewer windows than the flag bit");
         let bucket = (visit.person >> BUCKET_SHIFT) as usize;
         if bucket >= self.buckets.len() {
             self.buckets.resize_with(bucket + 1, Vec::new);
@@ -111,6 +112,8 @@ impl PendingExposures {
 
 /// The first person of bucket `bucket`.
 pub(crate) fn first_person(bucket: usize) -> u32 {
+    // Persons are u32, so there are at most 2^17 buckets and the first of the one after the last is 2^32:
+    // u32::MAX then stands for "none", which only a person numbered u32::MAX could confuse.
     u32::try_from(bucket << BUCKET_SHIFT).unwrap_or(u32::MAX)
 }
 

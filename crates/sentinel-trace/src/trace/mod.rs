@@ -121,6 +121,9 @@ struct Found {
     tier: Tier,
 }
 
+// A field more would double it (the alignment rounds it up to 128 bytes).
+const _: () = assert!(std::mem::size_of::<Found>() == 64);
+
 impl Found {
     fn key(&self) -> (i64, u32, u32, u32) {
         (self.from, self.visit.venue, self.through, self.visit.position)
@@ -163,7 +166,8 @@ pub struct Tracer<'a> {
     pending: PendingExposures,
     /// A second tracer sharing the second hop on another core (made on first use).
     helper: Option<Box<Tracer<'a>>>,
-    /// From this person on, the helper holds the contacts of the current trace (`u32::MAX`: none).
+    /// From this person on, the helper holds the contacts of the current trace (`u32::MAX`: none); those
+    /// handed to it are still in `found` here, stale, with their bits in `met` cleared.
     helper_from: u32,
     threads: usize,
     parallel_min_exposures: usize,
@@ -216,9 +220,10 @@ impl<'a> Tracer<'a> {
         self
     }
 
-    /// Bytes of the per-person state (4 and an eighth a person).
+    /// Bytes of the per-person state (4 and an eighth a person, and an eighth for the second hop's settled
+    /// persons; a helper, made when a second hop first takes two threads, has its own).
     pub fn state_bytes(&self) -> usize {
-        self.state.len() * 4 + self.met.bytes()
+        self.state.len() * 4 + self.met.bytes() + self.settled.bytes()
     }
 
     fn begin(&mut self) {
@@ -235,11 +240,10 @@ impl<'a> Tracer<'a> {
         self.helper_from = u32::MAX;
     }
 
-    /// Gives `person` a standing that no exposure of a lower tier can change (cases; close contacts in a
-    /// helper, which keeps no entry for them).
-    fn mark(&mut self, person: u32, bits: u32) {
+    /// Makes `person` a case of this trace: no exposure changes their standing, and they are not listed.
+    fn mark_case(&mut self, person: u32) {
         if let Some(state) = self.state.get_mut(person as usize) {
-            *state = bits << SHIFT;
+            *state = CASE << SHIFT;
             self.met.insert(person);
             self.marked.push(person);
         }
@@ -252,7 +256,7 @@ impl<'a> Tracer<'a> {
         self.note_many(f, 1);
     }
 
-    /// [`Tracer::note`] for `n` exposures whose earliest is `f` (merging a helper's findings).
+    /// [`Tracer::note`] for `n` exposures whose earliest is `f` (a contact handed over to a helper).
     #[inline(always)]
     fn note_many(&mut self, f: Found, n: u32) {
         let person = f.visit.person;
@@ -346,7 +350,7 @@ impl<'a> Tracer<'a> {
         r.utc_offset = i64::from(utc_offset_secs);
         self.begin();
         for case in cases {
-            self.mark(case.person, CASE);
+            self.mark_case(case.person);
         }
         for case in cases {
             let window = (case.onset.saturating_sub(r.lookback_secs), case.isolated_at);
@@ -470,13 +474,14 @@ mod tests {
     use super::*;
     use crate::index::{TraceIndex, TraceVisit};
 
-    fn small_city(persons: u32) -> TraceIndex {
-        // 60 persons at 3 venues through one day: close, secondary and companion contacts all found.
+    /// 60 persons (numbered `0, stride, 2 × stride…`) at 3 venues through one day: close, secondary and
+    /// companion contacts all found.
+    fn small_city(persons: u32, stride: u32) -> TraceIndex {
         let visits: Vec<TraceVisit> = (0..240u32)
             .map(|i| {
                 let entered = 1_700_000_000 + i64::from(i * 7 % 40) * 1800;
                 let left = (i % 5 != 0).then_some(entered + 3600);
-                TraceVisit { person: i * 13 % 60, venue: i % 3, entered, left }
+                TraceVisit { person: i * 13 % 60 * stride, venue: i % 3, entered, left }
             })
             .collect();
         let categories = vec![VenueCategory::WetMarket, VenueCategory::Restaurant, VenueCategory::Office];
@@ -490,27 +495,33 @@ mod tests {
     }
 
     /// A tracer forgets each trace's persons before the next (one by one in a city where they were few, all
-    /// at once otherwise): traces in a row equal traces by fresh tracers.
+    /// at once otherwise), and so does its helper: traces in a row equal traces by fresh tracers.
     #[test]
     fn a_reused_tracer_traces_as_a_fresh_one() {
         let rules = RuleSet::china_2022();
-        for (persons, threads) in [(60, 1), (20_000, 1), (60, 2), (20_000, 2)] {
-            let index = small_city(persons);
-            // With two threads, every second hop with an exposure shares its work with the helper (reused too).
+        for (persons, stride, threads) in
+            [(60, 1, 1), (20_000, 1, 1), (60, 1, 2), (20_000, 1, 2), (70_000, 1117, 2)]
+        {
+            let index = small_city(persons, stride);
+            // With two threads, every second hop with an exposure shares its work with the helper (reused too);
+            // with persons spread over three ranges, the helper holds and lists some of them.
             let tracer = || Tracer::new(&index).with_threads(threads).with_parallel_threshold(1);
             let mut reused = tracer();
-            for person in [0, 7, 0, 59, 30, 7] {
+            let mut helper_listed = false;
+            for person in [0, 7, 0, 59, 30, 7].map(|p| p * stride) {
                 let fresh = tracer().trace(&rules, &[case(person)], NOW, 0);
                 let again = reused.trace(&rules, &[case(person)], NOW, 0);
                 assert_eq!(again, fresh, "person {person} of {persons}, {threads} threads");
+                helper_listed |= reused.helper_from < 60 * stride;
             }
+            assert_eq!(helper_listed, stride > 1, "{persons} persons, stride {stride}");
         }
     }
 
     /// Both ways of ordering the contacts (a pass over the state array, a sort) agree on each tier.
     #[test]
     fn contacts_come_out_in_the_same_order_scanned_or_sorted() {
-        let index = small_city(60);
+        let index = small_city(60, 1);
         let mut tracer = Tracer::new(&index);
         let result = tracer.trace(&RuleSet::china_2022(), &[case(0)], NOW, 8 * 3600);
         assert!(!result.close.is_empty() && !result.secondary.is_empty() && !result.companions.is_empty());

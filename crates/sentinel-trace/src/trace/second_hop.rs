@@ -12,7 +12,7 @@ use crate::pending::{PendingExposures, first_person};
 use crate::person_bits::PersonBits;
 use crate::rules::CompiledRules;
 
-/// The share of the close contacts (at most [`PROBE_MAX`]) scanned alone to foresee the second hop's work.
+/// One in this many close contacts (at most [`PROBE_MAX`]) is scanned alone to foresee the second hop's work.
 const PROBE_SHARE: usize = 8;
 const PROBE_MAX: usize = 64;
 
@@ -22,8 +22,8 @@ impl<'a> Tracer<'a> {
         let close: Vec<(u32, i64)> =
             self.found.iter().filter(|f| f.tier == Tier::Close).map(|f| (f.visit.person, f.from)).collect();
         let mut settled = std::mem::take(&mut self.settled);
-        let marked = || cases.iter().map(|c| c.person).chain(close.iter().map(|c| c.0));
-        marked().for_each(|p| settled.insert(p));
+        let settled_persons = || cases.iter().map(|c| c.person).chain(close.iter().map(|c| c.0));
+        settled_persons().for_each(|p| settled.insert(p));
         let probe = close.len().div_ceil(PROBE_SHARE).min(PROBE_MAX);
         for &(person, first_exposure) in &close[..probe] {
             self.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(&settled));
@@ -40,7 +40,7 @@ impl<'a> Tracer<'a> {
             pending.clear();
             self.pending = pending;
         }
-        marked().for_each(|p| settled.remove(p));
+        settled_persons().for_each(|p| settled.remove(p));
         self.settled = settled;
     }
 
