@@ -131,6 +131,12 @@ impl RegionCode {
         }
     }
 
+    /// A SQL `LIKE` pattern matching every code in this region's subtree (`3205%`); codes are digits, so
+    /// nothing in it needs escaping.
+    pub fn subtree_like(&self) -> String {
+        format!("{}%", self.subtree_prefix())
+    }
+
     /// Whether `other` is this region or lies below it.
     pub fn contains(&self, other: &RegionCode) -> bool {
         other.0.starts_with(self.subtree_prefix()) && other.level() >= self.level()
@@ -178,6 +184,9 @@ mod tests {
         assert!(!rc("320508001002").contains(&rc("320508001003004")));
         assert!(!rc("320508001").contains(&rc("320508")));
         assert!(!rc("320500").contains(&rc("320000")));
+        assert_eq!(rc("320000").subtree_like(), "32%");
+        assert_eq!(rc("320500").subtree_like(), "3205%");
+        assert_eq!(rc("320508001").subtree_like(), "320508001%");
     }
 
     #[test]

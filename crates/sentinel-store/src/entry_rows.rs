@@ -226,7 +226,7 @@ pub fn unvaccinated_where(w: &mut Where, scope: &Scope) {
     match scope {
         Scope::All => {}
         Scope::Region(r) => {
-            let p = w.bind(SqlValue::Text(format!("{}%", r.subtree_prefix())));
+            let p = w.bind(SqlValue::Text(r.subtree_like()));
             w.push(format!("(u.home_region LIKE {p} OR v.region_code LIKE {p})"));
         }
         Scope::Category(c) => {

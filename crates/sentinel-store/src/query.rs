@@ -75,7 +75,7 @@ impl Where {
     /// Restricts `column` (a region code) to a region's subtree. Codes are digits only, so the prefix
     /// needs no LIKE escaping.
     pub fn region_subtree(&mut self, column: &str, region: &RegionCode) {
-        let p = self.bind(SqlValue::Text(format!("{}%", region.subtree_prefix())));
+        let p = self.bind(SqlValue::Text(region.subtree_like()));
         self.push(format!("{column} LIKE {p}"));
     }
 

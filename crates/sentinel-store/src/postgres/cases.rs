@@ -183,7 +183,7 @@ impl CaseStore for PostgresStore {
         region: Option<&RegionCode>,
         page: PageRequest,
     ) -> Result<Page<TraceCase>, StoreError> {
-        let prefix = region.map(|r| format!("{}%", r.subtree_prefix()));
+        let prefix = region.map(|r| r.subtree_like());
         let c = self.pool.get().await?;
         let sql = format!(
             "SELECT {CASE_COLUMNS} FROM trace_cases WHERE (NOT $1 OR closed_at IS NULL) AND ($2::bigint IS NULL OR id < $2)
@@ -257,7 +257,7 @@ impl CaseStore for PostgresStore {
         let tiers: Vec<&str> = plan.tiers.iter().map(|(t, _, _)| t.as_str()).collect();
         let colours: Vec<&str> = plan.tiers.iter().map(|(_, c, _)| c.code()).collect();
         let until: Vec<i64> = plan.tiers.iter().map(|(_, _, u)| u.timestamp_millis()).collect();
-        let prefix = plan.region.as_ref().map(|r| format!("{}%", r.subtree_prefix()));
+        let prefix = plan.region.as_ref().map(|r| r.subtree_like());
         // A person appears once per case, so each new assignment finds its contact row by person.
         let rows = tx
             .query(

@@ -224,7 +224,7 @@ impl CaseStore for SqliteStore {
         region: Option<&RegionCode>,
         page: PageRequest,
     ) -> Result<Page<TraceCase>, StoreError> {
-        let prefix = region.map(|r| format!("{}%", r.subtree_prefix()));
+        let prefix = region.map(|r| r.subtree_like());
         self.read(Box::new(move |c, _| {
             let sql = format!(
                 "SELECT {CASE_COLUMNS} FROM trace_cases WHERE (?1 = 0 OR closed_at IS NULL) AND (?2 IS NULL OR id < ?2)
@@ -294,7 +294,7 @@ impl CaseStore for SqliteStore {
         self.write(Box::new(move |c, _| {
             let tx = c.transaction()?;
             open_case(&tx, id)?;
-            let prefix = plan.region.as_ref().map(|r| format!("{}%", r.subtree_prefix()));
+            let prefix = plan.region.as_ref().map(|r| r.subtree_like());
             let pending: Vec<(i64, String)> = {
                 let mut stmt = tx.prepare_cached(
                     "SELECT k.person_id, k.tier FROM case_contacts k JOIN persons p ON p.id = k.person_id
