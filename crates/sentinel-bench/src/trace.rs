@@ -311,8 +311,8 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
         }
         for (k, case) in compared.iter().enumerate() {
             // Each side runs the case `repeat` times in a row and counts its best: both warm with their own
-            // data. Our first run comes right after the SQL side's runs of the case before (caches it filled):
-            // kept apart, for the record.
+            // data. Our first run comes right after the SQL side's runs of the case before (caches it filled;
+            // the first case's, after the query plan): kept apart, for the record.
             let mut ours = TraceResult::default();
             let mut theirs = Tiers::default();
             let (mut best_ours, mut best_theirs) = (f64::INFINITY, f64::INFINITY);
