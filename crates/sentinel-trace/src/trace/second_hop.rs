@@ -1,9 +1,9 @@
 //! The second hop: every close contact exposes others from their first exposure until the trace's `now`.
 //! Its exposures are gathered first and noted a range of persons at a time (see [`crate::pending`]). The
-//! first close contacts are scanned alone; when what they gathered promises enough work, a helper tracer
-//! scans the rest beside this one (each taking the next close contact not yet taken), then each side notes
-//! the exposures of its own range of persons, both scans' alike, and lists its own contacts: nothing is
-//! merged, and the answer is the same as on one thread.
+//! close contacts are scanned alone, one after another, until those scanned foresee enough work (at the
+//! earliest after [`PROBE_MIN`]); from then a helper tracer scans the rest beside this one (each taking the
+//! next close contact not yet taken), then each side notes the exposures of its own range of persons, both
+//! scans' alike, and lists its own contacts: nothing is merged, and the answer is the same as on one thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -12,9 +12,10 @@ use crate::pending::{PendingExposures, first_person};
 use crate::person_bits::PersonBits;
 use crate::rules::CompiledRules;
 
-/// One in this many close contacts (at most [`PROBE_MAX`]) is scanned alone to foresee the second hop's work.
-const PROBE_SHARE: usize = 8;
-const PROBE_MAX: usize = 64;
+/// The close contacts scanned alone before their exposures may foresee the second hop's work. A fixed share
+/// (an eighth, up to 64) scanned alone first took 3.5 ms of a 20 ms trace on one core; the fourth close
+/// contact usually tells, and a wrong guess costs a light trace about 0.3 ms.
+const PROBE_MIN: usize = 4;
 
 impl<'a> Tracer<'a> {
     /// Runs the second hop of a trace of `cases` whose first hop is done.
@@ -24,17 +25,25 @@ impl<'a> Tracer<'a> {
         let mut settled = std::mem::take(&mut self.settled);
         let settled_persons = || cases.iter().map(|c| c.person).chain(close.iter().map(|c| c.0));
         settled_persons().for_each(|p| settled.insert(p));
-        let probe = close.len().div_ceil(PROBE_SHARE).min(PROBE_MAX);
-        for &(person, first_exposure) in &close[..probe] {
+        // Scanned alone, one close contact after another, until those scanned foresee work enough for two
+        // (the exposures so far, times close contacts over those scanned).
+        let mut scanned = 0;
+        let mut shared = false;
+        while let Some(&(person, first_exposure)) = close.get(scanned) {
             self.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(&settled));
-        }
-        let foreseen = self.pending.len() * close.len() / probe.max(1);
-        if self.threads >= 2 && foreseen >= self.parallel_min_exposures {
-            self.second_hop_on_two_threads(r, &close[probe..], now, &settled);
-        } else {
-            for &(person, first_exposure) in &close[probe..] {
-                self.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(&settled));
+            scanned += 1;
+            if self.threads >= 2
+                && scanned >= PROBE_MIN
+                && scanned < close.len()
+                && self.pending.len() * close.len() / scanned >= self.parallel_min_exposures
+            {
+                shared = true;
+                break;
             }
+        }
+        if shared {
+            self.second_hop_on_two_threads(r, &close[scanned..], now, &settled);
+        } else {
             let mut pending = std::mem::take(&mut self.pending);
             self.note_pending(&pending, 0..pending.buckets());
             pending.clear();
@@ -77,12 +86,12 @@ impl<'a> Tracer<'a> {
                 tracer.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(settled));
             }
         };
-        rayon_core::join(|| scan(self), || scan(&mut helper));
+        rayon::join(|| scan(self), || scan(&mut helper));
         let (mut ours, mut theirs) = (std::mem::take(&mut self.pending), std::mem::take(&mut helper.pending));
         let split = balanced_split(&ours, &theirs);
         self.hand_over(first_person(split), &mut helper);
         let buckets = ours.buckets().max(theirs.buckets());
-        rayon_core::join(
+        rayon::join(
             || {
                 self.note_pending(&ours, 0..split);
                 self.note_pending(&theirs, 0..split);
