@@ -38,6 +38,9 @@ struct Exposure {
 pub(crate) struct PendingExposures {
     windows: Vec<Window>,
     buckets: Vec<Vec<Exposure>>,
+    /// The exposures in all buckets: read after each close contact a trace scans alone, where summing
+    /// the buckets (a city of 10⁸ persons has thousands) would cost more than the scan.
+    exposures: usize,
 }
 
 impl PendingExposures {
@@ -58,6 +61,7 @@ impl PendingExposures {
             self.buckets.resize_with(bucket + 1, Vec::new);
         }
         let from = self.windows[window].from;
+        self.exposures += 1;
         self.buckets[bucket].push(Exposure {
             person: visit.person,
             position: visit.position,
@@ -74,7 +78,7 @@ impl PendingExposures {
 
     /// The exposures gathered.
     pub fn len(&self) -> usize {
-        self.bucket_sizes().sum()
+        self.exposures
     }
 
     /// The exposures in each bucket.
@@ -107,6 +111,7 @@ impl PendingExposures {
     pub fn clear(&mut self) {
         self.buckets.iter_mut().for_each(Vec::clear);
         self.windows.clear();
+        self.exposures = 0;
     }
 }
 
@@ -148,6 +153,7 @@ mod tests {
             seen
         };
         assert_eq!(pending.buckets(), 33);
+        assert_eq!(pending.len(), 3);
         let all = 0..pending.buckets();
         assert_eq!(
             seen(&pending, all.clone()),
@@ -159,5 +165,6 @@ mod tests {
         assert_eq!(first_person(2), 1 << 16);
         pending.clear();
         assert_eq!(seen(&pending, all), []);
+        assert_eq!(pending.len(), 0);
     }
 }

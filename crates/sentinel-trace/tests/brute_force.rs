@@ -136,10 +136,18 @@ fn engine(
 ) -> Found {
     let persons = visits.iter().map(|v| v.person + 1).max().unwrap_or(0).max(PERSONS);
     let index = TraceIndex::build(visits, persons, categories.to_vec()).unwrap();
-    let result =
-        Tracer::new(&index).with_threads(2).with_parallel_threshold(1).trace(rules, cases, now, offset);
+    // Two threads from the first exposure foreseen, a tier listed in pieces of 2 contacts.
+    let two = || Tracer::new(&index).with_threads(2).with_parallel_threshold(1).with_parallel_listing(2);
+    let result = two().trace(rules, cases, now, offset);
     let alone = Tracer::new(&index).with_threads(1).trace(rules, cases, now, offset);
     assert_eq!(result, alone, "one thread or two, the same answer");
+    for (tier, list) in [(Tier::Close, &result.close), (Tier::Secondary, &result.secondary)]
+        .into_iter()
+        .chain([(Tier::Companion, &result.companions)])
+    {
+        assert!(list.iter().all(|c| c.tier == tier), "only {tier:?} contacts in its list");
+        assert!(list.windows(2).all(|w| w[0].person < w[1].person), "{tier:?} in person order");
+    }
     // The same visits as a big index with the later ones in a small one beside it (as the server keeps up
     // with new visits): the same answer, positions aside.
     for split in [visits.len() / 3, visits.len() * 9 / 10] {
@@ -150,8 +158,11 @@ fn engine(
         let main = TraceIndex::build(early, persons, categories[..venues].to_vec()).unwrap();
         let layered = LayeredIndex::new(main.into(), late, categories.to_vec()).unwrap();
         assert_eq!(layered.stats().visits, visits.len());
-        let pair =
-            Tracer::new(&layered).with_threads(2).with_parallel_threshold(1).trace(rules, cases, now, offset);
+        let pair = Tracer::new(&layered)
+            .with_threads(2)
+            .with_parallel_threshold(1)
+            .with_parallel_listing(2)
+            .trace(rules, cases, now, offset);
         assert_eq!(pair.without_positions(), result.clone().without_positions(), "split at {split}");
         for c in cases {
             let one = trajectory(&index, rules, c.person, i64::MIN, i64::MAX);

@@ -172,6 +172,8 @@ pub struct Tracer<'a> {
     helper_from: u32,
     threads: usize,
     parallel_min_exposures: usize,
+    /// A tier of the output is listed in pieces of at least this many contacts.
+    list_piece_min: usize,
 }
 
 /// Below this many secondary exposures foreseen the second hop is not worth a second thread: handing work to
@@ -204,6 +206,7 @@ impl<'a> Tracer<'a> {
             helper_from: u32::MAX,
             threads,
             parallel_min_exposures: PARALLEL_MIN_EXPOSURES,
+            list_piece_min: PARALLEL_LIST_MIN,
         }
     }
 
@@ -218,6 +221,13 @@ impl<'a> Tracer<'a> {
     /// scanned (four at least) foresee them.
     pub fn with_parallel_threshold(mut self, exposures: usize) -> Self {
         self.parallel_min_exposures = exposures.max(1);
+        self
+    }
+
+    /// Lists a tier of the output on more than one thread from twice this many contacts (default 8 192:
+    /// about 0.1 ms of work a piece), in at most as many pieces as the tracer has threads.
+    pub fn with_parallel_listing(mut self, contacts: usize) -> Self {
+        self.list_piece_min = contacts.max(1);
         self
     }
 
@@ -368,17 +378,13 @@ impl<'a> Tracer<'a> {
             Some(helper) if self.helper_from != u32::MAX => {
                 // The helper's contacts come after ours in person order.
                 let (ours, theirs) = rayon::join(|| self.slots_by_tier(), || helper.slots_by_tier());
-                list_contacts([(&*self, &ours), (&*helper, &theirs)], true, &mut result);
+                self.list_contacts([(&*self, &ours), (&*helper, &theirs)], &mut result);
                 self.helper = Some(helper);
             }
             helper => {
                 self.helper = helper;
                 let ours = self.slots_by_tier();
-                list_contacts(
-                    [(&*self, &ours), (&*self, &Default::default())],
-                    self.threads >= 2,
-                    &mut result,
-                );
+                self.list_contacts([(&*self, &ours), (&*self, &Default::default())], &mut result);
             }
         }
         result
@@ -437,33 +443,45 @@ const PARALLEL_LIST_MIN: usize = 8_192;
 
 /// The contacts in `slots` of `tracer`'s found, to be listed on the threads of the pool.
 fn side<'s>(tracer: &'s Tracer<'_>, slots: &'s [u32]) -> impl IndexedParallelIterator<Item = Contact> + 's {
-    (0..slots.len()).into_par_iter().map(move |k| {
-        // The slots are scattered over `found`: ask for the lines a few contacts ahead.
-        if let Some(&ahead) = slots.get(k + PREFETCH_AHEAD) {
-            prefetch(&tracer.found[ahead as usize]);
-            prefetch(&tracer.hot[ahead as usize]);
-        }
-        tracer.contact(slots[k])
-    })
+    (0..slots.len()).into_par_iter().map(move |k| tracer.contact_ahead(slots, k))
 }
 
-/// Lists the contacts of both sides (`slots` by tier of each tracer, the second's persons after the first's)
-/// into `result`, each tier in person order, written in place: on the pool's threads when `parallel` and a
-/// tier is long enough, else on this one (a range too short to split never leaves the calling thread). A
-/// contact with its evidence is over 80 bytes; listing each side into its own vector and appending the
-/// second's to the first's took 2.3 ms of the 5.2 ms that listing 164 000 contacts took.
-fn list_contacts(sides: [(&Tracer, &[Vec<u32>; 3]); 2], parallel: bool, result: &mut TraceResult) {
-    let min_len = if parallel { PARALLEL_LIST_MIN } else { usize::MAX };
-    for tier in Tier::ALL {
-        let out = match tier {
-            Tier::Close => &mut result.close,
-            Tier::Secondary => &mut result.secondary,
-            Tier::Companion => &mut result.companions,
-        };
-        let [(a, a_slots), (b, b_slots)] = sides;
-        let all = side(a, &a_slots[tier as usize]).chain(side(b, &b_slots[tier as usize]));
-        out.reserve_exact(all.len());
-        out.par_extend(all.with_min_len(min_len));
+impl Tracer<'_> {
+    /// The contact in the `k`th of `slots`, asking for the lines of the one [`PREFETCH_AHEAD`] further.
+    #[inline]
+    fn contact_ahead(&self, slots: &[u32], k: usize) -> Contact {
+        // The slots are scattered over `found`: ask for the lines a few contacts ahead.
+        if let Some(&ahead) = slots.get(k + PREFETCH_AHEAD) {
+            prefetch(&self.found[ahead as usize]);
+            prefetch(&self.hot[ahead as usize]);
+        }
+        self.contact(slots[k])
+    }
+
+    /// Lists the contacts of both sides (`slots` by tier of each tracer, the second's persons after the
+    /// first's) into `result`, each tier in person order, written in place. A contact with its evidence is over
+    /// 80 bytes: listing each side into its own vector and appending the second's to the first's took 2.3 ms of
+    /// the 5.2 ms that listing 164 000 contacts took. With more than one thread, a long tier is cut into at
+    /// most as many pieces as this tracer has threads, listed on the pool's; else the pool is not touched.
+    fn list_contacts(&self, sides: [(&Tracer, &[Vec<u32>; 3]); 2], result: &mut TraceResult) {
+        for tier in Tier::ALL {
+            let out = match tier {
+                Tier::Close => &mut result.close,
+                Tier::Secondary => &mut result.secondary,
+                Tier::Companion => &mut result.companions,
+            };
+            let [(a, a_slots), (b, b_slots)] = sides;
+            let (a_slots, b_slots) = (&a_slots[tier as usize], &b_slots[tier as usize]);
+            let len = a_slots.len() + b_slots.len();
+            if self.threads >= 2 && len >= 2 * self.list_piece_min {
+                let piece = self.list_piece_min.max(len.div_ceil(self.threads));
+                out.par_extend(side(a, a_slots).chain(side(b, b_slots)).with_min_len(piece));
+            } else {
+                out.reserve_exact(len);
+                out.extend((0..a_slots.len()).map(|k| a.contact_ahead(a_slots, k)));
+                out.extend((0..b_slots.len()).map(|k| b.contact_ahead(b_slots, k)));
+            }
+        }
     }
 }
 
@@ -524,8 +542,9 @@ mod tests {
             [(60, 1, 1), (20_000, 1, 1), (60, 1, 2), (20_000, 1, 2), (70_000, 1117, 2)]
         {
             let index = small_city(persons, stride);
-            // With two threads, every second hop with an exposure shares its work with the helper (reused too);
-            // with persons spread over three ranges, the helper holds and lists some of them.
+            // With two threads, a second hop shares its work with the helper (reused too) once four close contacts
+            // or more were scanned and an exposure found; with persons spread over three ranges, the helper holds
+            // some of them. Both ways of ordering the contacts agree on each side.
             let tracer = || Tracer::new(&index).with_threads(threads).with_parallel_threshold(1);
             let mut reused = tracer();
             let mut helper_listed = false;
@@ -534,6 +553,10 @@ mod tests {
                 let again = reused.trace(&rules, &[case(person)], NOW, 0);
                 assert_eq!(again, fresh, "person {person} of {persons}, {threads} threads");
                 helper_listed |= reused.helper_from < 60 * stride;
+                let sides = std::iter::once(&reused).chain(reused.helper.as_deref());
+                for side in sides.filter(|_| reused.helper_from != u32::MAX) {
+                    assert_eq!(side.slots_by_scan(), side.slots_by_sort(), "person {person} of {persons}");
+                }
             }
             assert_eq!(helper_listed, stride > 1, "{persons} persons, stride {stride}");
         }

@@ -3,7 +3,8 @@
 //! close contacts are scanned alone, one after another, until those scanned foresee enough work (at the
 //! earliest after [`PROBE_MIN`]); from then a helper tracer scans the rest beside this one (each taking the
 //! next close contact not yet taken), then each side notes the exposures of its own range of persons, both
-//! scans' alike, and lists its own contacts: nothing is merged, and the answer is the same as on one thread.
+//! scans' alike, and holds its own contacts, the helper's all after this one's in person order: they are
+//! listed one after the other, nothing is merged, and the answer is the same as on one thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -108,7 +109,7 @@ impl<'a> Tracer<'a> {
     }
 
     /// Gives `helper` the contacts found so far from person `from` on (close contacts, companions), which
-    /// this tracer forgets: the helper notes the second hop's exposures of those persons, and lists them.
+    /// this tracer forgets: the helper notes the second hop's exposures of those persons, and holds them for the output.
     fn hand_over(&mut self, from: u32, helper: &mut Tracer<'a>) {
         self.helper_from = from;
         for (f, &(_, exposures)) in self.found.iter().zip(&self.hot) {
