@@ -9,6 +9,7 @@
 use sentinel_core::VenueCategory;
 
 use crate::rules::CompiledRules;
+use crate::search;
 
 /// One visit as the index takes it. Times are Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,12 +349,13 @@ impl TraceIndex {
         })
     }
 
-    /// The positions of `venue`'s visits entered at or after `from` (binary search), in time order.
+    /// The positions of `venue`'s visits entered at or after `from` (a binary search asking for the lines of
+    /// its next probes ahead: [`search::first_at_least`]), in time order.
     fn entered_since(&self, venue: u32, from: i64) -> std::ops::Range<usize> {
         let v = venue as usize;
         let (start, end) = (self.venue_offsets[v] as usize, self.venue_offsets[v + 1] as usize);
         let lo = (from - self.base).clamp(0, i64::from(u32::MAX)) as u32;
-        start + self.entered[start..end].partition_point(|&e| e < lo)..end
+        start + search::first_at_least(&self.entered[start..end], lo)..end
     }
 
     /// Calls `found` with every visit at `venue` that overlaps `[from, to)` by at least `min_overlap`

@@ -10,6 +10,7 @@ mod pending;
 mod person_bits;
 mod prefetch;
 pub mod rules;
+mod search;
 pub mod trace;
 
 pub use index::{IndexError, IndexStats, TraceIndex, TraceVisit, VisitView};
