@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 use sentinel_core::VenueCategory;
 use sentinel_trace::{
-    Case, IndexError, LayeredIndex, RuleSet, Tier, TraceIndex, TraceVisit, Tracer, trace, trajectory,
+    Case, IndexError, IndexView, LayeredIndex, RuleSet, Tier, TraceIndex, TraceVisit, Tracer, trace,
+    trajectory,
 };
 use std::collections::BTreeMap;
 
@@ -126,6 +127,12 @@ fn reference(
     found
 }
 
+/// A tracer on two threads from the first exposure foreseen, listing a tier in pieces of 2 contacts: every
+/// path the work can take between threads is taken.
+fn on_two_threads<'a>(index: impl Into<IndexView<'a>>) -> Tracer<'a> {
+    Tracer::new(index).with_threads(2).with_parallel_threshold(1).with_parallel_listing(2)
+}
+
 fn engine(
     visits: &[TraceVisit],
     categories: &[VenueCategory],
@@ -136,15 +143,15 @@ fn engine(
 ) -> Found {
     let persons = visits.iter().map(|v| v.person + 1).max().unwrap_or(0).max(PERSONS);
     let index = TraceIndex::build(visits, persons, categories.to_vec()).unwrap();
-    // Two threads from the first exposure foreseen, a tier listed in pieces of 2 contacts.
-    let two = || Tracer::new(&index).with_threads(2).with_parallel_threshold(1).with_parallel_listing(2);
-    let result = two().trace(rules, cases, now, offset);
+    let result = on_two_threads(&index).trace(rules, cases, now, offset);
     let alone = Tracer::new(&index).with_threads(1).trace(rules, cases, now, offset);
     assert_eq!(result, alone, "one thread or two, the same answer");
-    for (tier, list) in [(Tier::Close, &result.close), (Tier::Secondary, &result.secondary)]
-        .into_iter()
-        .chain([(Tier::Companion, &result.companions)])
-    {
+    let lists = [
+        (Tier::Close, &result.close),
+        (Tier::Secondary, &result.secondary),
+        (Tier::Companion, &result.companions),
+    ];
+    for (tier, list) in lists {
         assert!(list.iter().all(|c| c.tier == tier), "only {tier:?} contacts in its list");
         assert!(list.windows(2).all(|w| w[0].person < w[1].person), "{tier:?} in person order");
     }
@@ -158,11 +165,7 @@ fn engine(
         let main = TraceIndex::build(early, persons, categories[..venues].to_vec()).unwrap();
         let layered = LayeredIndex::new(main.into(), late, categories.to_vec()).unwrap();
         assert_eq!(layered.stats().visits, visits.len());
-        let pair = Tracer::new(&layered)
-            .with_threads(2)
-            .with_parallel_threshold(1)
-            .with_parallel_listing(2)
-            .trace(rules, cases, now, offset);
+        let pair = on_two_threads(&layered).trace(rules, cases, now, offset);
         assert_eq!(pair.without_positions(), result.clone().without_positions(), "split at {split}");
         for c in cases {
             let one = trajectory(&index, rules, c.person, i64::MIN, i64::MAX);

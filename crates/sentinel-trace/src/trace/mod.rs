@@ -411,6 +411,7 @@ impl<'a> Tracer<'a> {
         let mut tiers: [Vec<u32>; 3] = Default::default();
         for person in self.met.iter() {
             let slot = self.state[person as usize];
+            // A case's standing (`CASE`, 3) is beyond the three tiers: cases are met but not listed.
             if let Some(tier) = tiers.get_mut((slot >> SHIFT) as usize) {
                 tier.push(slot & INDEX_MASK);
             }

@@ -29,8 +29,8 @@ impl<'a> Tracer<'a> {
         // Scanned alone, one close contact after another, until those scanned foresee work enough for two
         // (the exposures so far, times close contacts over those scanned).
         let mut scanned = 0;
-        let mut shared = false;
-        while let Some(&(person, first_exposure)) = close.get(scanned) {
+        let shared = loop {
+            let Some(&(person, first_exposure)) = close.get(scanned) else { break false };
             self.expose(r, person, (first_exposure, now), Tier::Secondary, false, Some(&settled));
             scanned += 1;
             if self.threads >= 2
@@ -38,10 +38,9 @@ impl<'a> Tracer<'a> {
                 && scanned < close.len()
                 && self.pending.len() * close.len() / scanned >= self.parallel_min_exposures
             {
-                shared = true;
-                break;
+                break true;
             }
-        }
+        };
         if shared {
             self.second_hop_on_two_threads(r, &close[scanned..], now, &settled);
         } else {
@@ -69,7 +68,7 @@ impl<'a> Tracer<'a> {
     }
 
     /// Scans `close` on two threads (adding to what this tracer gathered already) and notes the exposures on
-    /// two, each side a range of persons; `trace` then lists each side's contacts (see `helper_from`).
+    /// two, each side a range of persons; `trace` then lists both sides' contacts (see `helper_from`).
     fn second_hop_on_two_threads(
         &mut self,
         r: &CompiledRules,
