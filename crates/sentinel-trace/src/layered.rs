@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use sentinel_core::VenueCategory;
 
-use crate::index::{IndexError, IndexStats, TraceIndex, TraceVisit, VisitView};
+use crate::index::{IndexError, IndexStats, Staging, TraceIndex, TraceVisit, VisitView};
+use crate::pending::Window;
 use crate::person_bits::PersonBits;
 use crate::rules::CompiledRules;
 
@@ -234,6 +235,68 @@ impl<'a> IndexView<'a> {
                 }
                 if let Some(local) = l.local_venue(venue) {
                     l.delta.overlaps(local, window, min_overlap, rules, |v| found(l.global(v)));
+                }
+            }
+        }
+    }
+
+    /// Makes `staging`'s windows those of `sources` until `until` (see [`TraceIndex::source_windows`]),
+    /// each with the least overlap its venue's category needs under `rules`.
+    pub(crate) fn source_windows(
+        self,
+        sources: &[(u32, i64)],
+        until: i64,
+        rules: &'a CompiledRules,
+        staging: &mut Staging,
+    ) {
+        staging.windows.clear();
+        match self {
+            IndexView::Single(i) => i.source_windows(sources, until, rules, staging),
+            IndexView::Layered(l) => {
+                // The moved persons' visits are all in the small index.
+                let (moved, kept): (Vec<_>, Vec<_>) =
+                    sources.iter().copied().partition(|&(person, _)| l.is_moved(person));
+                l.main.source_windows(&kept, until, rules, staging);
+                for (person, from) in moved {
+                    let visits = self.visits_of(person, rules).take_while(|v| v.entered < until);
+                    staging.windows.extend(visits.filter_map(|v| {
+                        Window::of(v.venue, (v.entered, v.ends), person, from, rules.buffer_secs)
+                    }));
+                }
+            }
+        }
+        staging.min_overlaps.clear();
+        staging.min_overlaps.extend(
+            staging
+                .windows
+                .iter()
+                .map(|w| rules.min_overlap_secs[self.category(w.venue).map_or(0, VenueCategory::index)]),
+        );
+    }
+
+    /// Calls `found` with each of `staging`'s windows (its number and itself) and each visit that overlaps
+    /// it (see [`TraceIndex::overlaps_many`]).
+    pub(crate) fn overlaps_many(
+        self,
+        rules: &CompiledRules,
+        staging: &mut Staging,
+        mut found: impl FnMut(usize, &Window, VisitView),
+    ) {
+        match self {
+            IndexView::Single(i) => i.overlaps_many(rules, staging, found),
+            IndexView::Layered(l) => {
+                l.main.overlaps_many(rules, staging, |k, w, v| {
+                    if !l.is_moved(v.person) {
+                        found(k, w, v)
+                    }
+                });
+                for (k, w) in staging.windows.iter().enumerate() {
+                    if let Some(local) = l.local_venue(w.venue) {
+                        let min_overlap = staging.min_overlaps[k];
+                        l.delta.overlaps(local, (w.from, w.to), min_overlap, rules, |v| {
+                            found(k, w, l.global(v))
+                        });
+                    }
                 }
             }
         }

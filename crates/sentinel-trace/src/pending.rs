@@ -13,12 +13,27 @@ const INFERRED: u32 = 1 << 31;
 
 /// One source visit's exposure window at a venue (its stay plus the buffer, from the start of its
 /// infectious period): shared by every exposure it caused.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Window {
     pub from: i64,
     pub to: i64,
     pub venue: u32,
     pub through: u32,
+}
+
+impl Window {
+    /// The window in which a visit of `through` at `venue`, `(entered, ends)`, exposes others when their
+    /// infectious period starts at `from`: from the later of its entry and `from` to its end plus `buffer`
+    /// seconds; none if it ended by `from`.
+    pub fn of(
+        venue: u32,
+        (entered, ends): (i64, i64),
+        through: u32,
+        from: i64,
+        buffer: i64,
+    ) -> Option<Window> {
+        (ends > from).then(|| Window { from: entered.max(from), to: ends + buffer, venue, through })
+    }
 }
 
 /// A contact's visit that overlapped a window, in 20 bytes: its times relative to the window's start.
@@ -44,17 +59,19 @@ pub(crate) struct PendingExposures {
 }
 
 impl PendingExposures {
-    /// Starts a window; the exposures pushed until the next one are inside it.
-    pub fn open(&mut self, window: Window) {
-        self.windows.push(window);
+    /// Starts `windows`, returning the number of the first: exposures in them are pushed with
+    /// [`PendingExposures::push_in`].
+    pub fn open_all(&mut self, windows: &[Window]) -> usize {
+        let first = self.windows.len();
+        self.windows.extend_from_slice(windows);
+        first
     }
 
-    /// An exposure in the window opened last (one must be open). An overlapping visit enters between its
-    /// venue's longest stay before the window's start and the window's end (a stay plus a buffer), and a stay is
-    /// under 23 days (15 bits of minutes in the index), so the 32-bit fields hold them.
+    /// An exposure in window number `window` (opened already). An overlapping visit enters between its
+    /// venue's longest stay before the window's start and the window's end (a stay plus a buffer), and a stay
+    /// is under 23 days (15 bits of minutes in the index), so the 32-bit fields hold them.
     #[inline(always)]
-    pub fn push(&mut self, visit: VisitView) {
-        let window = self.windows.len().checked_sub(1).expect("an exposure is pushed into an open window");
+    pub fn push_in(&mut self, window: usize, visit: VisitView) {
         debug_assert!(window < INFERRED as usize, "fewer windows than the flag bit");
         let bucket = (visit.person >> BUCKET_SHIFT) as usize;
         if bucket >= self.buckets.len() {
@@ -142,11 +159,10 @@ mod tests {
         let early = visit(5, window.from - 22 * 86_400, false);
         let other = visit(1 << 16, window.from, false);
         let mut pending = PendingExposures::default();
-        pending.open(window);
-        pending.push(late);
-        pending.push(early);
-        pending.open(Window { through: 4, ..window });
-        pending.push(other);
+        let first = pending.open_all(&[window, Window { through: 4, ..window }]);
+        pending.push_in(first, late);
+        pending.push_in(first, early);
+        pending.push_in(first + 1, other);
         let seen = |pending: &PendingExposures, buckets| {
             let mut seen = Vec::new();
             pending.each(buckets, |v, w| seen.push((v, w.through)));

@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 use sentinel_core::VenueCategory;
 
-use crate::index::VisitView;
+use crate::index::{Staging, VisitView};
 use crate::layered::IndexView;
 use crate::pending::{PendingExposures, Window};
 use crate::person_bits::PersonBits;
@@ -165,6 +165,8 @@ pub struct Tracer<'a> {
     settled: PersonBits,
     /// The second hop's exposures, gathered to be noted by person range.
     pending: PendingExposures,
+    /// The windows of the close contacts the second hop scans together, and its scratch space.
+    staging: Staging,
     /// A second tracer sharing the second hop on another core (made on first use).
     helper: Option<Box<Tracer<'a>>>,
     /// From this person on, the helper holds the contacts of the current trace (`u32::MAX`: none); those
@@ -200,6 +202,7 @@ impl<'a> Tracer<'a> {
             marked: Vec::new(),
             settled: PersonBits::new(persons),
             pending: PendingExposures::default(),
+            staging: Staging::default(),
             found: Vec::new(),
             hot: Vec::new(),
             helper: None,
@@ -299,41 +302,22 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    /// Scans the exposures `source` caused through its visits entered before `until` and still there after
-    /// `from`, each extended by the buffer; `tier` is what those exposed become. A secondary exposure is
-    /// only gathered, to be noted by [`Tracer::note_pending`].
-    fn expose(
-        &mut self,
-        r: &CompiledRules,
-        source: u32,
-        (from, until): (i64, i64),
-        tier: Tier,
-        companions: bool,
-        settled: Option<&PersonBits>,
-    ) {
+    /// Notes the close contacts of `source`, a case, through its visits entered before `until` and still
+    /// there after `from`, each extended by the buffer (see [`Window::of`]), and its same-day companions when
+    /// `companions`.
+    fn expose_case(&mut self, r: &CompiledRules, source: u32, (from, until): (i64, i64), companions: bool) {
         let index = self.index;
-        let gather = tier == Tier::Secondary;
-        let unsettled = |person: u32| settled.is_none_or(|bits| !bits.contains(person));
         let offset = r.utc_offset;
         for v in index.visits_of(source, r).take_while(|v| v.entered < until) {
-            if v.ends <= from {
+            let Some(w) = Window::of(v.venue, (v.entered, v.ends), source, from, r.buffer_secs) else {
                 continue;
-            }
-            let window = (v.entered.max(from), v.ends + r.buffer_secs);
-            let slot = index.category(v.venue).map_or(0, VenueCategory::index);
-            let venue = v.venue;
-            let min_overlap = r.min_overlap_secs[slot];
-            if gather {
-                self.pending.open(Window { from: window.0, to: window.1, venue, through: source });
-            }
+            };
+            let (venue, window) = (v.venue, (w.from, w.to));
+            let min_overlap = r.min_overlap_secs[index.category(venue).map_or(0, VenueCategory::index)];
             index.overlaps(venue, window, min_overlap, r, |visit| {
-                if visit.person != source && unsettled(visit.person) {
-                    if gather {
-                        self.pending.push(visit);
-                    } else {
-                        let from = visit.entered.max(window.0);
-                        self.note(Found { visit, source: window, from, through: source, tier });
-                    }
+                if visit.person != source {
+                    let from = visit.entered.max(window.0);
+                    self.note(Found { visit, source: window, from, through: source, tier: Tier::Close });
                 }
             });
             if companions {
@@ -365,7 +349,7 @@ impl<'a> Tracer<'a> {
         }
         for case in cases {
             let window = (case.onset.saturating_sub(r.lookback_secs), case.isolated_at);
-            self.expose(&r, case.person, window, Tier::Close, rules.companions, None);
+            self.expose_case(&r, case.person, window, rules.companions);
         }
         if rules.hops >= 2 {
             self.second_hop(&r, cases, now);

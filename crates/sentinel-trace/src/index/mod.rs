@@ -11,6 +11,10 @@ use sentinel_core::VenueCategory;
 use crate::rules::CompiledRules;
 use crate::search;
 
+mod staged;
+
+pub(crate) use staged::Staging;
+
 /// One visit as the index takes it. Times are Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceVisit {
@@ -354,8 +358,12 @@ impl TraceIndex {
     fn entered_since(&self, venue: u32, from: i64) -> std::ops::Range<usize> {
         let v = venue as usize;
         let (start, end) = (self.venue_offsets[v] as usize, self.venue_offsets[v + 1] as usize);
-        let lo = (from - self.base).clamp(0, i64::from(u32::MAX)) as u32;
-        start + search::first_at_least(&self.entered[start..end], lo)..end
+        start + search::first_at_least(&self.entered[start..end], self.since(from))..end
+    }
+
+    /// `from` as a stored entry time: the least that is not before it.
+    fn since(&self, from: i64) -> u32 {
+        (from - self.base).clamp(0, i64::from(u32::MAX)) as u32
     }
 
     /// Calls `found` with every visit at `venue` that overlaps `[from, to)` by at least `min_overlap`
@@ -367,12 +375,30 @@ impl TraceIndex {
         (from, to): (i64, i64),
         min_overlap: i64,
         rules: &CompiledRules,
+        found: impl FnMut(VisitView),
+    ) {
+        let default_stay = self.default_stay(venue, rules);
+        let range = self.entered_since(venue, from - self.longest_stay(venue, default_stay));
+        self.scan_overlaps(venue, range, (from, to), min_overlap, default_stay, found);
+    }
+
+    /// The longest stay at `venue` when entry-only scans get `default_stay` minutes, in seconds.
+    fn longest_stay(&self, venue: u32, default_stay: u16) -> i64 {
+        let v = venue as usize;
+        i64::from(self.venue_checked_out_max[v].max(self.venue_inferred_max[v].min(default_stay))) * 60
+    }
+
+    /// Calls `found` with the visits of `range` (at `venue`, from the first that may overlap) that overlap
+    /// `[from, to)` by at least `min_overlap` seconds.
+    fn scan_overlaps(
+        &self,
+        venue: u32,
+        range: std::ops::Range<usize>,
+        (from, to): (i64, i64),
+        min_overlap: i64,
+        default_stay: u16,
         mut found: impl FnMut(VisitView),
     ) {
-        let v = venue as usize;
-        let default_stay = self.default_stay(venue, rules);
-        let longest = self.venue_checked_out_max[v].max(self.venue_inferred_max[v].min(default_stay));
-        let range = self.entered_since(venue, from - i64::from(longest) * 60);
         let (entered, stay) = (&self.entered[range.clone()], &self.stay[range.clone()]);
         for k in 0..entered.len() {
             let e = self.base + i64::from(entered[k]);
