@@ -29,8 +29,10 @@ pub fn print(figures: &[Figure], as_json: bool) {
                 continue;
             }
             let ratio = if f.anchor_value > 0.0 { f.value / f.anchor_value } else { f64::NAN };
+            // Budgets such as 0.02 (50× faster) are judged on four decimals, not two.
+            let ratio = if ratio < 1.0 { format!("{ratio:.4}") } else { format!("{ratio:.2}") };
             println!(
-                "{:<34} {:>12.3} {:<6} | anchor {:<34} {:>12.3} {:<6} | ratio {:>6.2}  ({})",
+                "{:<34} {:>12.3} {:<6} | anchor {:<34} {:>12.3} {:<6} | ratio {:>7}  ({})",
                 f.figure, f.value, f.unit, f.anchor, f.anchor_value, f.unit, ratio, f.budget
             );
         }
