@@ -389,7 +389,9 @@ impl TraceIndex {
     }
 
     /// Calls `found` with the visits of `range` (at `venue`, from the first that may overlap) that overlap
-    /// `[from, to)` by at least `min_overlap` seconds.
+    /// `[from, to)` by at least `min_overlap` seconds. Inlined, so that the caller's `found` is too (the
+    /// staged scans' closure, called apart, cost a small trace about a tenth of its time).
+    #[inline(always)]
     fn scan_overlaps(
         &self,
         venue: u32,
