@@ -257,25 +257,42 @@ impl<'a> IndexView<'a> {
                 let (moved, kept): (Vec<_>, Vec<_>) =
                     sources.iter().copied().partition(|&(person, _)| l.is_moved(person));
                 l.main.source_windows(&kept, until, rules, staging);
+                // The kept sources' windows before the moved ones': the order of the windows of different
+                // sources does not change a trace (see `overlaps_many`).
                 for (person, from) in moved {
-                    let visits = self.visits_of(person, rules).take_while(|v| v.entered < until);
-                    staging.windows.extend(visits.filter_map(|v| {
-                        Window::of(v.venue, (v.entered, v.ends), person, from, rules.buffer_secs)
-                    }));
+                    staging.windows.extend(self.windows_of(person, (from, until), rules).map(|(_, w)| w));
                 }
             }
         }
         staging.min_overlaps.clear();
-        staging.min_overlaps.extend(
-            staging
-                .windows
-                .iter()
-                .map(|w| rules.min_overlap_secs[self.category(w.venue).map_or(0, VenueCategory::index)]),
-        );
+        staging.min_overlaps.extend(staging.windows.iter().map(|w| self.min_overlap(w.venue, rules)));
+    }
+
+    /// The windows ([`Window::of`]) in which `person`'s visits entered before `until` expose others when
+    /// their infectious period starts at `from`, in time order, each with its visit.
+    pub(crate) fn windows_of(
+        self,
+        person: u32,
+        (from, until): (i64, i64),
+        rules: &'a CompiledRules,
+    ) -> impl Iterator<Item = (VisitView, Window)> + 'a {
+        let visits = self.visits_of(person, rules).take_while(move |v| v.entered < until);
+        visits.filter_map(move |v| {
+            Window::of(v.venue, (v.entered, v.ends), person, from, rules.buffer_secs).map(|w| (v, w))
+        })
+    }
+
+    /// The seconds together that make an overlap at `venue` under `rules` (by the venue's category).
+    pub(crate) fn min_overlap(self, venue: u32, rules: &CompiledRules) -> i64 {
+        rules.min_overlap_secs[self.category(venue).map_or(0, VenueCategory::index)]
     }
 
     /// Calls `found` with each of `staging`'s windows (its number and itself) and each visit that overlaps
-    /// it (see [`TraceIndex::overlaps_many`]).
+    /// it (see [`TraceIndex::overlaps_many`]). On a pair, the big index's overlaps of every window come
+    /// before the small one's: a trace is the same whatever the order of the exposures of different persons
+    /// (each person's visits are all in one of the two, so one person's come in the windows' order), and of
+    /// different sources (ties between exposures of one person are broken by the first found only within one
+    /// source, whose windows keep their order).
     pub(crate) fn overlaps_many(
         self,
         rules: &CompiledRules,

@@ -53,8 +53,8 @@ struct Exposure {
 pub(crate) struct PendingExposures {
     windows: Vec<Window>,
     buckets: Vec<Vec<Exposure>>,
-    /// The exposures in all buckets: read after each close contact a trace scans alone, where summing
-    /// the buckets (a city of 10⁸ persons has thousands) would cost more than the scan.
+    /// The exposures in all buckets: read after each batch of close contacts a trace scans alone, where
+    /// summing the buckets (a city of 10⁸ persons has thousands) would cost more than a small batch's scan.
     exposures: usize,
 }
 

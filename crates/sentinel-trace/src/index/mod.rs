@@ -290,8 +290,7 @@ impl TraceIndex {
     /// starts from, instead of a second copy of the visits kept beside the index.
     pub fn raw_visits(&self) -> impl Iterator<Item = TraceVisit> + '_ {
         (0..self.venue_count()).flat_map(move |venue| {
-            let range = self.venue_offsets[venue] as usize..self.venue_offsets[venue + 1] as usize;
-            range.map(move |at| self.raw_at(at, self.person[at], venue as u32))
+            self.venue_visits(venue as u32).map(move |at| self.raw_at(at, self.person[at], venue as u32))
         })
     }
 
@@ -356,9 +355,14 @@ impl TraceIndex {
     /// The positions of `venue`'s visits entered at or after `from` (a binary search asking for the lines of
     /// its next probes ahead: [`search::first_at_least`]), in time order.
     fn entered_since(&self, venue: u32, from: i64) -> std::ops::Range<usize> {
-        let v = venue as usize;
-        let (start, end) = (self.venue_offsets[v] as usize, self.venue_offsets[v + 1] as usize);
+        let std::ops::Range { start, end } = self.venue_visits(venue);
         start + search::first_at_least(&self.entered[start..end], self.since(from))..end
+    }
+
+    /// The positions of `venue`'s visits.
+    fn venue_visits(&self, venue: u32) -> std::ops::Range<usize> {
+        let v = venue as usize;
+        self.venue_offsets[v] as usize..self.venue_offsets[v + 1] as usize
     }
 
     /// `from` as a stored entry time: the least that is not before it.

@@ -2,8 +2,8 @@
 //! cache lines of every source's next reads before the next stage reads them, so the misses of different
 //! windows overlap. Taken one source at a time, a window's reads wait on one another (the person's offsets,
 //! their positions, each visit's time and venue, the venue's offsets, a binary search, the scan), and beyond
-//! this machine's 512 KB cache nearly each is a trip to memory: ~280 ns for one chain of loads, ~23 ns a load
-//! for sixteen chains walked side by side.
+//! this machine's 512 KB cache nearly each is a trip to memory: ~280 ns a load for one chain of loads, ~23 ns
+//! a load for sixteen chains walked side by side.
 
 use super::{MINUTES, TraceIndex, VENUE_BLOCK, VisitView};
 use crate::pending::Window;
@@ -107,8 +107,8 @@ impl TraceIndex {
     }
 
     /// Calls `found` with each window of `staging` (its number and itself) and each visit at its venue that
-    /// overlaps it by at least its least overlap, as [`TraceIndex::overlaps`] finds them, window by window;
-    /// windows at venues this index does not know find nothing.
+    /// overlaps it by at least the window's `min_overlaps` entry, as [`TraceIndex::overlaps`] finds them,
+    /// window by window; windows at venues this index does not know find nothing.
     pub(crate) fn overlaps_many(
         &self,
         rules: &CompiledRules,
@@ -116,21 +116,21 @@ impl TraceIndex {
         mut found: impl FnMut(usize, &Window, VisitView),
     ) {
         let windows = &staging.windows;
+        debug_assert_eq!(staging.min_overlaps.len(), windows.len(), "a least overlap for every window");
         for w in windows.iter().filter(|w| (w.venue as usize) < self.venue_count()) {
             self.prefetch_venue(w.venue);
         }
         // The searches, one halving of each in turn (each asks for the lines of its next step).
         staging.scans.clear();
         for (k, w) in windows.iter().enumerate().filter(|(_, w)| (w.venue as usize) < self.venue_count()) {
-            let v = w.venue as usize;
             let default_stay = self.default_stay(w.venue, rules);
-            let (start, end) = (self.venue_offsets[v], self.venue_offsets[v + 1]);
-            let search = Halving::new((end - start) as usize);
-            search.prefetch_first(&self.entered[start as usize..end as usize]);
+            let visits = self.venue_visits(w.venue);
+            let search = Halving::new(visits.len());
+            search.prefetch_first(&self.entered[visits.clone()]);
             staging.scans.push(Scan {
                 window: k as u32,
-                start,
-                end,
+                start: visits.start as u32,
+                end: visits.end as u32,
                 since: self.since(w.from - self.longest_stay(w.venue, default_stay)),
                 default_stay,
                 search,
@@ -180,8 +180,8 @@ mod tests {
     use sentinel_core::VenueCategory;
 
     use super::*;
-    use crate::RuleSet;
     use crate::index::TraceVisit;
+    use crate::{IndexView, RuleSet};
 
     /// 3 000 visits by 200 persons at 40 venues of every category, stays of 1 to 121 minutes, a seventh
     /// without check-out: the staged reads find the windows and overlaps that one source and one window at a
@@ -207,14 +207,10 @@ mod tests {
 
         let mut staging = Staging::default();
         index.source_windows(&sources, until, &rules, &mut staging);
+        let view = IndexView::from(&index);
         let one_at_a_time: Vec<Window> = sources
             .iter()
-            .flat_map(|&(person, from)| {
-                let visits = index.visits_of(person, &rules).take_while(|v| v.entered < until);
-                visits.filter_map(move |v| {
-                    Window::of(v.venue, (v.entered, v.ends), person, from, rules.buffer_secs)
-                })
-            })
+            .flat_map(|&(person, from)| view.windows_of(person, (from, until), &rules).map(|(_, w)| w))
             .collect();
         assert!(one_at_a_time.len() > 300, "{} windows", one_at_a_time.len());
         assert_eq!(staging.windows, one_at_a_time);

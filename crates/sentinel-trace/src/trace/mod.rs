@@ -7,11 +7,10 @@
 //! trace touches only the persons it finds and a [`Tracer`] reuses its arrays from case to case.
 
 use rayon::prelude::*;
-use sentinel_core::VenueCategory;
 
 use crate::index::{Staging, VisitView};
 use crate::layered::IndexView;
-use crate::pending::{PendingExposures, Window};
+use crate::pending::PendingExposures;
 use crate::person_bits::PersonBits;
 use crate::prefetch::prefetch;
 use crate::rules::{CompiledRules, RuleSet};
@@ -220,8 +219,8 @@ impl<'a> Tracer<'a> {
     }
 
     /// Shares the second hop with a second thread from this many secondary exposures foreseen (default
-    /// 100 000: below it a thread costs more than it saves). Close contacts are scanned alone until those
-    /// scanned (four at least) foresee them.
+    /// 100 000: below it a thread costs more than it saves). Close contacts are scanned alone, a batch at a
+    /// time (four first), until those scanned foresee them.
     pub fn with_parallel_threshold(mut self, exposures: usize) -> Self {
         self.parallel_min_exposures = exposures.max(1);
         self
@@ -303,17 +302,14 @@ impl<'a> Tracer<'a> {
     }
 
     /// Notes the close contacts of `source`, a case, through its visits entered before `until` and still
-    /// there after `from`, each extended by the buffer (see [`Window::of`]), and its same-day companions when
+    /// there after `from`, each extended by the buffer (see [`crate::pending::Window::of`]), and its same-day companions when
     /// `companions`.
     fn expose_case(&mut self, r: &CompiledRules, source: u32, (from, until): (i64, i64), companions: bool) {
         let index = self.index;
         let offset = r.utc_offset;
-        for v in index.visits_of(source, r).take_while(|v| v.entered < until) {
-            let Some(w) = Window::of(v.venue, (v.entered, v.ends), source, from, r.buffer_secs) else {
-                continue;
-            };
+        for (v, w) in index.windows_of(source, (from, until), r) {
             let (venue, window) = (v.venue, (w.from, w.to));
-            let min_overlap = r.min_overlap_secs[index.category(venue).map_or(0, VenueCategory::index)];
+            let min_overlap = index.min_overlap(venue, r);
             index.overlaps(venue, window, min_overlap, r, |visit| {
                 if visit.person != source {
                     let from = visit.entered.max(window.0);
@@ -495,6 +491,8 @@ pub fn trajectory<'a>(
 
 #[cfg(test)]
 mod tests {
+    use sentinel_core::VenueCategory;
+
     use super::*;
     use crate::index::{TraceIndex, TraceVisit};
 
