@@ -302,8 +302,8 @@ impl<'a> Tracer<'a> {
     }
 
     /// Notes the close contacts of `source`, a case, through its visits entered before `until` and still
-    /// there after `from`, each extended by the buffer (see [`crate::pending::Window::of`]), and its same-day companions when
-    /// `companions`.
+    /// there after `from`, each extended by the buffer (see [`crate::pending::Window::of`]), and its
+    /// same-day companions when `companions`.
     fn expose_case(&mut self, r: &CompiledRules, source: u32, (from, until): (i64, i64), companions: bool) {
         let index = self.index;
         let offset = r.utc_offset;

@@ -137,7 +137,8 @@ impl<'a> Tracer<'a> {
     }
 
     /// Gives `helper` the contacts found so far from person `from` on (close contacts, companions), which
-    /// this tracer forgets: the helper notes the second hop's exposures of those persons, and holds them for the output.
+    /// this tracer forgets: the helper notes the second hop's exposures of those persons, and holds them for
+    /// the output.
     fn hand_over(&mut self, from: u32, helper: &mut Tracer<'a>) {
         self.helper_from = from;
         for (f, &(_, exposures)) in self.found.iter().zip(&self.hot) {
