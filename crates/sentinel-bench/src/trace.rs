@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rusqlite::{Connection, params};
 use sentinel_sim::load::percentile;
 use sentinel_sim::zipf_city::{VisitCity, ZipfCityOptions};
-use sentinel_trace::{Case, LayeredIndex, RuleSet, TraceIndex, TraceResult, Tracer};
+use sentinel_trace::{Case, LayeredIndex, RuleSet, Tier, TraceIndex, TraceResult, Tracer};
 
 use crate::report::{Figure, print};
 
@@ -107,12 +107,9 @@ pub fn slot(tier: &str) -> usize {
     }
 }
 
+/// The persons of each tier, in [`Tier::ALL`]'s order (that of [`slot`]).
 fn tiers(r: &TraceResult) -> Tiers {
-    [
-        r.close.iter().map(|c| c.person).collect(),
-        r.secondary.iter().map(|c| c.person).collect(),
-        r.companions.iter().map(|c| c.person).collect(),
-    ]
+    Tier::ALL.map(|tier| r.tier(tier).iter().map(|c| c.person).collect())
 }
 
 /// Per venue, the seconds together that make a contact (at least one: touching is not overlapping).

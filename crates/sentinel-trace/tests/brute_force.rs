@@ -146,12 +146,8 @@ fn engine(
     let result = on_two_threads(&index).trace(rules, cases, now, offset);
     let alone = Tracer::new(&index).with_threads(1).trace(rules, cases, now, offset);
     assert_eq!(result, alone, "one thread or two, the same answer");
-    let lists = [
-        (Tier::Close, &result.close),
-        (Tier::Secondary, &result.secondary),
-        (Tier::Companion, &result.companions),
-    ];
-    for (tier, list) in lists {
+    for tier in Tier::ALL {
+        let list = result.tier(tier);
         assert!(list.iter().all(|c| c.tier == tier), "only {tier:?} contacts in its list");
         assert!(list.windows(2).all(|w| w[0].person < w[1].person), "{tier:?} in person order");
     }

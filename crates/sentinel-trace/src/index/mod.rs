@@ -279,11 +279,21 @@ impl TraceIndex {
 
     /// The positions of a person's visits in time order (none for a person the index does not know).
     fn positions_of(&self, person: u32) -> &[u32] {
+        &self.person_visits[self.person_range(person)]
+    }
+
+    /// Where a person's positions are in `person_visits` (empty for a person the index does not know).
+    fn person_range(&self, person: u32) -> std::ops::Range<usize> {
         let p = person as usize;
         match (self.person_offsets.get(p), self.person_offsets.get(p + 1)) {
-            (Some(&a), Some(&b)) => &self.person_visits[a as usize..b as usize],
-            _ => &[],
+            (Some(&a), Some(&b)) => a as usize..b as usize,
+            _ => 0..0,
         }
+    }
+
+    /// The entry time of the visit at `at`, in Unix seconds.
+    fn entered_at(&self, at: usize) -> i64 {
+        self.base + i64::from(self.entered[at])
     }
 
     /// Every visit as [`TraceIndex::raw_visits_of`] gives it, venue by venue: what a rebuild with more visits
@@ -296,7 +306,7 @@ impl TraceIndex {
 
     /// The visit at `at` as `build` took it (check-out in whole minutes; none where the stay was inferred).
     fn raw_at(&self, at: usize, person: u32, venue: u32) -> TraceVisit {
-        let entered = self.base + i64::from(self.entered[at]);
+        let entered = self.entered_at(at);
         let stay = self.stay[at];
         TraceVisit {
             person,
@@ -316,7 +326,7 @@ impl TraceIndex {
     }
 
     fn view(&self, position: usize, venue: u32, default_stay: u16) -> VisitView {
-        let entered = self.base + i64::from(self.entered[position]);
+        let entered = self.entered_at(position);
         VisitView {
             position: position as u32,
             person: self.person[position],

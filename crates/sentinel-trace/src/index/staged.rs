@@ -30,7 +30,7 @@ pub(crate) struct Staging {
     /// Beside each window, the seconds an overlap needs there.
     pub min_overlaps: Vec<i64>,
     /// Per source, its positions in `person_visits`.
-    ranges: Vec<(u32, u32)>,
+    ranges: Vec<std::ops::Range<usize>>,
     /// Per visit that may make a window: its position, its source's number and (once found) its venue.
     visits: Vec<(u32, u32, u32)>,
     scans: Vec<Scan>,
@@ -55,19 +55,15 @@ impl TraceIndex {
         }
         staging.ranges.clear();
         for &(person, _) in sources {
-            let p = person as usize;
-            let (a, b) = match (self.person_offsets.get(p), self.person_offsets.get(p + 1)) {
-                (Some(&a), Some(&b)) => (a, b),
-                _ => (0, 0),
-            };
-            for k in (a..b).step_by(16).chain((a < b).then(|| b - 1)) {
-                prefetch(&self.person_visits[k as usize]);
+            let range = self.person_range(person);
+            for k in range.clone().step_by(16).chain(range.clone().last()) {
+                prefetch(&self.person_visits[k]);
             }
-            staging.ranges.push((a, b));
+            staging.ranges.push(range);
         }
         // Each visit's entry and stay.
-        for &(a, b) in &staging.ranges {
-            for &position in &self.person_visits[a as usize..b as usize] {
+        for range in &staging.ranges {
+            for &position in &self.person_visits[range.clone()] {
                 prefetch(&self.entered[position as usize]);
                 prefetch(&self.stay[position as usize]);
             }
@@ -75,10 +71,10 @@ impl TraceIndex {
         // Those entered before `until` and, at their longest stay, still there at the start: the block of
         // their venue.
         staging.visits.clear();
-        for (source, (&(a, b), &(_, from))) in staging.ranges.iter().zip(sources).enumerate() {
-            for &position in &self.person_visits[a as usize..b as usize] {
+        for (source, (range, &(_, from))) in staging.ranges.iter().zip(sources).enumerate() {
+            for &position in &self.person_visits[range.clone()] {
                 let at = position as usize;
-                let entered = self.base + i64::from(self.entered[at]);
+                let entered = self.entered_at(at);
                 if entered >= until {
                     break;
                 }
@@ -100,7 +96,7 @@ impl TraceIndex {
         for &(position, source, venue) in &staging.visits {
             let (person, from) = sources[source as usize];
             let at = position as usize;
-            let entered = self.base + i64::from(self.entered[at]);
+            let entered = self.entered_at(at);
             let ends = entered + self.stay_secs(at, self.default_stay(venue, rules));
             staging.windows.extend(Window::of(venue, (entered, ends), person, from, rules.buffer_secs));
         }

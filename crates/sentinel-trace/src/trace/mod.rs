@@ -93,6 +93,23 @@ impl TraceResult {
         self.close.iter().chain(&self.secondary).chain(&self.companions)
     }
 
+    /// The contacts of `tier`, in person order.
+    pub fn tier(&self, tier: Tier) -> &[Contact] {
+        match tier {
+            Tier::Close => &self.close,
+            Tier::Secondary => &self.secondary,
+            Tier::Companion => &self.companions,
+        }
+    }
+
+    fn tier_mut(&mut self, tier: Tier) -> &mut Vec<Contact> {
+        match tier {
+            Tier::Close => &mut self.close,
+            Tier::Secondary => &mut self.secondary,
+            Tier::Companion => &mut self.companions,
+        }
+    }
+
     /// The same result with every evidence visit's position set to 0: positions depend on how an index is
     /// laid out, so results of two layouts of the same visits (one index, or a pair) compare equal without.
     pub fn without_positions(mut self) -> Self {
@@ -446,11 +463,7 @@ impl Tracer<'_> {
     /// most as many pieces as this tracer has threads, listed on the pool's; else the pool is not touched.
     fn list_contacts(&self, sides: [(&Tracer, &[Vec<u32>; 3]); 2], result: &mut TraceResult) {
         for tier in Tier::ALL {
-            let out = match tier {
-                Tier::Close => &mut result.close,
-                Tier::Secondary => &mut result.secondary,
-                Tier::Companion => &mut result.companions,
-            };
+            let out = result.tier_mut(tier);
             let [(a, a_slots), (b, b_slots)] = sides;
             let (a_slots, b_slots) = (&a_slots[tier as usize], &b_slots[tier as usize]);
             let len = a_slots.len() + b_slots.len();
@@ -553,8 +566,8 @@ mod tests {
         let result = tracer.trace(&RuleSet::china_2022(), &[case(0)], NOW, 8 * 3600);
         assert!(!result.close.is_empty() && !result.secondary.is_empty() && !result.companions.is_empty());
         assert_eq!(tracer.slots_by_scan(), tracer.slots_by_sort());
-        for tier in [&result.close, &result.secondary, &result.companions] {
-            assert!(tier.windows(2).all(|w| w[0].person < w[1].person));
+        for tier in Tier::ALL {
+            assert!(result.tier(tier).windows(2).all(|w| w[0].person < w[1].person));
         }
     }
 }
