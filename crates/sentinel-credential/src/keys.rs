@@ -154,6 +154,24 @@ impl PublicKey {
         };
         ed25519_dalek::Verifier::verify(&self.inner, message, &sig).is_ok()
     }
+
+    /// Whether every `(key, message, signature)` verifies, checked together: one random linear
+    /// combination of the verification equations (ed25519-dalek's batch verification, cofactorless like
+    /// [`PublicKey::verify`]); false if any fails, without saying which.
+    pub fn verify_batch(items: &[(&PublicKey, &[u8], &[u8])]) -> bool {
+        let mut messages = Vec::with_capacity(items.len());
+        let mut signatures = Vec::with_capacity(items.len());
+        let mut keys = Vec::with_capacity(items.len());
+        for (key, message, signature) in items {
+            let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
+                return false;
+            };
+            messages.push(*message);
+            signatures.push(sig);
+            keys.push(key.inner);
+        }
+        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+    }
 }
 
 #[cfg(test)]

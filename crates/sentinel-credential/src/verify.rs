@@ -3,12 +3,13 @@
 use chrono::{DateTime, Duration, Utc};
 use coset::iana::EnumI64;
 use coset::{CborSerializable, CoseSign1Builder, HeaderBuilder};
+use std::borrow::Borrow;
 use std::collections::HashSet;
 
 use crate::claims::{HealthClaims, TokenId};
-use crate::keys::{KeyId, SigningKey};
+use crate::keys::{KeyId, PublicKey, SigningKey};
 use crate::suite::Algorithm;
-use crate::trust::TrustList;
+use crate::trust::{TrustList, TrustedKey};
 use crate::{VerifyError, cbor, envelope};
 
 /// Which credentials are revoked.
@@ -50,10 +51,53 @@ pub struct Verifier<'a, R: Revocations + ?Sized> {
     pub skew: Duration,
 }
 
+/// A token whose envelope opened and whose signer is trusted, its signature not checked yet: a gate
+/// checks the signatures of the scans that arrive together in one batch ([`signatures_valid`]).
+#[derive(Debug, Clone)]
+pub struct Signed {
+    trusted: TrustedKey,
+    to_be_signed: Vec<u8>,
+    signature: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+impl Signed {
+    /// RFC 8032 verification of this token's signature alone.
+    pub fn signature_valid(&self) -> bool {
+        self.trusted.key.verify(&self.to_be_signed, &self.signature)
+    }
+}
+
+/// Which of `signed` carry valid signatures. Two or more are checked together (one multi-scalar
+/// multiplication: about 0.6 of the cost of checking each at 16 or more), and one by one only when that
+/// fails, to find which.
+pub fn signatures_valid<S: Borrow<Signed>>(signed: &[S]) -> Vec<bool> {
+    if signed.len() > 1 {
+        let batch: Vec<(&PublicKey, &[u8], &[u8])> = signed
+            .iter()
+            .map(Borrow::borrow)
+            .map(|s| (&s.trusted.key, &s.to_be_signed[..], &s.signature[..]))
+            .collect();
+        if PublicKey::verify_batch(&batch) {
+            return vec![true; signed.len()];
+        }
+    }
+    signed.iter().map(|s| s.borrow().signature_valid()).collect()
+}
+
 impl<R: Revocations + ?Sized> Verifier<'_, R> {
     /// Decode (size-capped) → signature by a trusted key valid at issue time → validity window →
     /// not revoked. The signature is checked before the times, so a forgery is always `bad_signature`.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
+        let signed = self.open(token)?;
+        if !signed.signature_valid() {
+            return Err(VerifyError::BadSignature);
+        }
+        self.accept(&signed, now)
+    }
+
+    /// The first half of [`Verifier::verify`]: decodes the token and finds its trusted signer.
+    pub fn open(&self, token: &str) -> Result<Signed, VerifyError> {
         let cose = envelope::open(token)?;
         let sign1 = cbor::Sign1::parse(&cose)?;
         let alg = sign1
@@ -69,11 +113,19 @@ impl<R: Revocations + ?Sized> Verifier<'_, R> {
         if trusted.key.algorithm() != alg {
             return Err(VerifyError::BadSignature);
         }
-        if !trusted.key.verify(&sign1.to_be_signed(), sign1.signature) {
-            return Err(VerifyError::BadSignature);
-        }
-        let claims = cbor::parse_claims(sign1.payload)?;
-        if !trusted.valid_at(claims.issued_at) {
+        Ok(Signed {
+            trusted: trusted.clone(),
+            to_be_signed: sign1.to_be_signed(),
+            signature: sign1.signature.to_vec(),
+            payload: sign1.payload.to_vec(),
+        })
+    }
+
+    /// The second half of [`Verifier::verify`], for a token whose signature was found valid: its claims,
+    /// if the key was valid when it was issued, `now` is inside its validity window and it is not revoked.
+    pub fn accept(&self, signed: &Signed, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
+        let claims = cbor::parse_claims(&signed.payload)?;
+        if !signed.trusted.valid_at(claims.issued_at) {
             return Err(VerifyError::UnknownKey);
         }
         if now + self.skew < claims.issued_at {

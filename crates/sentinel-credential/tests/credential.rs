@@ -115,6 +115,60 @@ fn each_failure_has_its_own_error() {
     assert_eq!(s.verify(&envelope::seal(&sign1.to_vec().unwrap()), t0()), Err(VerifyError::BadSignature));
 }
 
+/// A code whose signature is broken anywhere (its `s`, its `R`, or a payload changed after signing).
+fn broken_copies(key: &SigningKey, c: &HealthClaims) -> Vec<String> {
+    let genuine = envelope::open(&issue(key, c)).unwrap();
+    let mut out = Vec::new();
+    for byte in [0, 31, 32, 63] {
+        let mut sign1 = CoseSign1::from_slice(&genuine).unwrap();
+        sign1.signature[byte] ^= 0x01;
+        out.push(envelope::seal(&sign1.to_vec().unwrap()));
+    }
+    let mut sign1 = CoseSign1::from_slice(&genuine).unwrap();
+    let other = HealthClaims { subject: format!("{}x", c.subject), ..c.clone() };
+    sign1.payload = Some(other.to_claims_set().to_vec().unwrap());
+    out.push(envelope::seal(&sign1.to_vec().unwrap()));
+    out
+}
+
+#[test]
+fn signatures_checked_together_find_each_broken_one() {
+    let s = setup();
+    let v = Verifier { trust: &s.trust, revocations: &s.revoked, skew: Duration::seconds(30) };
+    let good: Vec<String> = (0..20)
+        .map(|i| {
+            issue(
+                &s.key,
+                &claims(CredentialKind::Dynamic, t0() + Duration::seconds(i), Duration::seconds(120)),
+            )
+        })
+        .collect();
+    let opened = |tokens: &[String]| tokens.iter().map(|t| v.open(t).unwrap()).collect::<Vec<_>>();
+    assert_eq!(signatures_valid(&opened(&good)), vec![true; 20]);
+    assert_eq!(signatures_valid(&opened(&good[..1])), vec![true]);
+    assert_eq!(signatures_valid::<Signed>(&[]), Vec::<bool>::new());
+
+    let c = claims(CredentialKind::Dynamic, t0(), Duration::seconds(120));
+    for broken in broken_copies(&s.key, &c) {
+        for at in [0, 7, 20] {
+            let mut batch = good.clone();
+            batch.insert(at, broken.clone());
+            let mut expected = vec![true; 21];
+            expected[at] = false;
+            assert_eq!(signatures_valid(&opened(&batch)), expected, "broken code at {at}");
+        }
+        assert_eq!(signatures_valid(&opened(std::slice::from_ref(&broken))), vec![false]);
+    }
+    // Opened, checked and accepted is what `verify` answers.
+    let token = &good[3];
+    let signed = v.open(token).unwrap();
+    assert!(signed.signature_valid());
+    assert_eq!(
+        v.accept(&signed, t0() + Duration::seconds(10)),
+        v.verify(token, t0() + Duration::seconds(10))
+    );
+}
+
 #[test]
 fn malformed_input_is_refused_without_panicking() {
     let s = setup();

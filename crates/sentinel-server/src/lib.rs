@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod batches;
 pub mod bounded;
 pub mod config;
 pub mod entry;
@@ -102,6 +103,10 @@ pub async fn build_state(config: &Config, store: Arc<dyn Store>) -> Result<AppSt
         public_base_url,
         metrics: metrics::Metrics::default(),
         keyring,
+        // Half the cores may be checking signatures at once (the rest serve HTTP and the store).
+        signatures: health::SignatureChecker::start(
+            std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+        ),
         status,
         issuer: config.issuer.clone(),
         policies,

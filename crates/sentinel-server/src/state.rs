@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::entry::{AlertFeed, DeviceCache, FactsCache, PolicyBook, VisitWriter};
 use crate::exposure::TraceBook;
-use crate::health::{KeyRing, StatusCache};
+use crate::health::{KeyRing, SignatureChecker, StatusCache};
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -24,6 +24,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Signs and verifies health codes; holds the trust list and revocations.
     pub keyring: KeyRing,
+    /// Checks the signatures of the codes scanned at gates, in batches.
+    pub signatures: SignatureChecker,
     /// Live health status per person, for the gate.
     pub status: StatusCache,
     /// CWT issuer of the codes this server signs.

@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset};
 use sentinel_core::entry::{Celsius, Channel, Decision, FaceMatch, Readings};
 use sentinel_core::health::LiveStatus;
 use sentinel_core::{PersonId, ResidentIdNumber};
-use sentinel_credential::CredentialKind;
+use sentinel_credential::{CredentialKind, VerifyError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -127,7 +127,18 @@ async fn identify(state: &AppState, input: &ScanInput) -> ApiResult<Identified> 
         }
     };
     if let Some((token, channel)) = code {
-        return Ok(match state.keyring.verify(token, now) {
+        let claims = match state.keyring.open(token) {
+            Ok(signed) => {
+                let signed = std::sync::Arc::new(signed);
+                if state.signatures.check(signed.clone()).await {
+                    state.keyring.accept(&signed, now)
+                } else {
+                    Err(VerifyError::BadSignature)
+                }
+            }
+            Err(e) => Err(e),
+        };
+        return Ok(match claims {
             Ok(claims) => {
                 let channel = if claims.kind == CredentialKind::Paper { Channel::PaperCode } else { channel };
                 match person_of(&claims.subject) {

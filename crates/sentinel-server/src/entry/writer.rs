@@ -3,7 +3,9 @@
 
 use sentinel_store::{NewVisit, RecordedVisit, Store, StoreError};
 use std::sync::Arc;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::batches::spawn_batches;
 
 /// Most visits in one transaction.
 const MAX_BATCH: usize = 512;
@@ -39,22 +41,12 @@ async fn commit(store: &dyn Store, batch: Vec<Job>) {
 impl VisitWriter {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Arc<dyn Store>) -> Self {
-        let (jobs, mut rx) = mpsc::channel::<Job>(16 * MAX_BATCH);
+        let (jobs, rx) = mpsc::channel::<Job>(16 * MAX_BATCH);
         // Batches in flight at once: while one commits, the next gathers and writes.
-        let slots = Arc::new(Semaphore::new(store.concurrent_visit_batches().max(1)));
-        tokio::spawn(async move {
-            loop {
-                let Ok(slot) = slots.clone().acquire_owned().await else { return };
-                let mut batch = Vec::with_capacity(MAX_BATCH);
-                if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
-                    return;
-                }
-                let store = store.clone();
-                tokio::spawn(async move {
-                    commit(&*store, batch).await;
-                    drop(slot);
-                });
-            }
+        let in_flight = store.concurrent_visit_batches();
+        spawn_batches(rx, MAX_BATCH, in_flight, move |batch| {
+            let store = store.clone();
+            async move { commit(&*store, batch).await }
         });
         Self { jobs }
     }

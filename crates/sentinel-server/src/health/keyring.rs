@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sentinel_credential::{
-    Algorithm, HealthClaims, PlaceCode, PublicKey, SigningKey, TokenId, TrustList, TrustedKey, Verifier,
-    VerifyError, issue, sign_place_code, verify_place_code,
+    Algorithm, HealthClaims, PlaceCode, PublicKey, Signed, SigningKey, TokenId, TrustList, TrustedKey,
+    Verifier, VerifyError, issue, sign_place_code, verify_place_code,
 };
 use sentinel_store::{KeyPurpose, Store, StoreError, StoredKey};
 use std::collections::HashSet;
@@ -205,6 +205,19 @@ impl KeyRing {
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
         let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
         Verifier { trust: &ring.trust, revocations: &ring.revoked, skew: self.skew }.verify(token, now)
+    }
+
+    /// The first half of [`KeyRing::verify`] (decode, find the trusted signer), for the gate, which checks
+    /// the signatures of scans arriving together in one batch.
+    pub fn open(&self, token: &str) -> Result<Signed, VerifyError> {
+        let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
+        Verifier { trust: &ring.trust, revocations: &ring.revoked, skew: self.skew }.open(token)
+    }
+
+    /// The second half, for a token whose signature was found valid: validity window and revocation.
+    pub fn accept(&self, signed: &Signed, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
+        let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
+        Verifier { trust: &ring.trust, revocations: &ring.revoked, skew: self.skew }.accept(signed, now)
     }
 
     /// The token a venue's poster carries.
