@@ -313,6 +313,24 @@ mod cases {
         assert_eq!(distinct.len(), 3, "three new visits with three ids");
     }
 
+    /// Each scan of a batch gets the id of its own visit (new keys, no alerts: the statement without a
+    /// transaction), and a later batch that repeats one of its keys among new ones gets that visit back.
+    pub async fn each_scan_of_a_batch_gets_its_own_visit(s: &dyn Store) {
+        let (market, d) = market_with_device(s).await;
+        let batch: Vec<NewVisit> =
+            (0..12).map(|i| visit(market.id, None, Some(d.id), Some(&format!("n{i}")), i)).collect();
+        let recorded = s.record_visits(&batch).await.unwrap();
+        for (r, v) in recorded.iter().zip(&batch) {
+            let stored = s.get_visit(r.visit_id).await.unwrap();
+            assert_eq!((r.duplicate, stored.entered_at), (false, v.entered_at), "{:?}", v.idempotency_key);
+        }
+        let again = [visit(market.id, None, Some(d.id), Some("m0"), 30), batch[5].clone()];
+        let repeated = s.record_visits(&again).await.unwrap();
+        assert_eq!((repeated[1].visit_id, repeated[1].duplicate), (recorded[5].visit_id, true));
+        assert!(!repeated[0].duplicate);
+        assert_eq!(s.get_visit(repeated[0].visit_id).await.unwrap().entered_at, again[0].entered_at);
+    }
+
     /// Two batches in flight at once holding retries of the same keys in opposite orders both land, and each
     /// key is one visit (PostgreSQL would otherwise deadlock one of them on the unique index).
     pub async fn crossed_retries_in_concurrent_batches_land(s: &dyn Store) {
@@ -498,6 +516,7 @@ contract!(
     visits_and_alerts,
     a_retry_in_the_same_batch_is_one_visit,
     each_alert_belongs_to_its_visit,
+    each_scan_of_a_batch_gets_its_own_visit,
     crossed_retries_in_concurrent_batches_land,
     deliveries_are_claimed_once_per_lease,
     region_webhooks_hear_their_alerts_at_their_level,
