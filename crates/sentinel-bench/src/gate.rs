@@ -14,8 +14,9 @@ use crate::report::{Figure, print};
 use sentinel_sim::gate_connection::{GateConnection, Method};
 use sentinel_sim::load::percentile;
 
-/// One core's Ed25519 verifications per second of `message` (what a health code's signature covers): the
-/// best of five rounds, so a round slowed by anything else on the machine does not make the budget easier.
+/// One core's Ed25519 verifications per second of `message` (what a health code's signature covers), one
+/// at a time: the best of five rounds, so a round slowed by anything else on the machine does not make
+/// the budget easier.
 fn raw_verifications_per_second(message: &[u8]) -> f64 {
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     let sig = key.sign(message);
@@ -201,7 +202,6 @@ pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
     anyhow::ensure!((1..=35).contains(&seconds), "--seconds must be 1–35 (the codes live 2 minutes)");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let mut figures = Vec::new();
         let mut backends = vec![("sqlite", None)];
         if let Ok(url) = std::env::var("SENTINEL_BENCH_POSTGRES_URL") {
             backends.push(("postgres", Some(url)));
@@ -210,7 +210,11 @@ pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
                 "PostgreSQL not measured: set SENTINEL_BENCH_POSTGRES_URL (a server where the bench may create a scratch database)"
             );
         }
-        let mut raw = None;
+        // The anchor is measured beside each backend's flat-out phase, before and after it, and the best
+        // of all is the one every figure is judged against: a machine that speeds up or slows down during
+        // the run cannot make the budget easier.
+        let mut raw: f64 = 0.0;
+        let mut measured = Vec::new();
         for (name, admin_url) in backends {
             // PostgreSQL runs in a scratch database created for this run and dropped after it.
             let scratch = match &admin_url {
@@ -218,12 +222,11 @@ pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
                 None => None,
             };
             let (target, _dir) = setup(scratch.as_ref().map(|d| d.url.clone())).await?;
-            let raw = match raw {
-                Some(r) => r,
-                None => *raw.insert(raw_verifications_per_second(&signed_bytes(&target.codes[0])?)),
-            };
+            let message = signed_bytes(&target.codes[0])?;
+            raw = raw.max(raw_verifications_per_second(&message));
             let target = Arc::new(target);
             let (throughput, _) = load(&target, Request::Scan, seconds, connections, None).await?;
+            raw = raw.max(raw_verifications_per_second(&message));
             // Latency at half the throughput just measured (a gate line busy but not saturated), beside the
             // bare HTTP round trip at the same rate over the same connections.
             let offered = throughput / 2.0;
@@ -231,7 +234,7 @@ pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
             let (_, floor) = load(&target, Request::Health, seconds, connections, Some(offered)).await?;
             eprintln!(
                 "{name}: {throughput:.0} scans/s flat out; p50 {:.2} ms, p99 {:.2} ms at {offered:.0}/s offered \
-                 (GET /healthz at that rate: p99 {:.2} ms)",
+                 (GET /healthz at that rate: p99 {:.2} ms); raw Ed25519 best so far {raw:.0}/s",
                 percentile(&latencies, 0.5),
                 percentile(&latencies, 0.99),
                 percentile(&floor, 0.99),
@@ -239,6 +242,10 @@ pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
             if let Some(db) = scratch {
                 db.drop_database().await?;
             }
+            measured.push((name, throughput, percentile(&latencies, 0.99), percentile(&floor, 0.99)));
+        }
+        let mut figures = Vec::new();
+        for (name, throughput, p99, floor_p99) in measured {
             let (figure, p99_figure) = match name {
                 "sqlite" => ("gate_scans_per_s_sqlite", "gate_p99_ms_at_half_sqlite"),
                 _ => ("gate_scans_per_s_postgres", "gate_p99_ms_at_half_postgres"),
@@ -253,10 +260,10 @@ pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
             });
             figures.push(Figure {
                 figure: p99_figure,
-                value: percentile(&latencies, 0.99),
+                value: p99,
                 unit: "ms",
                 anchor: "healthz_p99_ms_same_rate",
-                anchor_value: percentile(&floor, 0.99),
+                anchor_value: floor_p99,
                 budget: "budget: value ≤ 10 ms",
             });
         }
