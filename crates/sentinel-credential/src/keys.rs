@@ -155,9 +155,12 @@ impl PublicKey {
         ed25519_dalek::Verifier::verify(&self.inner, message, &sig).is_ok()
     }
 
-    /// Whether every `(key, message, signature)` verifies, checked together: one random linear
-    /// combination of the verification equations (ed25519-dalek's batch verification, cofactorless like
-    /// [`PublicKey::verify`]); false if any fails, without saying which.
+    /// Whether every `(key, message, signature)` verifies, checked together: one linear combination of the
+    /// verification equations with coefficients derived from all the inputs (ed25519-dalek's batch
+    /// verification, cofactorless like [`PublicKey::verify`]); false if any fails, without saying which.
+    /// Unlike the single check it decompresses each `R`, so a genuine signature re-encoded may pass here and
+    /// fail alone: malleability, not forgery (the same signed claims), which a code's security does not rest
+    /// on (see [`PublicKey::verify`]).
     pub fn verify_batch(items: &[(&PublicKey, &[u8], &[u8])]) -> bool {
         let mut messages = Vec::with_capacity(items.len());
         let mut signatures = Vec::with_capacity(items.len());

@@ -53,7 +53,6 @@ pub struct Verifier<'a, R: Revocations + ?Sized> {
 
 /// A token whose envelope opened and whose signer is trusted, its signature not checked yet: a gate
 /// checks the signatures of the scans that arrive together in one batch ([`signatures_valid`]).
-#[derive(Debug, Clone)]
 pub struct Signed {
     trusted: TrustedKey,
     to_be_signed: Vec<u8>,
@@ -68,21 +67,34 @@ impl Signed {
     }
 }
 
-/// Which of `signed` carry valid signatures. Two or more are checked together (one multi-scalar
-/// multiplication: about 0.6 of the cost of checking each at 16 or more), and one by one only when that
-/// fails, to find which.
+/// Below this many, signatures are checked one by one (a batch of two or three saves little).
+const SMALLEST_BATCH: usize = 4;
+
+/// Which of `signed` carry valid signatures. Four or more are checked together (one multi-scalar
+/// multiplication: about 0.6 of the cost of checking each at 16 or more); a batch that fails is split in
+/// halves and each checked again, so one forgery among many costs a few smaller batches, not a check of
+/// every signature alone.
 pub fn signatures_valid<S: Borrow<Signed>>(signed: &[S]) -> Vec<bool> {
-    if signed.len() > 1 {
-        let batch: Vec<(&PublicKey, &[u8], &[u8])> = signed
-            .iter()
-            .map(Borrow::borrow)
-            .map(|s| (&s.trusted.key, &s.to_be_signed[..], &s.signature[..]))
-            .collect();
-        if PublicKey::verify_batch(&batch) {
-            return vec![true; signed.len()];
-        }
+    let signed: Vec<&Signed> = signed.iter().map(Borrow::borrow).collect();
+    let mut valid = Vec::with_capacity(signed.len());
+    check_into(&signed, &mut valid);
+    valid
+}
+
+fn check_into(signed: &[&Signed], valid: &mut Vec<bool>) {
+    if signed.len() < SMALLEST_BATCH {
+        valid.extend(signed.iter().map(|s| s.signature_valid()));
+        return;
     }
-    signed.iter().map(|s| s.borrow().signature_valid()).collect()
+    let batch: Vec<(&PublicKey, &[u8], &[u8])> =
+        signed.iter().map(|s| (&s.trusted.key, &s.to_be_signed[..], &s.signature[..])).collect();
+    if PublicKey::verify_batch(&batch) {
+        valid.extend(std::iter::repeat_n(true, signed.len()));
+        return;
+    }
+    let (first, second) = signed.split_at(signed.len() / 2);
+    check_into(first, valid);
+    check_into(second, valid);
 }
 
 impl<R: Revocations + ?Sized> Verifier<'_, R> {
@@ -121,11 +133,14 @@ impl<R: Revocations + ?Sized> Verifier<'_, R> {
         })
     }
 
-    /// The second half of [`Verifier::verify`], for a token whose signature was found valid: its claims,
-    /// if the key was valid when it was issued, `now` is inside its validity window and it is not revoked.
+    /// The second half of [`Verifier::verify`], only for a token whose signature was found valid (it does
+    /// not check it): its claims, if the key, as the trust list holds it now, was valid when it was issued,
+    /// `now` is inside its validity window and it is not revoked.
     pub fn accept(&self, signed: &Signed, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
         let claims = cbor::parse_claims(&signed.payload)?;
-        if !signed.trusted.valid_at(claims.issued_at) {
+        // Looked up again: a key withdrawn while the signature was being checked no longer counts.
+        let trusted = self.trust.get(&signed.trusted.key.kid()).ok_or(VerifyError::UnknownKey)?;
+        if trusted.key != signed.trusted.key || !trusted.valid_at(claims.issued_at) {
             return Err(VerifyError::UnknownKey);
         }
         if now + self.skew < claims.issued_at {

@@ -159,6 +159,25 @@ fn signatures_checked_together_find_each_broken_one() {
         }
         assert_eq!(signatures_valid(&opened(std::slice::from_ref(&broken))), vec![false]);
     }
+    // Several broken among good ones, split in halves until each is found.
+    let mut mixed = good.clone();
+    let mut expected = vec![true; 20];
+    for (n, broken) in broken_copies(&s.key, &c).into_iter().enumerate() {
+        mixed.insert(n * 4 + 1, broken);
+        expected.insert(n * 4 + 1, false);
+    }
+    assert_eq!(signatures_valid(&opened(&mixed)), expected);
+    // A key withdrawn between the check and the acceptance no longer counts.
+    let withdrawn = TrustList::new([TrustedKey {
+        key: s.key.public(),
+        not_before: t0() - Duration::days(1),
+        not_after: Some(t0() - Duration::seconds(1)),
+    }]);
+    let later = Verifier { trust: &withdrawn, revocations: &s.revoked, skew: Duration::seconds(30) };
+    assert_eq!(
+        later.accept(&v.open(&good[3]).unwrap(), t0() + Duration::seconds(10)),
+        Err(VerifyError::UnknownKey)
+    );
     // Opened, checked and accepted is what `verify` answers.
     let token = &good[3];
     let signed = v.open(token).unwrap();

@@ -92,12 +92,14 @@ mod tests {
                     itinerary_risk: false,
                 },
             };
-            // Every seventh code has a byte of its signature changed: a forgery.
+            // Every seventh code has a byte of its signed payload changed after signing: a forgery that
+            // only the signature equation itself refuses (its encoding stays well-formed).
             let forged = i % 7 == 3;
             let mut token = issue(&key, &claims);
             if forged {
                 let mut cose = envelope::open(&token).unwrap();
-                *cose.last_mut().unwrap() ^= 0x10;
+                let in_payload = cose.len() - 64 - 2 - 20;
+                cose[in_payload] ^= 0x01;
                 token = envelope::seal(&cose);
             }
             let signed = Arc::new(verifier.open(&token).unwrap_or_else(|e| panic!("{i}: {e}")));

@@ -188,6 +188,9 @@ async fn insert_visits(
         )
         .await?;
     if keys == Keys::New {
+        if rows.len() != visits.len() {
+            return Err(StoreError::Backend(format!("{} visits inserted of {}", rows.len(), visits.len())));
+        }
         let mut ids = rows.iter().map(|r| r.try_get::<_, i64>(0)).collect::<Result<Vec<_>, _>>()?;
         ids.sort_unstable();
         return Ok(ids.into_iter().map(|id| (id, true)).collect());
