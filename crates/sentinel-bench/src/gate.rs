@@ -121,22 +121,40 @@ enum Request {
     Health,
 }
 
-/// Sends scans from `connections` simulated devices for `seconds`, at most `rate` per second in all (None:
-/// flat out). Returns (scans per second, sorted latencies in ms). Under a rate, each latency counts from
-/// the moment the scan was due, so a stalled server cannot hide its queue (no coordinated omission).
+/// The simulated devices' connections, opened (each with one `GET /healthz`) before any phase, as a gate's
+/// device holds its connection: no phase measures TCP handshakes.
+async fn connect_devices(t: &Target, connections: usize) -> anyhow::Result<Vec<GateConnection>> {
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let mut connection = GateConnection::new(&t.base, &t.device)?;
+        tasks.push(tokio::spawn(async move {
+            connection.send(Method::GET, "/healthz", Vec::new()).await?;
+            Ok::<_, anyhow::Error>(connection)
+        }));
+    }
+    let mut devices = Vec::new();
+    for task in tasks {
+        devices.push(task.await??);
+    }
+    Ok(devices)
+}
+
+/// Sends scans from the simulated `devices` for `seconds`, at most `rate` per second in all (None: flat
+/// out). Returns (scans per second, sorted latencies in ms). Under a rate, each latency counts from the
+/// moment the scan was due, so a stalled server cannot hide its queue (no coordinated omission).
 async fn load(
     t: &Arc<Target>,
+    devices: &mut Vec<GateConnection>,
     request: Request,
     seconds: u64,
-    connections: usize,
     rate: Option<f64>,
 ) -> anyhow::Result<(f64, Vec<f64>)> {
     let started = Instant::now();
     let deadline = started + std::time::Duration::from_secs(seconds);
+    let connections = devices.len();
     let mut tasks = Vec::new();
-    for lane in 0..connections {
+    for (lane, mut connection) in devices.drain(..).enumerate() {
         let t = t.clone();
-        let mut connection = GateConnection::new(&t.base, &t.device)?;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let interval = rate.map(|r| std::time::Duration::from_secs_f64(connections as f64 / r));
@@ -185,12 +203,14 @@ async fn load(
                 }
                 i += 1;
             }
-            Ok::<_, anyhow::Error>(latencies)
+            Ok::<_, anyhow::Error>((latencies, connection))
         }));
     }
     let mut all = Vec::new();
     for task in tasks {
-        all.extend(task.await??);
+        let (latencies, connection) = task.await??;
+        all.extend(latencies);
+        devices.push(connection);
     }
     let rate = all.len() as f64 / started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
@@ -225,13 +245,14 @@ pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
             let message = signed_bytes(&target.codes[0])?;
             raw = raw.max(raw_verifications_per_second(&message));
             let target = Arc::new(target);
-            let (throughput, _) = load(&target, Request::Scan, seconds, connections, None).await?;
+            let mut devices = connect_devices(&target, connections).await?;
+            let (throughput, _) = load(&target, &mut devices, Request::Scan, seconds, None).await?;
             raw = raw.max(raw_verifications_per_second(&message));
             // Latency at half the throughput just measured (a gate line busy but not saturated), beside the
             // bare HTTP round trip at the same rate over the same connections.
             let offered = throughput / 2.0;
-            let (_, latencies) = load(&target, Request::Scan, seconds, connections, Some(offered)).await?;
-            let (_, floor) = load(&target, Request::Health, seconds, connections, Some(offered)).await?;
+            let (_, latencies) = load(&target, &mut devices, Request::Scan, seconds, Some(offered)).await?;
+            let (_, floor) = load(&target, &mut devices, Request::Health, seconds, Some(offered)).await?;
             eprintln!(
                 "{name}: {throughput:.0} scans/s flat out; p50 {:.2} ms, p99 {:.2} ms at {offered:.0}/s offered \
                  (GET /healthz at that rate: p99 {:.2} ms); raw Ed25519 best so far {raw:.0}/s",
