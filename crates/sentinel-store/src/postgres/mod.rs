@@ -192,6 +192,10 @@ impl PostgresStore {
             Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            // The connection used last is taken first: the visit writer's batches then run on one warm
+            // backend rather than in turn on every pooled one (gate bench, PostgreSQL: 18–20 k against
+            // 14.5–17 k scans/s).
+            .queue_mode(deadpool_postgres::QueueMode::Lifo)
             .build()
             .map_err(|e| StoreError::Config(format!("PostgreSQL pool: {e}")))?;
         let store = Self { pool, cipher };
