@@ -22,4 +22,4 @@ pub use keys::{KeyId, PublicKey, SigningKey};
 pub use place::{PlaceCode, sign_place_code, verify_place_code};
 pub use suite::Algorithm;
 pub use trust::{TrustList, TrustedKey};
-pub use verify::{Revocations, Signed, Verifier, issue, signatures_valid};
+pub use verify::{Revocations, Signed, Verified, Verifier, issue, verify_signatures};

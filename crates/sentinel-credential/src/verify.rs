@@ -3,7 +3,6 @@
 use chrono::{DateTime, Duration, Utc};
 use coset::iana::EnumI64;
 use coset::{CborSerializable, CoseSign1Builder, HeaderBuilder};
-use std::borrow::Borrow;
 use std::collections::HashSet;
 
 use crate::claims::{HealthClaims, TokenId};
@@ -62,9 +61,28 @@ pub struct Signed {
 
 impl Signed {
     /// RFC 8032 verification of this token's signature alone.
-    pub fn signature_valid(&self) -> bool {
+    fn signature_valid(&self) -> bool {
         self.trusted.key.verify(&self.to_be_signed, &self.signature)
     }
+
+    /// This token's signature checked alone.
+    pub fn verify(self) -> Result<Verified, VerifyError> {
+        if self.signature_valid() { Ok(Verified(self)) } else { Err(VerifyError::BadSignature) }
+    }
+}
+
+/// A token whose signature was found valid: the only thing [`Verifier::accept`] takes, so no caller can
+/// accept claims whose signature it did not check.
+pub struct Verified(Signed);
+
+/// The signatures of `signed` checked, in order: see [`signatures_valid`].
+pub fn verify_signatures(signed: Vec<Signed>) -> Vec<Result<Verified, VerifyError>> {
+    let valid = signatures_valid(&signed);
+    signed
+        .into_iter()
+        .zip(valid)
+        .map(|(s, ok)| if ok { Ok(Verified(s)) } else { Err(VerifyError::BadSignature) })
+        .collect()
 }
 
 /// Below this many, signatures are checked one by one (a batch of two or three saves little).
@@ -74,8 +92,8 @@ const SMALLEST_BATCH: usize = 4;
 /// multiplication: about 0.6 of the cost of checking each at 16 or more); a batch that fails is split in
 /// halves and each checked again, so one forgery among many costs a few smaller batches, not a check of
 /// every signature alone.
-pub fn signatures_valid<S: Borrow<Signed>>(signed: &[S]) -> Vec<bool> {
-    let signed: Vec<&Signed> = signed.iter().map(Borrow::borrow).collect();
+fn signatures_valid(signed: &[Signed]) -> Vec<bool> {
+    let signed: Vec<&Signed> = signed.iter().collect();
     let mut valid = Vec::with_capacity(signed.len());
     check_into(&signed, &mut valid);
     valid
@@ -101,11 +119,7 @@ impl<R: Revocations + ?Sized> Verifier<'_, R> {
     /// Decode (size-capped) → signature by a trusted key valid at issue time → validity window →
     /// not revoked. The signature is checked before the times, so a forgery is always `bad_signature`.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
-        let signed = self.open(token)?;
-        if !signed.signature_valid() {
-            return Err(VerifyError::BadSignature);
-        }
-        self.accept(&signed, now)
+        self.accept(&self.open(token)?.verify()?, now)
     }
 
     /// The first half of [`Verifier::verify`]: decodes the token and finds its trusted signer.
@@ -133,10 +147,11 @@ impl<R: Revocations + ?Sized> Verifier<'_, R> {
         })
     }
 
-    /// The second half of [`Verifier::verify`], only for a token whose signature was found valid (it does
-    /// not check it): its claims, if the key, as the trust list holds it now, was valid when it was issued,
-    /// `now` is inside its validity window and it is not revoked.
-    pub fn accept(&self, signed: &Signed, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
+    /// The second half of [`Verifier::verify`], for a token whose signature was found valid: its claims, if
+    /// the key, as the trust list holds it now, was valid when it was issued, `now` is inside its validity
+    /// window and it is not revoked.
+    pub fn accept(&self, verified: &Verified, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
+        let signed = &verified.0;
         let claims = cbor::parse_claims(&signed.payload)?;
         // Looked up again: a key withdrawn while the signature was being checked no longer counts.
         let trusted = self.trust.get(&signed.trusted.key.kid()).ok_or(VerifyError::UnknownKey)?;

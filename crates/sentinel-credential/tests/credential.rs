@@ -143,10 +143,13 @@ fn signatures_checked_together_find_each_broken_one() {
             )
         })
         .collect();
-    let opened = |tokens: &[String]| tokens.iter().map(|t| v.open(t).unwrap()).collect::<Vec<_>>();
-    assert_eq!(signatures_valid(&opened(&good)), vec![true; 20]);
-    assert_eq!(signatures_valid(&opened(&good[..1])), vec![true]);
-    assert_eq!(signatures_valid::<Signed>(&[]), Vec::<bool>::new());
+    let signatures_valid = |tokens: &[String]| {
+        let opened: Vec<Signed> = tokens.iter().map(|t| v.open(t).unwrap()).collect();
+        verify_signatures(opened).iter().map(Result::is_ok).collect::<Vec<_>>()
+    };
+    assert_eq!(signatures_valid(&good), vec![true; 20]);
+    assert_eq!(signatures_valid(&good[..1]), vec![true]);
+    assert_eq!(signatures_valid(&[]), Vec::<bool>::new());
 
     let c = claims(CredentialKind::Dynamic, t0(), Duration::seconds(120));
     for broken in broken_copies(&s.key, &c) {
@@ -155,9 +158,9 @@ fn signatures_checked_together_find_each_broken_one() {
             batch.insert(at, broken.clone());
             let mut expected = vec![true; 21];
             expected[at] = false;
-            assert_eq!(signatures_valid(&opened(&batch)), expected, "broken code at {at}");
+            assert_eq!(signatures_valid(&batch), expected, "broken code at {at}");
         }
-        assert_eq!(signatures_valid(&opened(std::slice::from_ref(&broken))), vec![false]);
+        assert_eq!(signatures_valid(std::slice::from_ref(&broken)), vec![false]);
     }
     // Several broken among good ones, split in halves until each is found.
     let mut mixed = good.clone();
@@ -166,7 +169,7 @@ fn signatures_checked_together_find_each_broken_one() {
         mixed.insert(n * 4 + 1, broken);
         expected.insert(n * 4 + 1, false);
     }
-    assert_eq!(signatures_valid(&opened(&mixed)), expected);
+    assert_eq!(signatures_valid(&mixed), expected);
     // A key withdrawn between the check and the acceptance no longer counts.
     let withdrawn = TrustList::new([TrustedKey {
         key: s.key.public(),
@@ -174,16 +177,13 @@ fn signatures_checked_together_find_each_broken_one() {
         not_after: Some(t0() - Duration::seconds(1)),
     }]);
     let later = Verifier { trust: &withdrawn, revocations: &s.revoked, skew: Duration::seconds(30) };
-    assert_eq!(
-        later.accept(&v.open(&good[3]).unwrap(), t0() + Duration::seconds(10)),
-        Err(VerifyError::UnknownKey)
-    );
+    let verified = v.open(&good[3]).unwrap().verify().unwrap();
+    assert_eq!(later.accept(&verified, t0() + Duration::seconds(10)), Err(VerifyError::UnknownKey));
     // Opened, checked and accepted is what `verify` answers.
     let token = &good[3];
-    let signed = v.open(token).unwrap();
-    assert!(signed.signature_valid());
+    let verified = v.open(token).unwrap().verify().unwrap();
     assert_eq!(
-        v.accept(&signed, t0() + Duration::seconds(10)),
+        v.accept(&verified, t0() + Duration::seconds(10)),
         v.verify(token, t0() + Duration::seconds(10))
     );
 }

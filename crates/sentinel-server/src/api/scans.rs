@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset};
 use sentinel_core::entry::{Celsius, Channel, Decision, FaceMatch, Readings};
 use sentinel_core::health::LiveStatus;
 use sentinel_core::{PersonId, ResidentIdNumber};
-use sentinel_credential::{CredentialKind, VerifyError};
+use sentinel_credential::CredentialKind;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -128,14 +128,10 @@ async fn identify(state: &AppState, input: &ScanInput) -> ApiResult<Identified> 
     };
     if let Some((token, channel)) = code {
         let claims = match state.keyring.open(token) {
-            Ok(signed) => {
-                let signed = std::sync::Arc::new(signed);
-                if state.signatures.check(signed.clone()).await {
-                    state.keyring.accept(&signed, now)
-                } else {
-                    Err(VerifyError::BadSignature)
-                }
-            }
+            Ok(signed) => match state.signatures.check(signed).await {
+                Ok(verified) => state.keyring.accept(&verified, now),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         return Ok(match claims {

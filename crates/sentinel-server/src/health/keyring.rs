@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sentinel_credential::{
     Algorithm, HealthClaims, PlaceCode, PublicKey, Signed, SigningKey, TokenId, TrustList, TrustedKey,
-    Verifier, VerifyError, issue, sign_place_code, verify_place_code,
+    Verified, Verifier, VerifyError, issue, sign_place_code, verify_place_code,
 };
 use sentinel_store::{KeyPurpose, Store, StoreError, StoredKey};
 use std::collections::HashSet;
@@ -215,9 +215,9 @@ impl KeyRing {
     }
 
     /// The second half, for a token whose signature was found valid: validity window and revocation.
-    pub fn accept(&self, signed: &Signed, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
+    pub fn accept(&self, verified: &Verified, now: DateTime<Utc>) -> Result<HealthClaims, VerifyError> {
         let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
-        Verifier { trust: &ring.trust, revocations: &ring.revoked, skew: self.skew }.accept(signed, now)
+        Verifier { trust: &ring.trust, revocations: &ring.revoked, skew: self.skew }.accept(verified, now)
     }
 
     /// The token a venue's poster carries.

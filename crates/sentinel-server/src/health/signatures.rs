@@ -3,8 +3,7 @@
 //! checking each at 16 or more), the way their visits are committed together. A scan that arrives alone
 //! is checked alone, at once.
 
-use sentinel_credential::{Signed, signatures_valid};
-use std::sync::Arc;
+use sentinel_credential::{Signed, Verified, VerifyError, verify_signatures};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batches::spawn_batches;
@@ -14,8 +13,8 @@ use crate::batches::spawn_batches;
 const MAX_BATCH: usize = 32;
 
 struct Job {
-    signed: Arc<Signed>,
-    reply: oneshot::Sender<bool>,
+    signed: Signed,
+    reply: oneshot::Sender<Result<Verified, VerifyError>>,
 }
 
 #[derive(Clone)]
@@ -25,10 +24,9 @@ pub struct SignatureChecker {
 
 /// Checks one batch and answers each scan in it.
 fn check_batch(batch: Vec<Job>) {
-    let signed: Vec<&Signed> = batch.iter().map(|j| &*j.signed).collect();
-    let valid = signatures_valid(&signed);
-    for (job, ok) in batch.into_iter().zip(valid) {
-        let _ = job.reply.send(ok);
+    let (signed, replies): (Vec<Signed>, Vec<_>) = batch.into_iter().map(|j| (j.signed, j.reply)).unzip();
+    for (reply, checked) in replies.into_iter().zip(verify_signatures(signed)) {
+        let _ = reply.send(checked);
     }
 }
 
@@ -42,17 +40,15 @@ impl SignatureChecker {
         Self { jobs }
     }
 
-    /// Whether the signature of `signed` is valid.
-    pub async fn check(&self, signed: Arc<Signed>) -> bool {
+    /// `signed`, its signature checked.
+    pub async fn check(&self, signed: Signed) -> Result<Verified, VerifyError> {
         let (reply, answer) = oneshot::channel();
-        if self.jobs.send(Job { signed: signed.clone(), reply }).await.is_err() {
+        if let Err(mpsc::error::SendError(job)) = self.jobs.send(Job { signed, reply }).await {
             // The checker stopped (the runtime is shutting down): check here.
-            return signed.signature_valid();
+            return job.signed.verify();
         }
-        match answer.await {
-            Ok(valid) => valid,
-            Err(_) => signed.signature_valid(),
-        }
+        // A check that never answered (it cannot, short of a panic) refuses: fail closed.
+        answer.await.unwrap_or_else(|_| Err(VerifyError::Malformed("signature check interrupted".into())))
     }
 }
 
@@ -102,9 +98,9 @@ mod tests {
                 cose[in_payload] ^= 0x01;
                 token = envelope::seal(&cose);
             }
-            let signed = Arc::new(verifier.open(&token).unwrap_or_else(|e| panic!("{i}: {e}")));
+            let signed = verifier.open(&token).unwrap_or_else(|e| panic!("{i}: {e}"));
             let checker = checker.clone();
-            tasks.push(tokio::spawn(async move { (i, forged, checker.check(signed).await) }));
+            tasks.push(tokio::spawn(async move { (i, forged, checker.check(signed).await.is_ok()) }));
         }
         for task in tasks {
             let (i, forged, valid) = task.await.unwrap();
