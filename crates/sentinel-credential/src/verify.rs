@@ -51,7 +51,7 @@ pub struct Verifier<'a, R: Revocations + ?Sized> {
 }
 
 /// A token whose envelope opened and whose signer is trusted, its signature not checked yet: a gate
-/// checks the signatures of the scans that arrive together in one batch ([`signatures_valid`]).
+/// checks the signatures of the scans that arrive together in one batch ([`verify_signatures`]).
 pub struct Signed {
     trusted: TrustedKey,
     to_be_signed: Vec<u8>,
@@ -75,9 +75,13 @@ impl Signed {
 /// accept claims whose signature it did not check.
 pub struct Verified(Signed);
 
-/// The signatures of `signed` checked, in order: see [`signatures_valid`].
+/// The signatures of `signed` checked, in order. Four or more are checked together (one multi-scalar
+/// multiplication: about 0.6 of the cost of checking each at 16 or more); a batch that fails is split in
+/// halves and each checked again, so one forgery among many costs a few smaller batches, not a check of
+/// every signature alone.
 pub fn verify_signatures(signed: Vec<Signed>) -> Vec<Result<Verified, VerifyError>> {
-    let valid = signatures_valid(&signed);
+    let mut valid = Vec::with_capacity(signed.len());
+    check_into(&signed, &mut valid);
     signed
         .into_iter()
         .zip(valid)
@@ -88,18 +92,8 @@ pub fn verify_signatures(signed: Vec<Signed>) -> Vec<Result<Verified, VerifyErro
 /// Below this many, signatures are checked one by one (a batch of two or three saves little).
 const SMALLEST_BATCH: usize = 4;
 
-/// Which of `signed` carry valid signatures. Four or more are checked together (one multi-scalar
-/// multiplication: about 0.6 of the cost of checking each at 16 or more); a batch that fails is split in
-/// halves and each checked again, so one forgery among many costs a few smaller batches, not a check of
-/// every signature alone.
-fn signatures_valid(signed: &[Signed]) -> Vec<bool> {
-    let signed: Vec<&Signed> = signed.iter().collect();
-    let mut valid = Vec::with_capacity(signed.len());
-    check_into(&signed, &mut valid);
-    valid
-}
-
-fn check_into(signed: &[&Signed], valid: &mut Vec<bool>) {
+/// Appends whether each of `signed` carries a valid signature (see [`verify_signatures`]).
+fn check_into(signed: &[Signed], valid: &mut Vec<bool>) {
     if signed.len() < SMALLEST_BATCH {
         valid.extend(signed.iter().map(|s| s.signature_valid()));
         return;
