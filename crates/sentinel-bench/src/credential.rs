@@ -204,7 +204,7 @@ pub fn run(json: bool, persons: usize, iterations: usize) -> anyhow::Result<()> 
         anchor_value: percentile(&anchor_us, 0.99),
         budget: "budget: value ≤ 2 µs",
     });
-    print(&figures, json);
+    print(&figures, json)?;
     Ok(())
 }
 

@@ -288,7 +288,7 @@ pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
                 budget: "budget: value ≤ 10 ms",
             });
         }
-        print(&figures, json);
+        print(&figures, json)?;
         Ok(())
     })
 }

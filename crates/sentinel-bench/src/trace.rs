@@ -486,7 +486,7 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
         "live update: {live} new visits (the latest entered) and their persons' earlier ones indexed in {live_ms:.1} ms beside the big index (a whole rebuild: {:.0} ms); the compared cases trace the same on both",
         build_secs * 1000.0
     );
-    print(&figures, o.json);
+    print(&figures, o.json)?;
     Ok(())
 }
 
