@@ -1,6 +1,6 @@
 //! One simulated gate device's keep-alive HTTP/1.1 connection for posting scans. It is deliberately lean:
 //! the load generator shares the machine with the server it measures, and every microsecond it spends is
-//! one the server does not get. So the request head is prepared once, and a request is one write and
+//! one the server does not get. So the fixed header lines are prepared once, and a request is one write and
 //! (usually) one read on a socket the device's own task owns: no connection task, no channels, no pool.
 
 use bytes::Bytes;
@@ -150,17 +150,16 @@ impl GateConnection {
         }
     }
 
-    /// The request's bytes, into `output`.
+    /// The request's bytes, into `output` (writing into a `Vec` cannot fail).
     fn prepare(&mut self, method: &Method, path: &str, body: &[u8]) {
-        use std::fmt::Write as _;
-        let mut head = String::with_capacity(self.headers.len() + 96);
-        let _ = write!(head, "{method} {path} HTTP/1.1\r\n{}", self.headers);
-        if !body.is_empty() {
-            let _ = write!(head, "Content-Type: application/json\r\nContent-Length: {}\r\n", body.len());
-        }
-        head.push_str("\r\n");
+        use std::io::Write as _;
         self.output.clear();
-        self.output.extend_from_slice(head.as_bytes());
+        let _ = write!(self.output, "{method} {path} HTTP/1.1\r\n{}", self.headers);
+        if !body.is_empty() {
+            let _ =
+                write!(self.output, "Content-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+        }
+        self.output.extend_from_slice(b"\r\n");
         self.output.extend_from_slice(body);
     }
 

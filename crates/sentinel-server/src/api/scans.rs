@@ -128,10 +128,11 @@ async fn identify(state: &AppState, input: &ScanInput) -> ApiResult<Identified> 
     };
     if let Some((token, channel)) = code {
         let claims = match state.keyring.open(token) {
-            Ok(signed) => match state.signatures.check(signed).await {
-                Ok(verified) => state.keyring.accept(&verified, now),
-                Err(e) => Err(e),
-            },
+            Ok(signed) => state
+                .signatures
+                .check(signed)
+                .await?
+                .and_then(|verified| state.keyring.accept(&verified, now)),
             Err(e) => Err(e),
         };
         return Ok(match claims {

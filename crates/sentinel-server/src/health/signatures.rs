@@ -7,6 +7,7 @@ use sentinel_credential::{Signed, Verified, VerifyError, verify_signatures};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batches::spawn_batches;
+use crate::error::{ApiError, ApiResult};
 
 /// Most signatures in one batch: past 16–32 the saving no longer grows, and a batch of 32 holds a
 /// runtime thread for about a millisecond.
@@ -40,15 +41,16 @@ impl SignatureChecker {
         Self { jobs }
     }
 
-    /// `signed`, its signature checked.
-    pub async fn check(&self, signed: Signed) -> Result<Verified, VerifyError> {
+    /// `signed`, its signature checked. Fails (503: the device sends the scan again) only if a check was
+    /// dropped unanswered, which takes a panic or a shutdown: the code is then neither accepted nor
+    /// refused in the resident's name.
+    pub async fn check(&self, signed: Signed) -> ApiResult<Result<Verified, VerifyError>> {
         let (reply, answer) = oneshot::channel();
         if let Err(mpsc::error::SendError(job)) = self.jobs.send(Job { signed, reply }).await {
             // The checker stopped (the runtime is shutting down): check here.
-            return job.signed.verify();
+            return Ok(job.signed.verify());
         }
-        // A check that never answered (it cannot, short of a panic) refuses: fail closed.
-        answer.await.unwrap_or_else(|_| Err(VerifyError::Malformed("signature check interrupted".into())))
+        answer.await.map_err(|_| ApiError::unavailable("signature check interrupted"))
     }
 }
 
@@ -100,7 +102,8 @@ mod tests {
             }
             let signed = verifier.open(&token).unwrap_or_else(|e| panic!("{i}: {e}"));
             let checker = checker.clone();
-            tasks.push(tokio::spawn(async move { (i, forged, checker.check(signed).await.is_ok()) }));
+            tasks
+                .push(tokio::spawn(async move { (i, forged, checker.check(signed).await.unwrap().is_ok()) }));
         }
         for task in tasks {
             let (i, forged, valid) = task.await.unwrap();
