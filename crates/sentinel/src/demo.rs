@@ -34,9 +34,7 @@ pub async fn seed(
     match store.get_meta(SEED_KEY).await? {
         Some(existing) => {
             if existing != seed.to_string() {
-                eprintln!(
-                    "注意 / note: this data set was seeded with seed {existing}; --seed {seed} ignored"
-                );
+                note!("注意 / note: this data set was seeded with seed {existing}; --seed {seed} ignored");
             }
         }
         None => {
@@ -138,16 +136,16 @@ fn chrono_now() -> chrono::DateTime<chrono::Utc> {
 }
 
 fn progress(label: &str, done: usize, total: usize) {
-    eprint!("\r  {label}: {done}/{total}");
+    progress!("\r  {label}: {done}/{total}");
     if done == total {
-        eprintln!();
+        note!("");
     }
 }
 
 async fn fill(store: &dyn Store, opts: DemoOptions, password: &str) -> anyhow::Result<()> {
     let seed = opts.seed;
     let city = DemoCity::generate(opts);
-    eprintln!("生成演示城市 / seeding demo city (seed {seed})");
+    note!("生成演示城市 / seeding demo city (seed {seed})");
     let now = chrono_now();
     store.upsert_regions(&city.regions).await?;
     progress("区划 / regions", city.regions.len(), city.regions.len());

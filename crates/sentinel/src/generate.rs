@@ -66,9 +66,9 @@ pub async fn run(config: &Config, opts: &GenOptions) -> anyhow::Result<()> {
     let venues_per_district = (opts.persons / 5 / DISTRICTS).max(32);
     let login = crate::demo::seed(&*store, config, opts.seed, opts.persons, venues_per_district).await?;
     let summary = write_visits(&*store, config, opts).await?;
-    println!("{summary}");
-    println!("  登录 / login: {login}");
-    println!("  启动 / start: sentinel serve (same data directory); the trace index loads these visits");
+    say!("{summary}")?;
+    say!("  登录 / login: {login}")?;
+    say!("  启动 / start: sentinel serve (same data directory); the trace index loads these visits")?;
     Ok(())
 }
 
@@ -102,7 +102,7 @@ pub async fn write_visits(store: &dyn Store, config: &Config, opts: &GenOptions)
     let homes = store.person_homes().await?;
     let venues = all_venues(store).await?;
     let city = City::new(&homes, &venues, opts.seed);
-    eprintln!(
+    note!(
         "居民 / residents {}, 场所 / venues {}: 生成 {} 天到访 / generating {} days of visits ending {end}",
         city.residents(),
         venues.len(),
@@ -137,14 +137,14 @@ pub async fn write_visits(store: &dyn Store, config: &Config, opts: &GenOptions)
         for chunk in visits.chunks(CHUNK) {
             written += store.bulk_insert_visits(chunk).await?;
             let rate = written as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            eprint!("\r  到访 / visits: day {day}/{days}, {written} ({rate:.0}/s)   ");
+            progress!("\r  到访 / visits: day {day}/{days}, {written} ({rate:.0}/s)   ");
         }
     }
-    eprintln!();
+    note!("");
     generator.join().map_err(|_| anyhow::anyhow!("the generator thread panicked"))?;
     let inserted = started.elapsed().as_secs_f64();
     if rebuild {
-        eprintln!("  重建索引 / rebuilding the visit indexes…");
+        note!("  重建索引 / rebuilding the visit indexes…");
         store.end_bulk_load().await?;
     }
     let total = started.elapsed().as_secs_f64();

@@ -32,7 +32,7 @@ pub async fn run(config: &Config, kind: &str, file: &Path, report_path: Option<&
     bar.finish();
     let seconds = started.elapsed().as_secs_f64();
     let rows = report.accepted + report.rejected.len();
-    println!(
+    say!(
         "{rows} 行 rows in {seconds:.1} s ({:.0} rows/s), encoding {}: {} accepted ({} new, {} already stored), {} rejected",
         rows as f64 / seconds.max(1e-9),
         report.encoding,
@@ -40,12 +40,12 @@ pub async fn run(config: &Config, kind: &str, file: &Path, report_path: Option<&
         report.inserted,
         report.duplicates,
         report.rejected.len()
-    );
+    )?;
     for r in report.rejected.iter().take(20) {
-        println!("  第{}行 / row {}: {}", r.row, r.row, r.error);
+        say!("  第{}行 / row {}: {}", r.row, r.row, r.error)?;
     }
     if report.rejected.len() > 20 {
-        println!("  … {} more", report.rejected.len() - 20);
+        say!("  … {} more", report.rejected.len() - 20)?;
     }
     if let Some(path) = report_path {
         let mut out =
@@ -54,7 +54,7 @@ pub async fn run(config: &Config, kind: &str, file: &Path, report_path: Option<&
         for r in &report.rejected {
             writeln!(out, "{},\"{}\"", r.row, r.error.replace('"', "\"\""))?;
         }
-        println!("rejected rows written to {}", path.display());
+        say!("rejected rows written to {}", path.display())?;
     }
     Ok(())
 }

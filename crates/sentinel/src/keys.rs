@@ -12,12 +12,17 @@ pub async fn list(config: &Config) -> anyhow::Result<()> {
     let show = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map_or("-".to_owned(), |t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string())
     };
-    println!(
+    say!(
         "{:<18} {:<8} {:<8} {:<20} {:<20} {:<20}",
-        "kid", "purpose", "alg", "not_before", "not_after", "retired_at"
-    );
+        "kid",
+        "purpose",
+        "alg",
+        "not_before",
+        "not_after",
+        "retired_at"
+    )?;
     for k in store.keys().await? {
-        println!(
+        say!(
             "{:<18} {:<8} {:<8} {:<20} {:<20} {:<20}",
             k.kid,
             k.purpose.code(),
@@ -25,7 +30,7 @@ pub async fn list(config: &Config) -> anyhow::Result<()> {
             show(Some(k.not_before)),
             show(k.not_after),
             show(k.retired_at)
-        );
+        )?;
     }
     Ok(())
 }
@@ -35,7 +40,7 @@ pub async fn rotate(config: &Config) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     KeyRing::load(&*store, now, chrono::Duration::zero()).await?;
     let kid = KeyRing::rotate(&*store, now).await?;
-    println!("新签发密钥 / new issuer key {kid}; running servers switch within a minute");
+    say!("新签发密钥 / new issuer key {kid}; running servers switch within a minute")?;
     Ok(())
 }
 
@@ -44,6 +49,6 @@ pub async fn retire(config: &Config, kid: &str) -> anyhow::Result<()> {
     KeyRing::retire(&*store, kid, chrono::Utc::now())
         .await
         .with_context(|| format!("no key {kid}: see `sentinel keys list`"))?;
-    println!("密钥已撤销 / key {kid} retired: codes it signed no longer verify");
+    say!("密钥已撤销 / key {kid} retired: codes it signed no longer verify")?;
     Ok(())
 }

@@ -5,6 +5,8 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[macro_use]
+mod console;
 mod demo;
 mod generate;
 mod import;
@@ -190,7 +192,7 @@ async fn serve(config: &Config, state: sentinel_server::AppState) -> anyhow::Res
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = state.store.backend(), "serving");
-    println!("Sentinel 数字哨兵 listening on http://{addr}  (API docs: http://{addr}/api/docs)");
+    say!("Sentinel 数字哨兵 listening on http://{addr}  (API docs: http://{addr}/api/docs)")?;
     sentinel_server::serve(listener, state, sentinel_server::shutdown_signal()).await?;
     Ok(())
 }
@@ -201,7 +203,7 @@ async fn main() -> std::process::ExitCode {
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("错误 / error: {e:#}");
+            note!("错误 / error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -228,34 +230,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await?;
             // Two weeks of residents' scans up to now, so there is something to trace.
             let days = generate::GenOptions { persons, days: 14, seed, end: None };
-            eprintln!("{}", generate::write_visits(&*store, &config, &days).await?);
+            note!("{}", generate::write_visits(&*store, &config, &days).await?);
             // After seeding: the state loads the demo's risk areas and policies at once, not at the next refresh.
             let state = sentinel_server::build_state(&config, store.clone()).await?;
             let addr = config.listen;
-            println!();
-            println!("演示城市已就绪 / demo city ready: 苏州市 (seed {seed})");
-            println!("  控制台 API / API:   http://{addr}/api/v1   文档 / docs: http://{addr}/api/docs");
-            println!("  登录 / login:       {login}");
-            println!("  数据目录 / data:    {}", config.data_dir.display());
+            say!("")?;
+            say!("演示城市已就绪 / demo city ready: 苏州市 (seed {seed})")?;
+            say!("  控制台 API / API:   http://{addr}/api/v1   文档 / docs: http://{addr}/api/docs")?;
+            say!("  登录 / login:       {login}")?;
+            say!("  数据目录 / data:    {}", config.data_dir.display())?;
             if let Some((venue, device, token)) = demo::demo_device(&*store).await? {
-                println!("  演示设备 / device:  {venue} (device {device}), token {token}");
-                println!(
-                    "                      POST /api/v1/device/scans with Authorization: Bearer <token>"
-                );
+                say!("  演示设备 / device:  {venue} (device {device}), token {token}")?;
+                say!("                      POST /api/v1/device/scans with Authorization: Bearer <token>")?;
             }
             if let Some((person, market, at)) = demo::market_visitor(&*store, config.utc_offset()?).await? {
-                println!(
+                say!(
                     "  流调演示 / tracing: person {person} was at {market} yesterday from {at}; as tracer:"
-                );
-                println!(
+                )?;
+                say!(
                     "      POST /api/v1/cases {{\"person_id\": {person}, \"sampled_at\": \"<now>\"}}, then \
                      POST /api/v1/cases/<id>/trace, GET …/contacts, POST …/apply"
-                );
+                )?;
             }
             for line in demo::resident_walkthrough(&state, &config).await? {
-                println!("  {line}");
+                say!("  {line}")?;
             }
-            println!();
+            say!("")?;
             serve(&config, state).await
         }
         Command::Gen { common, persons, days, seed, end } => {
@@ -273,11 +273,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = common.config()?;
             init_logging(config.log_format);
             let store = sentinel_server::open_store(&config).await?;
-            println!(
+            say!(
                 "{}: schema version {}",
                 sentinel_store::redact_url(&config.database_url()),
                 store.schema_version().await?
-            );
+            )?;
             Ok(())
         }
         Command::Import { common, kind, file, report } => {
@@ -295,9 +295,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 duration: std::time::Duration::from_secs(seconds),
                 seed,
             };
-            let report = sentinel_sim::load::run(&opts, &|done| eprint!("\r  {done} scans")).await?;
-            eprintln!();
-            println!(
+            let report = sentinel_sim::load::run(&opts, &|done| progress!("\r  {done} scans")).await?;
+            note!("");
+            say!(
                 "{} scans in {:.1} s: {:.0} scans/s; latency p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms; {} errors",
                 report.scans,
                 report.seconds,
@@ -306,16 +306,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.percentile(0.95),
                 report.percentile(0.99),
                 report.errors
-            );
-            println!("outcomes: {:?}", report.outcomes);
-            println!("reasons:  {:?}", report.reasons);
+            )?;
+            say!("outcomes: {:?}", report.outcomes)?;
+            say!("reasons:  {:?}", report.reasons)?;
             Ok(())
         }
         Command::Keys(KeysCommand::List(common)) => keys::list(&common.config()?).await,
         Command::Keys(KeysCommand::Rotate(common)) => keys::rotate(&common.config()?).await,
         Command::Keys(KeysCommand::Retire { common, kid }) => keys::retire(&common.config()?, &kid).await,
         Command::Keys(KeysCommand::GenerateDataKey) => {
-            println!("{}", sentinel_store::DataKey::generate().to_hex());
+            say!("{}", sentinel_store::DataKey::generate().to_hex())?;
             Ok(())
         }
         Command::Keys(KeysCommand::Init(common)) => {
@@ -325,7 +325,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "SENTINEL_DATA_KEY is set: the key comes from configuration"
             );
             sentinel_server::data_key(&config)?;
-            println!("{}", config.data_dir.join("data.key").display());
+            say!("{}", config.data_dir.join("data.key").display())?;
             Ok(())
         }
     }

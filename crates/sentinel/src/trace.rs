@@ -103,7 +103,7 @@ pub async fn run(config: &Config, opts: &TraceOptions) -> anyhow::Result<()> {
     let contacts = trace_cases(&snapshot, &rules, &cases, now, tz.local_minus_utc());
     let traced = started.elapsed().as_secs_f64();
     let count = |tier: &str| contacts.iter().filter(|c| c.tier == tier).count();
-    eprintln!(
+    note!(
         "{} cases, {} visits indexed in {loaded:.2} s, traced in {:.1} ms under {} v{}",
         cases.len(),
         snapshot.index.stats().visits,
@@ -111,12 +111,12 @@ pub async fn run(config: &Config, opts: &TraceOptions) -> anyhow::Result<()> {
         rules.name,
         rules.version
     );
-    println!(
+    say!(
         "密接 close {}, 次密接 secondary {}, 时空伴随 companion {}",
         count("close"),
         count("secondary"),
         count("companion")
-    );
+    )?;
     let mut out: Box<dyn Write> = match &opts.out {
         Some(path) => {
             Box::new(std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?)
@@ -139,7 +139,7 @@ pub async fn run(config: &Config, opts: &TraceOptions) -> anyhow::Result<()> {
         )?;
     }
     if let Some(path) = &opts.out {
-        println!("  名单 / contacts: {}", path.display());
+        say!("  名单 / contacts: {}", path.display())?;
     }
     Ok(())
 }

@@ -36,6 +36,28 @@ fn keys_generate_a_data_key() {
     assert!(key.trim().chars().all(|c| c.is_ascii_hexdigit()));
 }
 
+/// `sentinel … | head -1`: the reader has gone before the command writes its result.
+#[test]
+fn a_closed_output_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in
+        [&["keys", "generate-data-key"][..], &["migrate", "--data-dir"], &["keys", "list", "--data-dir"]]
+    {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut cmd = sentinel();
+        cmd.args(args);
+        if args.last() == Some(&"--data-dir") {
+            cmd.arg(dir.path());
+        }
+        let out = cmd.stdout(writer).stderr(Stdio::piped()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot write to standard output"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn bad_configuration_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
