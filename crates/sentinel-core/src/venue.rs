@@ -130,6 +130,25 @@ impl DeviceKind {
     pub fn from_code(code: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.code() == code)
     }
+
+    /// What an operator may type for a kind: the code in any case with `-` or spaces for `_`, the Chinese
+    /// label, or the names vendors and notices use for the same machine (闸机 gate, 测温门 …).
+    pub fn parse(input: &str) -> Option<Self> {
+        let key = input.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        Self::from_code(&key).or_else(|| Self::ALL.into_iter().find(|k| k.label_zh() == key)).or(
+            match key.as_str() {
+                "digital_sentinel" | "gate" | "turnstile" | "kiosk" | "哨兵" | "闸机" | "测温门"
+                | "六合一" => Some(DeviceKind::Sentinel),
+                "handheld_verifier" | "pda" | "mobile" | "手持" | "手持终端" => {
+                    Some(DeviceKind::Handheld)
+                }
+                "wall" | "wall_mounted" | "scanner" | "code_scanner" | "壁挂" | "扫码设备" => {
+                    Some(DeviceKind::WallScanner)
+                }
+                _ => None,
+            },
+        )
+    }
 }
 
 #[cfg(test)]
@@ -148,5 +167,12 @@ mod tests {
         assert_eq!(VenueCategory::FruitShop.entry_mode(), EntryMode::PlaceCode);
         assert_eq!(VenueCategory::Bus.department().label_zh, "交通运输局");
         assert_eq!(VenueCategory::from_code("casino"), None);
+        for k in DeviceKind::ALL {
+            assert_eq!((DeviceKind::parse(k.code()), DeviceKind::parse(k.label_zh())), (Some(k), Some(k)));
+        }
+        assert_eq!(DeviceKind::parse(" Wall-Scanner "), Some(DeviceKind::WallScanner));
+        assert_eq!(DeviceKind::parse("gate"), Some(DeviceKind::Sentinel));
+        assert_eq!(DeviceKind::parse("闸机"), Some(DeviceKind::Sentinel));
+        assert_eq!(DeviceKind::parse("toaster"), None);
     }
 }

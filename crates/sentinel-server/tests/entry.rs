@@ -3,7 +3,7 @@
 mod support;
 
 use chrono::{Duration, Utc};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{TestServer, id_number};
 
@@ -166,6 +166,8 @@ async fn gate_decides_records_and_alerts(s: &TestServer) {
         (Some("device_code"), Some("pass"))
     );
     assert_eq!(items[0]["left_at_inferred"], true);
+    let at = |field: &str| chrono::DateTime::parse_from_rfc3339(items[0][field].as_str().unwrap()).unwrap();
+    assert!(at("left_at") > at("entered_at"), "inferred from the mall's default stay: {}", items[0]);
     let (_, by_person) =
         s.get(&format!("/api/v1/visits?person_id={}&from=2000-01-01%2000:00:00", g.person), &g.admin).await;
     assert_eq!(by_person["items"].as_array().unwrap().len(), 6);
@@ -216,6 +218,24 @@ async fn gate_decides_records_and_alerts(s: &TestServer) {
         s.post("/api/v1/devices/-9223372036854775808/token", &g.admin, json!({})).await.0,
         StatusCode::NOT_FOUND
     );
+
+    // A device taken out of service: its token is revoked (204) and refused at once; the listing says so;
+    // only its venue's managers may; a new token brings it back.
+    let revoke = format!("/api/v1/devices/{device_id}/token");
+    assert_eq!(s.call(Method::DELETE, &revoke, Some(&elsewhere), None).await.0, StatusCode::FORBIDDEN);
+    let (status, body) = s.call(Method::DELETE, &revoke, Some(&g.admin), None).await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+    let (status, problem) = s
+        .post("/api/v1/device/scans", renewed, json!({"idempotency_key": "r3", "health_code": red_token}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the revoked token: {problem}");
+    let (_, devices) = s.get(&format!("/api/v1/devices?venue_id={}", g.venue), &g.admin).await;
+    assert_eq!(devices["items"][0]["token_active"], json!(false));
+    let (_, fresh) = s.post(&revoke, &g.admin, json!({})).await;
+    assert_eq!(fresh["token_active"], json!(true));
+    let renewed = fresh["token"].as_str().unwrap();
+    let (_, devices) = s.get(&format!("/api/v1/devices?venue_id={}", g.venue), &g.admin).await;
+    assert_eq!(devices["items"][0]["token_active"], json!(true));
     let g = Gate { device: renewed.to_owned(), ..g };
 
     // An elderly person by ID card with no vaccination: reminded, and registration prompted.
@@ -249,6 +269,28 @@ async fn gate_decides_records_and_alerts(s: &TestServer) {
         (exempt["outcome"].as_str(), reasons(&exempt), exempt["registration_prompt"].as_bool()),
         (Some("pass"), vec![], Some(false)),
         "{exempt}"
+    );
+    // Her 24-hour paper code, read by the device: a paper-code visit.
+    let (_, paper) = s.post(&format!("/api/v1/persons/{}/paper-code", p["id"]), &g.admin, json!({})).await;
+    let body =
+        json!({"idempotency_key": "k12", "paper_code": paper["token"], "temperature_c": 36.6, "mask": true});
+    let (status, by_paper) = scan(s, &g, body).await;
+    assert_eq!((status, by_paper["outcome"].as_str()), (StatusCode::OK, Some("pass")), "{by_paper}");
+    let (_, hers) = s.get(&format!("/api/v1/visits?person_id={}", p["id"]), &g.admin).await;
+    let channels: Vec<(&Value, &str)> = hers["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (&v["id"], v["channel"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        channels,
+        [
+            (&elderly["visit_id"], "device_id_card"),
+            (&exempt["visit_id"], "device_id_card"),
+            (&by_paper["visit_id"], "paper_code")
+        ],
+        "oldest first"
     );
     let ended = json!({"person_id": p["id"], "reason": "postponed", "issued_by": "苏州市立医院", "from": today.to_string(), "until": (today - Duration::days(1)).to_string()});
     let (status, e) = s.post("/api/v1/health/vaccine-exemptions", &g.admin, ended).await;
@@ -468,13 +510,18 @@ async fn receiver() -> (String, Received) {
     let store = received.clone();
     let app = axum::Router::new().route(
         "/hook",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-            let store = store.clone();
-            async move {
-                store.lock().unwrap().push((headers, body.to_vec()));
-                "ok"
-            }
-        }),
+        axum::routing::post(
+            move |uri: axum::http::Uri, mut headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let store = store.clone();
+                async move {
+                    // DingTalk's signature travels in the query: kept beside the headers for the test to check.
+                    let query = uri.query().unwrap_or_default().parse().unwrap();
+                    headers.insert("x-received-query", query);
+                    store.lock().unwrap().push((headers, body.to_vec()));
+                    "ok"
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -515,18 +562,22 @@ async fn wait_for_count(received: &Received, n: usize) -> Vec<(axum::http::Heade
     panic!("fewer than {n} deliveries within 4 s");
 }
 
-/// Alerts reach a webhook signed with HMAC-SHA256, and a WeCom robot in its own message format.
+/// Alerts reach a webhook signed with HMAC-SHA256, and WeCom and DingTalk robots in their own formats.
 async fn webhooks_receive_signed_alerts(s: &TestServer) {
     use hmac::Mac;
     let g = gate(s).await;
     let (json_url, json_seen) = receiver().await;
     let (wecom_url, wecom_seen) = receiver().await;
-    let secret = "a-long-shared-secret";
+    let secret = "s3cret";
     let (status, hook) = s
         .post("/api/v1/webhooks", &g.admin, json!({"url": json_url, "secret": secret, "format": "json"}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
     s.post("/api/v1/webhooks", &g.admin, json!({"url": wecom_url, "secret": "", "format": "wecom"})).await;
+    let (dingtalk_url, dingtalk_seen) = receiver().await;
+    let robot_secret = "SEC-robot";
+    let body = json!({"url": dingtalk_url, "secret": robot_secret, "format": "dingtalk"});
+    assert_eq!(s.post("/api/v1/webhooks", &g.admin, body).await.0, StatusCode::CREATED);
     // A district's command centre registers hooks for its own region only, and sees only those.
     let district = s.user(&g.admin, "gusu", "command_centre", "320508").await;
     let (district_url, district_seen) = receiver().await;
@@ -556,12 +607,14 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
         "their district's, not the deployment-wide ones"
     );
     let (_, all) = s.get("/api/v1/webhooks", &g.admin).await;
-    assert_eq!(all["items"].as_array().unwrap().len(), 5);
+    assert_eq!(all["items"].as_array().unwrap().len(), 6);
     assert_eq!(s.get("/api/v1/webhooks/dead-letters", &district).await.0, StatusCode::OK);
     let grid = s.user(&g.admin, "grid7", "grid_worker", "320508001001").await;
     assert_eq!(s.get("/api/v1/webhooks", &grid).await.0, StatusCode::FORBIDDEN, "no ManageWebhooks");
     let (status, e) = s.post("/api/v1/webhooks", &g.admin, json!({"url": "ftp://x", "secret": secret})).await;
     assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("url")));
+    let (status, e) = s.post("/api/v1/webhooks", &g.admin, json!({"url": json_url, "secret": ""})).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("secret")));
 
     let red = json!({"person_id": g.person, "colour": "red", "reason": "密接"});
     s.post("/api/v1/health/code-assignments", &g.admin, red).await;
@@ -584,6 +637,24 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
     let robot: Value = serde_json::from_slice(&robot).unwrap();
     assert_eq!(robot["msgtype"], "markdown");
     assert!(robot["markdown"]["content"].as_str().unwrap().contains("红码"));
+    // DingTalk's robot: its markdown message, signed in the query as its robots expect.
+    let (headers, robot) = wait_for(&dingtalk_seen).await;
+    let robot: Value = serde_json::from_slice(&robot).unwrap();
+    assert_eq!(
+        (robot["msgtype"].as_str(), robot["markdown"]["title"].as_str()),
+        (Some("markdown"), Some("数字哨兵告警"))
+    );
+    assert!(robot["markdown"]["text"].as_str().unwrap().contains("观前街商场"), "{robot}");
+    let query = headers["x-received-query"].to_str().unwrap();
+    let url = reqwest::Url::parse(&format!("http://robot/?{query}")).unwrap();
+    let pairs: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(robot_secret.as_bytes()).unwrap();
+    mac.update(format!("{}\n{robot_secret}", pairs["timestamp"]).as_bytes());
+    let sign =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, mac.finalize().into_bytes());
+    assert_eq!(pairs["sign"], sign, "{query}");
+    let sent_at = pairs["timestamp"].parse::<i64>().unwrap();
+    assert!((Utc::now().timestamp_millis() - sent_at).abs() < 60_000, "a millisecond timestamp: {sent_at}");
     // The venue's community hears it at once; another community never; the district after two escalations.
     wait_for(&community_seen).await;
     assert!(other_seen.lock().unwrap().is_empty() && district_seen.lock().unwrap().is_empty());

@@ -278,8 +278,8 @@ pub trait EntryStore: Send + Sync {
     /// Every version, newest first.
     async fn policies(&self) -> Result<Vec<PolicyRecord>, StoreError>;
 
-    /// Sets a device's bearer token (its hash); the previous token stops working.
-    async fn set_device_token(&self, device: DeviceId, token_hash: &[u8]) -> Result<(), StoreError>;
+    /// Sets a device's bearer token (its hash), or with `None` revokes it; the previous token stops working.
+    async fn set_device_token(&self, device: DeviceId, token_hash: Option<&[u8]>) -> Result<(), StoreError>;
     async fn device_by_token(&self, token_hash: &[u8]) -> Result<Option<(Device, Venue)>, StoreError>;
 
     /// Stores the visits and their alerts in one transaction (group commit); the answer is in input order.

@@ -121,6 +121,8 @@ pub struct Device {
     pub serial: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// Whether the device holds a bearer token (none before one is issued and after it is revoked).
+    pub token_active: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -123,7 +123,10 @@ pub const PERSON_COLUMNS: &str =
     "id, region_code, id_number_enc, name_enc, phone_enc, address_enc, created_at";
 pub const USER_COLUMNS: &str =
     "u.id, u.username, u.password_hash, u.role, u.scope, u.display_name, u.disabled, u.created_at";
-pub const DEVICE_COLUMNS: &str = "d.id, d.venue_id, d.kind, d.serial, d.name, d.created_at";
+pub const DEVICE_COLUMNS: &str =
+    "d.id, d.venue_id, d.kind, d.serial, d.name, d.created_at, d.token_hash IS NOT NULL";
+/// How many columns `DEVICE_COLUMNS` selects: where the columns joined after them start.
+pub const DEVICE_COLUMN_COUNT: usize = 7;
 pub const AUDIT_COLUMNS: &str = "id, at, actor, action, subject, purpose, detail, request_id";
 
 pub fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
@@ -283,6 +286,7 @@ pub struct DeviceRow {
     pub serial: String,
     pub name: String,
     pub created_at: i64,
+    pub token_active: bool,
 }
 
 impl DeviceRow {
@@ -295,6 +299,7 @@ impl DeviceRow {
             serial: self.serial,
             name: self.name,
             created_at: from_millis(self.created_at)?,
+            token_active: self.token_active,
         })
     }
 }

@@ -90,11 +90,18 @@ mod cases {
             )
             .await
             .unwrap();
-        s.set_device_token(d.id, &[5; 32]).await.unwrap();
+        assert!(!d.token_active, "no token before one is issued");
+        s.set_device_token(d.id, Some(&[5; 32])).await.unwrap();
         let (found, at) = s.device_by_token(&[5; 32]).await.unwrap().unwrap();
         assert_eq!((found.id, at.id, at.category), (d.id, v.id, VenueCategory::WetMarket));
-        s.set_device_token(d.id, &[6; 32]).await.unwrap();
+        assert!(found.token_active && s.get_device(d.id).await.unwrap().token_active);
+        s.set_device_token(d.id, None).await.unwrap();
+        assert_eq!(s.device_by_token(&[5; 32]).await.unwrap(), None, "a revoked token is gone");
+        assert!(!s.get_device(d.id).await.unwrap().token_active);
+        s.set_device_token(d.id, Some(&[5; 32])).await.unwrap();
+        s.set_device_token(d.id, Some(&[6; 32])).await.unwrap();
         assert_eq!(s.device_by_token(&[5; 32]).await.unwrap(), None, "the old token is gone");
+        assert!(matches!(s.set_device_token(DeviceId(d.id.0 + 1000), None).await, Err(StoreError::NotFound)));
         s.delete_venue(v.id, now()).await.unwrap();
         assert_eq!(s.device_by_token(&[6; 32]).await.unwrap(), None, "a retired venue's devices stop");
     }

@@ -78,7 +78,7 @@ pub async fn demo_device(store: &dyn Store) -> anyhow::Result<Option<(String, i6
         return Ok(None);
     };
     let (token, hash) = sentinel_server::auth::new_device_token();
-    store.set_device_token(device.id, &hash).await?;
+    store.set_device_token(device.id, Some(hash.as_slice())).await?;
     Ok(Some((mall.name, device.id.0, token)))
 }
 

@@ -26,6 +26,8 @@ pub struct DeviceView {
     pub name: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<FixedOffset>,
+    /// Whether the device holds a working token (false once revoked, until a new one is issued).
+    pub token_active: bool,
 }
 
 impl DeviceView {
@@ -38,6 +40,7 @@ impl DeviceView {
             serial: d.serial,
             name: d.name,
             created_at: state.local(d.created_at),
+            token_active: d.token_active,
         }
     }
 }
@@ -61,7 +64,7 @@ pub async fn create_device(
     ApiJson(input): ApiJson<DeviceInput>,
 ) -> ApiResult<(StatusCode, Json<DeviceView>)> {
     caller.require(Permission::ManageDevices)?;
-    let kind = DeviceKind::from_code(input.kind.trim()).ok_or_else(|| {
+    let kind = DeviceKind::parse(&input.kind).ok_or_else(|| {
         ApiError::invalid("kind", "设备类型应为 sentinel、handheld 或 wall_scanner / unknown device kind")
     })?;
     let serial = input.serial.trim();
@@ -121,10 +124,23 @@ pub async fn register_at_venue(
     let device = DeviceInput { venue_id, kind: input.kind, serial, name: input.name };
     let (_, Json(view)) = create_device(State(state.clone()), caller.clone(), ApiJson(device)).await?;
     let (token, hash) = crate::auth::new_device_token();
-    state.store.set_device_token(sentinel_core::DeviceId(view.id), &hash).await?;
+    state.store.set_device_token(sentinel_core::DeviceId(view.id), Some(hash.as_slice())).await?;
+    let view = DeviceView { token_active: true, ..view };
     super::audit::record(&state, &caller, "device.register", Some(format!("device:{}", view.id)), None, None)
         .await?;
     Ok((StatusCode::CREATED, Json(RegisteredDevice { device: view, token })))
+}
+
+/// The device `id` if the caller may manage its venue's devices.
+async fn managed_device(state: &AppState, caller: &Caller, id: i64) -> ApiResult<Device> {
+    let not_found = |e: StoreError| match e {
+        StoreError::NotFound => ApiError::not_found("device"),
+        other => other.into(),
+    };
+    let device = state.store.get_device(sentinel_core::DeviceId(id)).await.map_err(not_found)?;
+    let venue = state.store.get_venue(device.venue_id).await.map_err(not_found)?;
+    caller.require_venue(Permission::ManageDevices, &venue)?;
+    Ok(device)
 }
 
 /// Replaces a device's token (a lost or stolen device); the old token stops working at once.
@@ -135,18 +151,30 @@ pub async fn rotate_token(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<RegisteredDevice>> {
-    let not_found = |e: StoreError| match e {
-        StoreError::NotFound => ApiError::not_found("device"),
-        other => other.into(),
-    };
-    let device = state.store.get_device(sentinel_core::DeviceId(id)).await.map_err(not_found)?;
-    let venue = state.store.get_venue(device.venue_id).await.map_err(not_found)?;
-    caller.require_venue(Permission::ManageDevices, &venue)?;
+    let mut device = managed_device(&state, &caller, id).await?;
     let (token, hash) = crate::auth::new_device_token();
-    state.store.set_device_token(device.id, &hash).await?;
+    state.store.set_device_token(device.id, Some(hash.as_slice())).await?;
     state.devices.clear();
     super::audit::record(&state, &caller, "device.token", Some(format!("device:{id}")), None, None).await?;
+    device.token_active = true;
     Ok(Json(RegisteredDevice { device: DeviceView::new(&state, device), token }))
+}
+
+/// Revokes a device's token (a device taken out of service, or lost until it is found): its scans are
+/// refused with 401 at once; `POST …/token` issues a new one.
+#[utoipa::path(delete, path = "/api/v1/devices/{id}/token", tag = "registry",
+    responses((status = 204), (status = 404, body = crate::error::Problem)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    let device = managed_device(&state, &caller, id).await?;
+    state.store.set_device_token(device.id, None).await?;
+    // The cache of authenticated tokens must not let the revoked one through until it expires.
+    state.devices.clear();
+    super::audit::record(&state, &caller, "device.revoke", Some(format!("device:{id}")), None, None).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

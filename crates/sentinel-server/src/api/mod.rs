@@ -177,7 +177,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::end_risk_area))
         .routes(routes!(health::person_health))
         .routes(routes!(devices::register_at_venue))
-        .routes(routes!(devices::rotate_token))
+        .routes(routes!(devices::rotate_token, devices::revoke_token))
         .routes(routes!(policies::list_policies, policies::create_policy))
         .routes(routes!(policies::publish_policy))
         .routes(routes!(scans::scan))

@@ -137,7 +137,11 @@ async fn identify(state: &AppState, input: &ScanInput) -> ApiResult<Identified> 
         };
         return Ok(match claims {
             Ok(claims) => {
-                let channel = if claims.kind == CredentialKind::Paper { Channel::PaperCode } else { channel };
+                // What was shown decides the channel, whichever field the device put it in.
+                let channel = match claims.kind {
+                    CredentialKind::Paper => Channel::PaperCode,
+                    CredentialKind::Dynamic => Channel::DeviceCode,
+                };
                 match person_of(&claims.subject) {
                     Some(id) => Identified::Person { id, channel },
                     None => Identified::Refused { code: "malformed", channel },

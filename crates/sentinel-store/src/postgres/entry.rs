@@ -514,7 +514,7 @@ impl EntryStore for PostgresStore {
         rows.iter().map(|r| policy_row(r)?.decode()).collect()
     }
 
-    async fn set_device_token(&self, device: DeviceId, token_hash: &[u8]) -> Result<(), StoreError> {
+    async fn set_device_token(&self, device: DeviceId, token_hash: Option<&[u8]>) -> Result<(), StoreError> {
         let c = self.pool.get().await?;
         let changed =
             c.execute("UPDATE devices SET token_hash = $2 WHERE id = $1", &[&device.0, &token_hash]).await?;
@@ -529,7 +529,7 @@ impl EntryStore for PostgresStore {
             query::VENUE_COLUMNS
         );
         let Some(row) = c.query_opt(&sql, &[&token_hash]).await? else { return Ok(None) };
-        Ok(Some((device_row(&row)?.decode()?, venue_row_at(&row, 6)?.decode()?)))
+        Ok(Some((device_row(&row)?.decode()?, venue_row_at(&row, query::DEVICE_COLUMN_COUNT)?.decode()?)))
     }
 
     async fn record_visits(&self, visits: &[NewVisit]) -> Result<Vec<RecordedVisit>, StoreError> {

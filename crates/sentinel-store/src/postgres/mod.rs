@@ -497,7 +497,7 @@ impl Store for PostgresStore {
             return Err(StoreError::Reference("device.venue_id".into()));
         }
         let sql = "INSERT INTO devices (venue_id, kind, serial, name, created_at) VALUES ($1, $2, $3, $4, $5)
-                   RETURNING id, venue_id, kind, serial, name, created_at";
+                   RETURNING id, venue_id, kind, serial, name, created_at, token_hash IS NOT NULL";
         let row = c
             .query_one(sql, &[&d.venue_id.0, &d.kind.code(), &d.serial, &d.name, &now.timestamp_millis()])
             .await

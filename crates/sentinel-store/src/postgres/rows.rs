@@ -65,6 +65,7 @@ pub fn device_row(r: &Row) -> R<DeviceRow> {
         serial: r.try_get(3)?,
         name: r.try_get(4)?,
         created_at: r.try_get(5)?,
+        token_active: r.try_get(6)?,
     })
 }
 

@@ -324,8 +324,8 @@ impl EntryStore for SqliteStore {
         .await
     }
 
-    async fn set_device_token(&self, device: DeviceId, token_hash: &[u8]) -> Result<(), StoreError> {
-        let hash = token_hash.to_vec();
+    async fn set_device_token(&self, device: DeviceId, token_hash: Option<&[u8]>) -> Result<(), StoreError> {
+        let hash = token_hash.map(<[u8]>::to_vec);
         self.write(Box::new(move |c, _| {
             let changed =
                 c.execute("UPDATE devices SET token_hash = ?2 WHERE id = ?1", params![device.0, hash])?;
@@ -343,8 +343,11 @@ impl EntryStore for SqliteStore {
                 query::DEVICE_COLUMNS,
                 query::VENUE_COLUMNS
             );
-            let found =
-                c.query_row(&sql, [hash], |r| Ok((device_row(r)?, venue_row_at(r, 6)?))).optional()?;
+            let found = c
+                .query_row(&sql, [hash], |r| {
+                    Ok((device_row(r)?, venue_row_at(r, query::DEVICE_COLUMN_COUNT)?))
+                })
+                .optional()?;
             found.map(|(d, v)| Ok((d.decode()?, v.decode()?))).transpose()
         }))
         .await

@@ -67,6 +67,7 @@ pub fn device_row(r: &Row<'_>) -> rusqlite::Result<DeviceRow> {
         serial: r.get(3)?,
         name: r.get(4)?,
         created_at: r.get(5)?,
+        token_active: r.get(6)?,
     })
 }
 
