@@ -85,7 +85,7 @@ impl DemoCity {
     pub fn generate(opts: DemoOptions) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         let (regions, places) = regions(&opts);
-        let venues = DISTRICTS
+        let mut venues: Vec<NewVenue> = DISTRICTS
             .iter()
             .flat_map(|d| {
                 let local: Vec<&Place> = places.iter().filter(|p| p.district.code == d.code).collect();
@@ -95,6 +95,7 @@ impl DemoCity {
         let mut sequences = Sequences::new();
         let persons = (0..opts.persons).map(|_| person(&places, &mut sequences, &mut rng)).collect();
         let first_community = places[0].grid.parent().expect("grid has a community");
+        place_a_mall_in(&mut venues, &places[0], &first_community);
         let second_community =
             places[opts.grids_per_community.min(places.len() - 1)].grid.parent().expect("community");
         let users = vec![
@@ -139,6 +140,22 @@ impl DemoCity {
             },
         ];
         DemoCity { regions, venues, persons, users }
+    }
+}
+
+/// Moves a shopping complex of `home`'s district into `home`'s grid unless `community` has one: the first
+/// demo grid worker (`grid1`) then covers a mall, and the gate walk-through `sentinel demo` prints has a
+/// grid worker to hear that mall's alerts. Nothing else moves, so the rest of the seeded city is unchanged.
+fn place_a_mall_in(venues: &mut [NewVenue], home: &Place, community: &RegionCode) {
+    let mall = |v: &NewVenue| v.category == VenueCategory::CommercialComplex;
+    if venues.iter().any(|v| mall(v) && community.contains(&v.region_code)) {
+        return;
+    }
+    let district = code(home.district.code);
+    if let Some(v) = venues.iter_mut().find(|v| mall(v) && district.contains(&v.region_code)) {
+        v.region_code = home.grid.clone();
+        v.address =
+            format!("苏州市{}{}{}路1号", home.district.name_zh, home.street, suzhou::stem(home.street));
     }
 }
 
@@ -362,5 +379,27 @@ mod tests {
         assert!(a.venues.iter().all(|v| codes.contains(&v.region_code)));
         assert!(a.persons.iter().all(|p| codes.contains(&p.region_code)));
         assert!(a.persons.iter().any(|p| p.phone.is_none()));
+    }
+
+    /// The gate walk-through needs a mall that the demo's first grid worker covers, for any seed.
+    #[test]
+    fn the_first_grid_worker_covers_a_mall() {
+        for seed in 1..=12 {
+            let city = DemoCity::generate(DemoOptions { seed, persons: 50, ..Default::default() });
+            let Scope::Region(community) = &city.users[0].scope else { panic!("grid1 covers a region") };
+            let malls: Vec<_> = city
+                .venues
+                .iter()
+                .filter(|v| {
+                    v.category == VenueCategory::CommercialComplex && community.contains(&v.region_code)
+                })
+                .collect();
+            assert!(!malls.is_empty(), "seed {seed}: no mall in {community}");
+            assert!(malls.iter().all(|m| codes_of(&city).contains(&m.region_code)));
+        }
+    }
+
+    fn codes_of(city: &DemoCity) -> HashSet<RegionCode> {
+        city.regions.iter().map(|r| r.code.clone()).collect()
     }
 }

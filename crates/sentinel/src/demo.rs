@@ -6,11 +6,13 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use sentinel_core::entry::{Celsius, Channel, Outcome, Readings};
 use sentinel_core::health::{AssignmentSource, Colour, NatKind, NatOutcome, RiskLevel};
 use sentinel_core::venue::EntryMode;
 use sentinel_core::{DeviceKind, Role, Scope};
 use sentinel_core::{PersonId, RegionCode};
 use sentinel_server::Config;
+use sentinel_server::entry::checkin::assess;
 use sentinel_sim::{DemoCity, DemoOptions};
 use sentinel_store::{
     NewAssignment, NewDevice, NewItinerary, NewNatResult, NewRiskArea, NewUser, NewVaccination, PageRequest,
@@ -60,26 +62,57 @@ pub async fn seed(
     ))
 }
 
-/// A device at a shopping complex with a fresh token (shown once per start), for trying the gate:
-/// `(venue name, device id, token)`.
-pub async fn demo_device(store: &dyn Store) -> anyhow::Result<Option<(String, i64, String)>> {
-    let malls =
-        VenueFilter { category: Some(sentinel_core::VenueCategory::CommercialComplex), ..Default::default() };
-    let Some(mall) = store.list_venues(&malls, PageRequest::first(1)).await?.items.into_iter().next() else {
-        return Ok(None);
+/// The gate walk-through `sentinel demo` prints: a shopping complex that the demo's grid worker `grid1`
+/// covers (the seeding places one there), its device with a fresh token (shown once per start), and a
+/// resident who passes there now (green, fresh NAT, vaccinated), so the scenario can be followed
+/// by hand: pass, turn red, deny and alert on `grid1`'s stream.
+pub async fn gate_walkthrough(state: &sentinel_server::AppState) -> anyhow::Result<Vec<String>> {
+    let store = &*state.store;
+    let grid_worker = store.get_user_by_username("grid1").await?;
+    let malls = |scope: Option<Scope>| VenueFilter {
+        category: Some(sentinel_core::VenueCategory::CommercialComplex),
+        scope,
+        ..Default::default()
     };
-    let Some(device) = store
-        .list_devices(&VenueFilter::default(), Some(mall.id), PageRequest::first(1))
-        .await?
-        .items
-        .into_iter()
-        .next()
-    else {
-        return Ok(None);
-    };
+    let mut found = None;
+    for scope in [grid_worker.as_ref().map(|u| u.scope.clone()), None] {
+        let in_scope = scope.is_some();
+        if let Some(mall) = store.list_venues(&malls(scope), PageRequest::first(1)).await?.items.pop() {
+            found = Some((mall, in_scope));
+            break;
+        }
+    }
+    let Some((mall, covered)) = found else { return Ok(Vec::new()) };
+    let devices = store.list_devices(&VenueFilter::default(), Some(mall.id), PageRequest::first(1)).await?;
+    let Some(device) = devices.items.into_iter().next() else { return Ok(Vec::new()) };
     let (token, hash) = sentinel_server::auth::new_device_token();
     store.set_device_token(device.id, Some(hash.as_slice())).await?;
-    Ok(Some((mall.name, device.id.0, token)))
+    let mut lines = vec![
+        format!("演示设备 / device:  {} (device {}), token {token}", mall.name, device.id.0),
+        "                    POST /api/v1/device/scans with Authorization: Bearer <token>".to_owned(),
+    ];
+    if covered {
+        lines.push(format!(
+            "网格员 / grid:      grid1 hears {}'s alerts: GET /api/v1/alerts/stream",
+            mall.name
+        ));
+    }
+    let now = Utc::now();
+    let policy = state.policies.effective(mall.id, mall.category, now);
+    let readings = Readings { temperature: Celsius::new(36.5).ok(), mask: Some(true), face_match: None };
+    for p in store.list_persons(None, PageRequest::first(PageRequest::MAX_LIMIT)).await?.items {
+        let a = assess(state, p.id, &policy, readings, Channel::DeviceCode, now)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.problem().detail.unwrap_or_default()))?;
+        if a.decision.outcome == Outcome::Pass {
+            lines.push(format!(
+                "通行 / passes:      person {} ({}): as admin POST /api/v1/persons/{}/health-code, scan its token",
+                p.id.0, a.masked_name, p.id.0
+            ));
+            break;
+        }
+    }
+    Ok(lines)
 }
 
 /// The demo users' password: generated once and kept (owner-readable) in the data directory.

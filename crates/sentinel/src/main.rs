@@ -239,9 +239,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             say!("  控制台 API / API:   http://{addr}/api/v1   文档 / docs: http://{addr}/api/docs")?;
             say!("  登录 / login:       {login}")?;
             say!("  数据目录 / data:    {}", config.data_dir.display())?;
-            if let Some((venue, device, token)) = demo::demo_device(&*store).await? {
-                say!("  演示设备 / device:  {venue} (device {device}), token {token}")?;
-                say!("                      POST /api/v1/device/scans with Authorization: Bearer <token>")?;
+            for line in demo::gate_walkthrough(&state).await? {
+                say!("  {line}")?;
             }
             if let Some((person, market, at)) = demo::market_visitor(&*store, config.utc_offset()?).await? {
                 say!(

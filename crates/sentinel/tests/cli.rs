@@ -197,6 +197,129 @@ async fn resident_follows_the_printed_flow(base: &str, dir: &std::path::Path) {
     assert!(html.contains("class=\"result") && html.contains(venue), "{venue}: {html}");
 }
 
+/// A webhook receiver on a local port: each request's head (lower-cased) and body, in order.
+async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // One request at a time on a keep-alive connection: its head, then content-length bytes.
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        if buf.len() >= end + 4 + length {
+                            let body = buf[end + 4..end + 4 + length].to_vec();
+                            buf.drain(..end + 4 + length);
+                            let _ = tx.send((head, body));
+                            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if socket.write_all(ok).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                    }
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+/// The issue's walk-through on the demo city, following what `sentinel demo` printed: a green resident
+/// with a fresh NAT passes at the mall; without a mask is reminded; at 38.2 °C is denied with a fever
+/// alert; turned red, is denied with "健康码异常", and the alert reaches the grid worker's live stream
+/// within a second and a webhook receiver with a valid signature.
+async fn gate_follows_the_printed_flow(base: &str, dir: &std::path::Path, admin: &str, password: &str) {
+    use hmac::Mac;
+    let printed = std::fs::read_to_string(dir.join("demo.out")).unwrap();
+    let after = |marker: &str, word: &str| -> String {
+        let line =
+            printed.lines().find(|l| l.contains(marker)).unwrap_or_else(|| panic!("{marker}: {printed}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words[words.iter().position(|w| *w == word).unwrap() + 1].to_owned()
+    };
+    let device = after("device:", "token");
+    let person = after("passes:", "person");
+    assert!(printed.lines().any(|l| l.contains("grid:") && l.contains("grid1")), "{printed}");
+    let client = reqwest::Client::new();
+    let post = |path: &str, token: &str, body: Value| {
+        let req = client.post(format!("{base}{path}")).bearer_auth(token).json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (hook_url, mut hooks) = receiver().await;
+    let secret = "demo-hook-secret";
+    let (status, hook) =
+        post("/api/v1/webhooks", admin, json!({"url": hook_url, "secret": secret, "format": "json"})).await;
+    assert_eq!(status, 201, "{hook}");
+    let issue = || async { post(&format!("/api/v1/persons/{person}/health-code"), admin, json!({})).await.1 };
+    let code = issue().await["token"].as_str().unwrap().to_owned();
+    let scan = |key: &str, code: &str, temperature: f64, mask: bool| {
+        let body =
+            json!({"idempotency_key": key, "health_code": code, "temperature_c": temperature, "mask": mask});
+        post("/api/v1/device/scans", &device, body)
+    };
+    let (status, pass) = scan("demo-1", &code, 36.5, true).await;
+    assert_eq!((status.as_u16(), pass["outcome"].as_str()), (200, Some("pass")), "{pass}");
+    let (_, remind) = scan("demo-2", &code, 36.5, false).await;
+    assert_eq!((remind["outcome"].as_str(), remind["reasons"].clone()), (Some("remind"), json!(["no_mask"])));
+    assert_eq!(remind["prompt"]["zh"], "请佩戴口罩", "{remind}");
+    let (_, fever) = scan("demo-3", &code, 38.2, true).await;
+    assert_eq!((fever["outcome"].as_str(), fever["reasons"].clone()), (Some("deny"), json!(["fever"])));
+
+    let grid = login(&client, base, "grid1", password).await;
+    let open = get(&client, &format!("{base}/api/v1/alerts?status=open"), &grid).await;
+    let kinds: Vec<&str> =
+        open["items"].as_array().unwrap().iter().map(|a| a["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"fever"), "the fever alert is grid1's: {open}");
+    let mut stream =
+        client.get(format!("{base}/api/v1/alerts/stream")).bearer_auth(&grid).send().await.unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let red = json!({"person_id": person.parse::<i64>().unwrap(), "colour": "red", "reason": "密接"});
+    assert_eq!(post("/api/v1/health/code-assignments", admin, red).await.0, 201);
+    let code = issue().await["token"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let (_, denied) = scan("demo-4", &code, 36.5, true).await;
+    assert_eq!((denied["outcome"].as_str(), denied["reasons"].clone()), (Some("deny"), json!(["code_red"])));
+    assert!(denied["prompt"]["zh"].as_str().unwrap().contains("健康码异常"), "{denied}");
+    let mut seen = String::new();
+    while !seen.contains("code_red") {
+        let left = Duration::from_secs(1).saturating_sub(started.elapsed());
+        let chunk = tokio::time::timeout(left, stream.chunk()).await.expect("the alert within a second");
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().expect("the stream stays open")));
+    }
+    // The webhook hears the fever and the red code, each signed with the secret.
+    let mut kinds = Vec::new();
+    while !kinds.contains(&"code_red".to_owned()) {
+        let (head, body) =
+            tokio::time::timeout(Duration::from_secs(10), hooks.recv()).await.unwrap().unwrap();
+        let mut mac = <hmac::Hmac<sha2::Sha256>>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(&body);
+        let expected = format!("x-sentinel-signature: sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert!(head.lines().any(|l| l == expected), "{head}");
+        let event: Value = serde_json::from_slice(&body).unwrap();
+        kinds.push(event["alert"]["kind"].as_str().unwrap().to_owned());
+    }
+    assert!(kinds.contains(&"fever".to_owned()), "{kinds:?}");
+}
+
 async fn login(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
     let body = json!({"username": username, "password": password});
     let res: Value = client
@@ -256,6 +379,7 @@ async fn demo_seeds_idempotently_and_serves() {
     assert!(names.contains(&"姑苏区") && names.contains(&"昆山市"), "{names:?}");
 
     resident_follows_the_printed_flow(&base, dir.path()).await;
+    gate_follows_the_printed_flow(&base, dir.path(), token, &password).await;
 
     let grid = login(&client, &base, "grid1", &password).await;
     let grid_persons = count(&client, &base, "/api/v1/persons", &grid).await;
