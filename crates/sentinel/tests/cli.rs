@@ -1,8 +1,11 @@
 //! The `sentinel` command as a user runs it: migrate, keys, bad input, and the demo end to end.
 
+mod support;
+
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::receiver;
 
 fn sentinel() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentinel"));
@@ -195,48 +198,6 @@ async fn resident_follows_the_printed_flow(base: &str, dir: &std::path::Path) {
     let html = result.text().await.unwrap();
     let venue = poster.split("poster:").nth(1).unwrap().split('—').next().unwrap().trim();
     assert!(html.contains("class=\"result") && html.contains(venue), "{venue}: {html}");
-}
-
-/// A webhook receiver on a local port: each request's head (lower-cased) and body, in order.
-async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    // One request at a time on a keep-alive connection: its head, then content-length bytes.
-                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                        let length: usize = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .map_or(0, |v| v.trim().parse().unwrap());
-                        if buf.len() >= end + 4 + length {
-                            let body = buf[end + 4..end + 4 + length].to_vec();
-                            buf.drain(..end + 4 + length);
-                            let _ = tx.send((head, body));
-                            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                            if socket.write_all(ok).await.is_err() {
-                                return;
-                            }
-                            continue;
-                        }
-                    }
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-            });
-        }
-    });
-    (url, rx)
 }
 
 /// The issue's walk-through on the demo city, following what `sentinel demo` printed: a green resident

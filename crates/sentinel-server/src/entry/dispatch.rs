@@ -16,6 +16,8 @@ use crate::state::AppState;
 
 /// Attempts before a delivery is given up (dead letter).
 pub const MAX_ATTEMPTS: i64 = 10;
+/// How long one receiver may take to answer.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const POLL: std::time::Duration = std::time::Duration::from_millis(250);
 const BATCH: u32 = 20;
 
@@ -167,8 +169,10 @@ async fn deliver(
 /// Delivers what is due, once; returns how many deliveries were attempted.
 pub async fn dispatch_due(state: &AppState, client: &reqwest::Client) -> usize {
     let now = state.now();
-    // Leased long enough for a whole batch of slow receivers (10 s timeout each) before another node may retry.
-    let lease_until = now + chrono::Duration::seconds(10 * i64::from(BATCH) + 30);
+    // The batch is delivered at once, so the lease covers one receiver's timeout and the marking after it;
+    // kept short because it is also how long a delivery claimed by a node that was killed waits for the
+    // next attempt (a restart in the middle loses nothing, but resends only once the lease runs out).
+    let lease_until = now + Duration::from_std(TIMEOUT * 2).unwrap_or_else(|_| Duration::seconds(20));
     let due = match state.store.claim_deliveries(now, BATCH, lease_until).await {
         Ok(d) => d,
         Err(e) => {
@@ -176,7 +180,8 @@ pub async fn dispatch_due(state: &AppState, client: &reqwest::Client) -> usize {
             return 0;
         }
     };
-    for d in &due {
+    // One slow or dead receiver must not hold up the others' alerts: the batch goes out together.
+    futures_util::future::join_all(due.iter().map(|d| async move {
         let result = match deliver(state, client, d, now).await {
             Ok(()) => state.store.delivery_succeeded(d.id, state.now()).await,
             Err(error) => {
@@ -189,13 +194,14 @@ pub async fn dispatch_due(state: &AppState, client: &reqwest::Client) -> usize {
         if let Err(e) = result {
             tracing::warn!(error = %e, "recording a delivery failed");
         }
-    }
+    }))
+    .await;
     due.len()
 }
 
 /// Runs until the task is aborted.
 pub async fn run(state: AppState) {
-    let client = match reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build() {
+    let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the webhook client; alerts stay in the outbox");
