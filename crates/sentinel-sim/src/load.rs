@@ -1,6 +1,7 @@
 //! The device load generator: registers simulated gate devices at a running server's venues, issues health
-//! codes for its residents, then scans from every device at once with a realistic mix of readings, and
-//! reports throughput, latency percentiles and the outcomes.
+//! codes for its residents (and paper codes, and reads ID cards, for some of them), then scans from every
+//! device at once with a realistic mix of credentials and readings, and reports throughput, latency
+//! percentiles, the channels used and the outcomes.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -36,6 +37,8 @@ pub struct LoadReport {
     pub latencies_ms: Vec<f64>,
     pub outcomes: BTreeMap<String, usize>,
     pub reasons: BTreeMap<String, usize>,
+    /// What the simulated devices sent: `health_code`, `paper_code`, `id_card` or `garbled_code`.
+    pub channels: BTreeMap<String, usize>,
 }
 
 impl LoadReport {
@@ -101,6 +104,65 @@ async fn health_codes(api: &Api, persons: &[i64]) -> Result<Vec<String>, LoadErr
     Ok(codes)
 }
 
+/// What a resident may show at the gate besides the phone's code: some carry a printed 24-hour paper code
+/// (no smartphone), some are read by ID card (the elderly, children); the rest only the phone.
+#[derive(Clone, Default)]
+struct Alternatives {
+    paper_code: Option<String>,
+    /// (ID number, name) as the card reader reads them.
+    id_card: Option<(String, String)>,
+}
+
+/// One resident in eight also shows an ID card and another one in eight a paper code. The card's number
+/// and name are read unmasked with a stated purpose (audited, as every such read is).
+async fn alternatives(api: &Api, persons: &[i64]) -> Result<Vec<Alternatives>, LoadError> {
+    let mut all = Vec::with_capacity(persons.len());
+    for (i, p) in persons.iter().enumerate() {
+        let mut alt = Alternatives::default();
+        match i % 8 {
+            3 => {
+                let person = api
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/api/v1/persons/{p}?purpose=load-test-id-card"),
+                        None,
+                    )
+                    .await?;
+                let field = |f: &str| person[f].as_str().unwrap_or_default().to_owned();
+                alt.id_card = Some((field("id_number"), field("name")));
+            }
+            5 => {
+                let paper = api
+                    .call(reqwest::Method::POST, &format!("/api/v1/persons/{p}/paper-code"), Some(json!({})))
+                    .await?;
+                alt.paper_code = paper["token"].as_str().map(str::to_owned);
+            }
+            _ => {}
+        }
+        all.push(alt);
+    }
+    Ok(all)
+}
+
+/// The credential part of one scan's body, and its channel's name for the report.
+fn credential(rng: &mut impl Rng, code: &str, alt: &Alternatives) -> (Value, &'static str) {
+    if rng.gen_ratio(1, 200) {
+        // A code damaged on a cracked screen or forged: the gate denies it as malformed.
+        return (json!({"health_code": format!("SN1:{:016x}", rng.r#gen::<u64>())}), "garbled_code");
+    }
+    match (&alt.id_card, &alt.paper_code) {
+        (Some((id_number, name)), _) if rng.gen_bool(0.5) => {
+            // Now and then the camera's face does not match the card's photo.
+            let face_match =
+                if rng.gen_ratio(1, 30) { rng.gen_range(0.2..0.5) } else { rng.gen_range(0.8..0.99) };
+            let card = json!({"id_number": id_number, "name": name, "face_match": (face_match * 100.0f64).round() / 100.0});
+            (json!({"id_card": card}), "id_card")
+        }
+        (_, Some(paper)) if rng.gen_bool(0.7) => (json!({"paper_code": paper}), "paper_code"),
+        _ => (json!({"health_code": code}), "health_code"),
+    }
+}
+
 /// Runs the load; `progress` is told each second how many scans are done.
 pub async fn run(opts: &LoadOptions, progress: &(dyn Fn(usize) + Sync)) -> Result<LoadReport, LoadError> {
     let client = reqwest::Client::new();
@@ -142,6 +204,7 @@ pub async fn run(opts: &LoadOptions, progress: &(dyn Fn(usize) + Sync)) -> Resul
         return Err(LoadError::Server("no residents to scan".into()));
     }
     let codes = std::sync::Arc::new(tokio::sync::RwLock::new(health_codes(&api, &ids).await?));
+    let alternatives = std::sync::Arc::new(alternatives(&api, &ids).await?);
     let started = Instant::now();
     let deadline = started + opts.duration;
     // Dynamic codes live 120 s: renew them every 60 s while the load runs.
@@ -161,7 +224,7 @@ pub async fn run(opts: &LoadOptions, progress: &(dyn Fn(usize) + Sync)) -> Resul
     let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for (lane, device) in device_tokens.into_iter().enumerate() {
-        let (codes, done) = (codes.clone(), done.clone());
+        let (codes, alternatives, done) = (codes.clone(), alternatives.clone(), done.clone());
         let mut connection = crate::gate_connection::GateConnection::new(&opts.base_url, &device)?;
         let seed = opts.seed.wrapping_add(lane as u64);
         tasks.push(tokio::spawn(async move {
@@ -169,19 +232,16 @@ pub async fn run(opts: &LoadOptions, progress: &(dyn Fn(usize) + Sync)) -> Resul
             let mut report = LoadReport::default();
             let mut i = 0u64;
             while Instant::now() < deadline {
-                let code = {
-                    let codes = codes.read().await;
-                    codes[rng.gen_range(0..codes.len())].clone()
-                };
+                let who = rng.gen_range(0..alternatives.len());
+                let code = codes.read().await[who].clone();
+                let (mut body, channel) = credential(&mut rng, &code, &alternatives[who]);
+                *report.channels.entry(channel.to_owned()).or_default() += 1;
                 // Mostly healthy readings; now and then a fever or a missing mask.
                 let temperature =
                     if rng.gen_ratio(1, 100) { rng.gen_range(37.4..39.0) } else { rng.gen_range(36.0..37.1) };
-                let body = json!({
-                    "idempotency_key": format!("sim-{seed}-{i}"),
-                    "health_code": code,
-                    "temperature_c": (temperature * 10.0f64).round() / 10.0,
-                    "mask": !rng.gen_ratio(1, 20),
-                });
+                body["idempotency_key"] = json!(format!("sim-{seed}-{i}"));
+                body["temperature_c"] = json!((temperature * 10.0f64).round() / 10.0);
+                body["mask"] = json!(!rng.gen_ratio(1, 20));
                 i += 1;
                 let sent = Instant::now();
                 let answer = match connection.scan(body.to_string().into_bytes()).await {
@@ -221,6 +281,9 @@ pub async fn run(opts: &LoadOptions, progress: &(dyn Fn(usize) + Sync)) -> Resul
         }
         for (k, v) in r.reasons {
             *total.reasons.entry(k).or_default() += v;
+        }
+        for (k, v) in r.channels {
+            *total.channels.entry(k).or_default() += v;
         }
     }
     renewer.abort();

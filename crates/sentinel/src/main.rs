@@ -306,6 +306,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.percentile(0.99),
                 report.errors
             )?;
+            say!("channels: {:?}", report.channels)?;
             say!("outcomes: {:?}", report.outcomes)?;
             say!("reasons:  {:?}", report.reasons)?;
             Ok(())

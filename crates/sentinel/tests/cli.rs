@@ -412,6 +412,13 @@ async fn demo_seeds_idempotently_and_serves() {
     assert!(load.status.success(), "{summary} {}", String::from_utf8_lossy(&load.stderr));
     let scans: usize = summary.split_whitespace().next().unwrap().parse().unwrap();
     assert!(scans > 10 && summary.contains("; 0 errors"), "{summary}");
+    // A mix of what residents show: phone codes mostly, ID cards and paper codes too, now and then a bad code.
+    let channels = summary.lines().find(|l| l.starts_with("channels:")).expect("channels line");
+    for channel in ["health_code", "id_card", "paper_code"] {
+        assert!(channels.contains(&format!("\"{channel}\"")), "{summary}");
+    }
+    let reasons = summary.lines().find(|l| l.starts_with("reasons:")).expect("reasons line");
+    assert!(!reasons.contains("unknown_person"), "every card read is a registered resident: {summary}");
     let bad =
         sentinel().args(["import", "x-rays"]).arg(&file).arg("--data-dir").arg(dir.path()).output().unwrap();
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("unknown import kind"));
