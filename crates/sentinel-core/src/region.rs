@@ -37,19 +37,28 @@ impl RegionLevel {
         }
     }
 
-    /// The escalation level at which those responsible at this level hear an unacknowledged alert:
-    /// communities and their grids at once (0), streets after one escalation (1), districts and above
-    /// after two (2). The live streams and region webhooks both follow it.
-    pub fn alert_level(self) -> u8 {
+    /// How many escalations this level lies below the district: grid 3, community 2, street 1, the
+    /// district and above 0. An alert is heard first by those responsible for the region it was raised in
+    /// and, each time nobody acknowledges it in time, one level up (grid → community → street → district):
+    /// after `n` escalations by the level whose rank is the raising region's rank minus `n`. Districts,
+    /// cities and provinces hear it together, last. The live streams and region webhooks both follow it.
+    pub fn escalation_rank(self) -> u8 {
         match self {
-            RegionLevel::Community | RegionLevel::Grid => 0,
+            RegionLevel::Grid => 3,
+            RegionLevel::Community => 2,
             RegionLevel::Street => 1,
-            RegionLevel::District | RegionLevel::City | RegionLevel::Province => 2,
+            RegionLevel::District | RegionLevel::City | RegionLevel::Province => 0,
         }
     }
 
-    /// The highest escalation level.
-    pub const MAX_ALERT_LEVEL: u8 = 2;
+    /// Whether those responsible at this level hear an alert raised in a region of level `raised` that has
+    /// been escalated `escalations` times.
+    pub fn hears_alert(self, raised: RegionLevel, escalations: u8) -> bool {
+        self.escalation_rank() == raised.escalation_rank().saturating_sub(escalations)
+    }
+
+    /// The most escalations an alert can take (one raised in a grid, up to the district).
+    pub const MAX_ALERT_LEVEL: u8 = 3;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,6 +182,25 @@ mod tests {
         assert_eq!(rc("320508001002003").level(), RegionLevel::Grid);
         let lineage: Vec<String> = rc("320508001002003").lineage().iter().map(|c| c.to_string()).collect();
         assert_eq!(lineage, ["320000", "320500", "320508", "320508001", "320508001002", "320508001002003"]);
+    }
+
+    #[test]
+    fn alerts_climb_from_the_raising_region_to_the_district() {
+        use RegionLevel::*;
+        let heard = |raised: RegionLevel, escalations: u8| -> Vec<RegionLevel> {
+            [Grid, Community, Street, District, City]
+                .into_iter()
+                .filter(|l| l.hears_alert(raised, escalations))
+                .collect()
+        };
+        assert_eq!(heard(Grid, 0), [Grid]);
+        assert_eq!(heard(Grid, 1), [Community]);
+        assert_eq!(heard(Grid, 2), [Street]);
+        assert_eq!(heard(Grid, 3), [District, City]);
+        assert_eq!(heard(Community, 0), [Community], "a venue registered at its community: no grid to ask");
+        assert_eq!(heard(Community, 2), [District, City]);
+        assert_eq!(heard(District, 0), [District, City]);
+        assert_eq!(Grid.escalation_rank(), RegionLevel::MAX_ALERT_LEVEL);
     }
 
     #[test]

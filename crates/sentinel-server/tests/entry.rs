@@ -304,7 +304,7 @@ async fn gate_decides_records_and_alerts(s: &TestServer) {
 /// A grid worker's live stream receives the alert of a red code at that grid's venue within a second.
 async fn alerts_stream_live(s: &TestServer) {
     let g = gate(s).await;
-    let grid = s.user(&g.admin, "grid1", "grid_worker", "320508001001").await;
+    let grid = s.user(&g.admin, "grid1", "grid_worker", "320508001001001").await;
     let mut stream =
         s.http.get(format!("{}/api/v1/alerts/stream", s.base)).bearer_auth(&grid).send().await.unwrap();
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
@@ -319,9 +319,11 @@ async fn alerts_stream_live(s: &TestServer) {
     assert!(received.contains("event: alert") && received.contains("观前街商场"), "{received}");
 }
 
-/// An alert nobody acknowledges goes up to the street: its workers' stream gets it then, not before.
+/// An alert nobody acknowledges climbs from the venue's grid to its community, then its street: each
+/// level's stream gets it at its turn, not before.
 async fn unacknowledged_alerts_escalate(s: &TestServer) {
     let g = gate(s).await;
+    let community = s.user(&g.admin, "community1", "grid_worker", "320508001001").await;
     let street = s.user(&g.admin, "street1", "grid_worker", "320508001").await;
     let (json_url, json_seen) = receiver().await;
     let (sms_url, sms_seen) = receiver().await;
@@ -332,8 +334,10 @@ async fn unacknowledged_alerts_escalate(s: &TestServer) {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{hook}");
     }
-    let mut stream =
-        s.http.get(format!("{}/api/v1/alerts/stream", s.base)).bearer_auth(&street).send().await.unwrap();
+    let listen =
+        |token: &str| s.http.get(format!("{}/api/v1/alerts/stream", s.base)).bearer_auth(token).send();
+    let mut community_stream = listen(&community).await.unwrap();
+    let mut stream = listen(&street).await.unwrap();
     s.post(
         "/api/v1/health/code-assignments",
         &g.admin,
@@ -343,23 +347,33 @@ async fn unacknowledged_alerts_escalate(s: &TestServer) {
     let token = code(s, &g).await;
     scan(s, &g, json!({"idempotency_key": "e1", "health_code": token, "temperature_c": 36.5, "mask": true}))
         .await;
-    let early = tokio::time::timeout(std::time::Duration::from_millis(400), stream.chunk()).await;
-    assert!(early.is_err(), "the street hears nothing before escalation: {early:?}");
-    let cutoff = Utc::now() + Duration::minutes(1);
-    assert_eq!(sentinel_server::entry::escalation::escalate_untouched_since(&s.state, cutoff).await, 1);
-    let received = read_until(&mut stream, "code_red", 2).await;
+    let early = tokio::time::timeout(std::time::Duration::from_millis(400), community_stream.chunk()).await;
+    assert!(early.is_err(), "the community hears nothing before escalation: {early:?}");
+    let escalate = |minutes: i64| {
+        sentinel_server::entry::escalation::escalate_untouched_since(
+            &s.state,
+            Utc::now() + Duration::minutes(minutes),
+        )
+    };
+    assert_eq!(escalate(1).await, 1);
+    let received = read_until(&mut community_stream, "code_red", 2).await;
     assert!(received.contains("\"level\":1"), "{received}");
+    let early = tokio::time::timeout(std::time::Duration::from_millis(400), stream.chunk()).await;
+    assert!(early.is_err(), "the street hears nothing before the second escalation: {early:?}");
+    assert_eq!(escalate(20).await, 1);
+    let received = read_until(&mut stream, "code_red", 2).await;
+    assert!(received.contains("\"level\":2"), "{received}");
     let (_, alerts) = s.get("/api/v1/alerts?status=open", &street).await;
-    assert_eq!(alerts["items"][0]["level"], 1);
-    // The webhook and the SMS gateway hear of it twice: when raised, and at the street level.
-    let deliveries = wait_for_count(&json_seen, 2).await;
+    assert_eq!(alerts["items"][0]["level"], 2);
+    // The webhook and the SMS gateway hear of it at each level: raised, the community's, the street's.
+    let deliveries = wait_for_count(&json_seen, 3).await;
     let levels: Vec<Value> = deliveries
         .iter()
         .map(|(_, body)| serde_json::from_slice::<Value>(body).unwrap()["alert"]["level"].clone())
         .collect();
-    assert!(levels.contains(&json!(1)), "{levels:?}");
-    let texts = wait_for_count(&sms_seen, 2).await;
-    let (headers, body) = &texts[1];
+    assert!(levels.contains(&json!(1)) && levels.contains(&json!(2)), "{levels:?}");
+    let texts = wait_for_count(&sms_seen, 3).await;
+    let (headers, body) = &texts[2];
     let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(secret.as_bytes()).unwrap();
     hmac::Mac::update(&mut mac, body);
     let expected = format!("sha256={}", hex::encode(hmac::Mac::finalize(mac).into_bytes()));
@@ -367,6 +381,11 @@ async fn unacknowledged_alerts_escalate(s: &TestServer) {
     let sms: Value = serde_json::from_slice(body).unwrap();
     let text = sms["text"].as_str().unwrap();
     assert!(text.contains("红码") && text.contains("观前街商场") && text.chars().count() <= 70, "{sms}");
+    let texts: Vec<String> = texts
+        .iter()
+        .map(|(_, b)| serde_json::from_slice::<Value>(b).unwrap()["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(texts[1].contains("已升级至社区") && texts[2].contains("已升级至街道"), "{texts:?}");
 }
 
 /// Policies are drafted, published with an effective time, and decide the next scan; a venue may only tighten.
@@ -655,10 +674,14 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
     assert_eq!(pairs["sign"], sign, "{query}");
     let sent_at = pairs["timestamp"].parse::<i64>().unwrap();
     assert!((Utc::now().timestamp_millis() - sent_at).abs() < 60_000, "a millisecond timestamp: {sent_at}");
-    // The venue's community hears it at once; another community never; the district after two escalations.
+    // The venue's community hears it after one escalation (its grid first); another community never; the
+    // district after three.
+    assert!(community_seen.lock().unwrap().is_empty(), "the grid hears first, not the community");
+    sentinel_server::entry::escalation::escalate_untouched_since(&s.state, Utc::now() + Duration::hours(1))
+        .await;
     wait_for(&community_seen).await;
     assert!(other_seen.lock().unwrap().is_empty() && district_seen.lock().unwrap().is_empty());
-    for hours in [1, 2] {
+    for hours in [2, 3] {
         sentinel_server::entry::escalation::escalate_untouched_since(
             &s.state,
             chrono::Utc::now() + chrono::Duration::hours(hours),
@@ -667,7 +690,7 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
     }
     let (_, body) = wait_for(&district_seen).await;
     let event: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(event["alert"]["level"], 2, "{event}");
+    assert_eq!(event["alert"]["level"], 3, "{event}");
     assert!(other_seen.lock().unwrap().is_empty());
 }
 

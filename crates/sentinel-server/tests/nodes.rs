@@ -63,7 +63,7 @@ async fn an_alert_on_one_node_reaches_the_other_nodes_stream() {
     assert_eq!(a.post("/api/v1/health/nat-results", &admin, nat).await.0, StatusCode::CREATED);
 
     // The community's grid worker watches node B.
-    let body = json!({"username": "grid9", "password": "grid9-password", "role": "grid_worker", "scope": "320508001001"});
+    let body = json!({"username": "grid9", "password": "grid9-password", "role": "grid_worker", "scope": "320508001001001"});
     assert_eq!(a.post("/api/v1/users", &admin, body).await.0, StatusCode::CREATED);
     let grid = b.login("grid9", "grid9-password").await;
     let mut on_b =

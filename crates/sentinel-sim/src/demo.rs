@@ -94,21 +94,21 @@ impl DemoCity {
             .collect();
         let mut sequences = Sequences::new();
         let persons = (0..opts.persons).map(|_| person(&places, &mut sequences, &mut rng)).collect();
-        let first_community = places[0].grid.parent().expect("grid has a community");
-        place_a_mall_in(&mut venues, &places[0], &first_community);
-        let second_community =
-            places[opts.grids_per_community.min(places.len() - 1)].grid.parent().expect("community");
+        // The two grid workers serve the first grid of the first two communities.
+        let first_grid = places[0].grid.clone();
+        place_a_mall_in(&mut venues, &places[0]);
+        let second_grid = places[opts.grids_per_community.min(places.len() - 1)].grid.clone();
         let users = vec![
             DemoUser {
                 username: "grid1",
                 role: Role::GridWorker,
-                scope: Scope::Region(first_community),
+                scope: Scope::Region(first_grid),
                 display_name: "网格员（一）",
             },
             DemoUser {
                 username: "grid2",
                 role: Role::GridWorker,
-                scope: Scope::Region(second_community),
+                scope: Scope::Region(second_grid),
                 display_name: "网格员（二）",
             },
             DemoUser {
@@ -143,12 +143,13 @@ impl DemoCity {
     }
 }
 
-/// Moves a shopping complex of `home`'s district into `home`'s grid unless `community` has one: the first
-/// demo grid worker (`grid1`) then covers a mall, and the gate walk-through `sentinel demo` prints has a
-/// grid worker to hear that mall's alerts. Nothing else moves, so the rest of the seeded city is unchanged.
-fn place_a_mall_in(venues: &mut [NewVenue], home: &Place, community: &RegionCode) {
+/// Moves a shopping complex of `home`'s district into `home`'s grid unless it has one: the first demo
+/// grid worker (`grid1`, who serves that grid) then covers a mall, and the gate walk-through `sentinel
+/// demo` prints has a grid worker to hear that mall's alerts first. Nothing else moves, so the rest of the
+/// seeded city is unchanged.
+fn place_a_mall_in(venues: &mut [NewVenue], home: &Place) {
     let mall = |v: &NewVenue| v.category == VenueCategory::CommercialComplex;
-    if venues.iter().any(|v| mall(v) && community.contains(&v.region_code)) {
+    if venues.iter().any(|v| mall(v) && v.region_code == home.grid) {
         return;
     }
     let district = code(home.district.code);
@@ -386,15 +387,14 @@ mod tests {
     fn the_first_grid_worker_covers_a_mall() {
         for seed in 1..=12 {
             let city = DemoCity::generate(DemoOptions { seed, persons: 50, ..Default::default() });
-            let Scope::Region(community) = &city.users[0].scope else { panic!("grid1 covers a region") };
+            let Scope::Region(grid) = &city.users[0].scope else { panic!("grid1 covers a region") };
+            assert_eq!(grid.level(), sentinel_core::RegionLevel::Grid);
             let malls: Vec<_> = city
                 .venues
                 .iter()
-                .filter(|v| {
-                    v.category == VenueCategory::CommercialComplex && community.contains(&v.region_code)
-                })
+                .filter(|v| v.category == VenueCategory::CommercialComplex && v.region_code == *grid)
                 .collect();
-            assert!(!malls.is_empty(), "seed {seed}: no mall in {community}");
+            assert!(!malls.is_empty(), "seed {seed}: no mall in {grid}");
             assert!(malls.iter().all(|m| codes_of(&city).contains(&m.region_code)));
         }
     }

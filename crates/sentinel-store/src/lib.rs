@@ -37,7 +37,7 @@ pub use outbox::*;
 pub use residents::*;
 
 /// The schema version both backends' migrations bring a database to.
-pub const SCHEMA_VERSION: i64 = 15;
+pub const SCHEMA_VERSION: i64 = 16;
 
 /// Opens the store a database URL names (`sqlite://PATH` or `postgres://…`) and
 /// brings its schema up to date.

@@ -43,10 +43,10 @@ pub struct Delivery {
     pub last_error: Option<String>,
 }
 
-/// The escalation level at which a hook for `region` first hears an alert (0: community or grid, 1:
-/// street, 2: district and above), stored beside the region's subtree prefix.
+/// A hook for `region` hears an alert of its subtree when the alert's audience rank (see
+/// [`crate::query::alert_audience_rank`]) is its region's escalation rank; stored beside the subtree prefix.
 pub fn webhook_audience(region: &sentinel_core::RegionCode) -> (String, i64) {
-    (region.subtree_prefix().to_owned(), i64::from(region.level().alert_level()))
+    (region.subtree_prefix().to_owned(), i64::from(region.level().escalation_rank()))
 }
 
 #[async_trait]

@@ -127,6 +127,18 @@ pub const DEVICE_COLUMNS: &str =
     "d.id, d.venue_id, d.kind, d.serial, d.name, d.created_at, d.token_hash IS NOT NULL";
 /// How many columns `DEVICE_COLUMNS` selects: where the columns joined after them start.
 pub const DEVICE_COLUMN_COUNT: usize = 7;
+
+/// SQL (both backends): the escalation rank of the region code `code` names, told by its length (grid 3,
+/// community 2, street 1, district and above 0: `RegionLevel::escalation_rank`).
+pub fn region_rank(code: &str) -> String {
+    format!("(CASE length({code}) WHEN 15 THEN 3 WHEN 12 THEN 2 WHEN 9 THEN 1 ELSE 0 END)")
+}
+
+/// SQL: the escalation rank of the regions that hear an alert raised in `code` once it has been
+/// escalated `level` times; a region webhook hears it when this is its `audience_level`.
+pub fn alert_audience_rank(code: &str, level: &str) -> String {
+    format!("({} - {level})", region_rank(code))
+}
 pub const AUDIT_COLUMNS: &str = "id, at, actor, action, subject, purpose, detail, request_id";
 
 pub fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {

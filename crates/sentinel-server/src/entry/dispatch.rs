@@ -51,9 +51,12 @@ fn backoff(attempts: i64) -> Duration {
 }
 
 /// Who an alert has been escalated to, in the message's words.
-fn level_zh(level: u8) -> &'static str {
-    match level {
-        0 => "",
+fn level_zh(a: &sentinel_store::Alert) -> &'static str {
+    if a.level == 0 {
+        return "";
+    }
+    match a.region_code.level().escalation_rank().saturating_sub(a.level) {
+        2 => "（超时未处置，已升级至社区）",
         1 => "（超时未处置，已升级至街道）",
         _ => "（超时未处置，已升级至区）",
     }
@@ -65,7 +68,7 @@ fn message(state: &AppState, d: &Delivery) -> String {
     format!(
         "【数字哨兵告警】{}{}\n场所：{}\n网格：{}\n人员编号：{}\n时间：{}",
         kind_zh(&a.kind),
-        level_zh(a.level),
+        level_zh(a),
         d.venue_name,
         a.region_code,
         person,
@@ -80,7 +83,7 @@ fn sms_text(state: &AppState, d: &Delivery) -> String {
         state.local(d.alert.created_at).format("%H:%M"),
         kind_zh(&d.alert.kind),
         d.venue_name,
-        level_zh(d.alert.level),
+        level_zh(&d.alert),
     );
     text.chars().take(70).collect()
 }

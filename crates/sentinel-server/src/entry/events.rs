@@ -3,7 +3,7 @@
 //! covers.
 
 use chrono::{DateTime, Utc};
-use sentinel_core::{RegionCode, RegionLevel, Scope, VenueCategory, VenueId};
+use sentinel_core::{RegionCode, Scope, VenueCategory, VenueId};
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
@@ -47,8 +47,9 @@ impl AlertEvent {
         }
     }
 
-    /// Who is pushed this event: region scopes at the event's level (community and grids first, the street
-    /// after one escalation, the district and above after two), and every other scope covering the venue.
+    /// Who is pushed this event: region scopes at the event's level (the venue's grid first, then its
+    /// community, street and district, one per escalation: `RegionLevel::hears_alert`), and every other
+    /// scope covering the venue.
     pub fn visible_to(&self, scope: &Scope) -> bool {
         let (Ok(region), Some(category)) = (RegionCode::parse(&self.region_code), self.category) else {
             return false;
@@ -57,7 +58,7 @@ impl AlertEvent {
             return false;
         }
         match scope {
-            Scope::Region(r) => r.level().alert_level() == self.level.min(RegionLevel::MAX_ALERT_LEVEL),
+            Scope::Region(r) => r.level().hears_alert(region.level(), self.level),
             _ => true,
         }
     }

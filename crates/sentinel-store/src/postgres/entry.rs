@@ -229,7 +229,8 @@ async fn insert_visits(
 }
 
 /// Inserts the alerts of a batch's new visits and owes each to the webhooks that hear it at once (the
-/// whole deployment's, and region hooks at level 0), in one statement; returns the alert ids in order.
+/// whole deployment's, and region hooks whose rank is the raising region's), in one statement; returns the
+/// alert ids in order.
 async fn insert_visit_alerts(
     c: &impl GenericClient,
     alerts: &[(&NewAlert, i64, &NewVisit)],
@@ -237,8 +238,8 @@ async fn insert_visit_alerts(
     if alerts.is_empty() {
         return Ok(Vec::new());
     }
-    let stmt = c
-        .prepare_cached(
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
             "WITH input AS MATERIALIZED (
                  SELECT nextval('alerts_id_seq') AS id, i.*
                  FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[])
@@ -254,11 +255,13 @@ async fn insert_visit_alerts(
                  INSERT INTO outbox (webhook_id, alert_id, next_attempt_at)
                  SELECT w.id, input.id, input.created_at FROM input JOIN webhooks w
                    ON w.active AND (w.region_prefix IS NULL
-                                    OR (input.region_code LIKE w.region_prefix || '%' AND w.audience_level = 0))
+                                    OR (input.region_code LIKE w.region_prefix || '%' AND w.audience_level = {}))
              )
              SELECT input.id FROM input JOIN inserted USING (id) ORDER BY input.ord",
+            query::region_rank("input.region_code")
         )
-        .await?;
+    });
+    let stmt = c.prepare_cached(&SQL).await?;
     let kinds: Vec<&str> = alerts.iter().map(|(a, _, _)| a.kind.as_str()).collect();
     let visit_ids: Vec<i64> = alerts.iter().map(|(_, id, _)| *id).collect();
     let venue_ids: Vec<i64> = alerts.iter().map(|(_, _, v)| v.venue_id.0).collect();
@@ -289,12 +292,14 @@ async fn insert_alert(
         .query_one(&stmt, &[&kind, &visit_id, &venue_id, &person_id.map(|p| p.0), &region.as_str(), &at])
         .await?;
     let alert_id: i64 = row.try_get(0)?;
-    let stmt = c
-        .prepare_cached(
+    static OWE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
             "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at) SELECT id, $1, $2 FROM webhooks
-             WHERE active AND (region_prefix IS NULL OR ($3 LIKE region_prefix || '%' AND audience_level = 0))",
+             WHERE active AND (region_prefix IS NULL OR ($3 LIKE region_prefix || '%' AND audience_level = {}))",
+            query::region_rank("$3::text")
         )
-        .await?;
+    });
+    let stmt = c.prepare_cached(&OWE).await?;
     c.execute(&stmt, &[&alert_id, &at, &region.as_str()]).await?;
     Ok(alert_id)
 }
@@ -612,10 +617,13 @@ impl EntryStore for PostgresStore {
     ) -> Result<Vec<Alert>, StoreError> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
+        // An alert stops climbing at the district (`level` reaches its region's rank).
         let sql = format!(
             "UPDATE alerts AS a SET level = level + 1, escalated_at = $1
-             WHERE status = 'open' AND level < $2 AND COALESCE(escalated_at, created_at) <= $3
-             RETURNING {ALERT_COLUMNS}"
+             WHERE status = 'open' AND level < $2 AND level < {}
+               AND COALESCE(escalated_at, created_at) <= $3
+             RETURNING {ALERT_COLUMNS}",
+            query::region_rank("a.region_code")
         );
         let rows = tx
             .query(&sql, &[&now.timestamp_millis(), &i64::from(max_level), &older_than.timestamp_millis()])
@@ -627,14 +635,14 @@ impl EntryStore for PostgresStore {
             tx.commit().await?;
             return Ok(escalated);
         }
-        tx.execute(
+        let owe = format!(
             "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at)
              SELECT w.id, a.id, $2 FROM webhooks w JOIN alerts a ON a.id = ANY($1::bigint[])
              WHERE w.active AND (w.region_prefix IS NULL
-                                 OR (a.region_code LIKE w.region_prefix || '%' AND w.audience_level = a.level))",
-            &[&ids, &now.timestamp_millis()],
-        )
-        .await?;
+                                 OR (a.region_code LIKE w.region_prefix || '%' AND w.audience_level = {}))",
+            query::alert_audience_rank("a.region_code", "a.level")
+        );
+        tx.execute(&owe, &[&ids, &now.timestamp_millis()]).await?;
         tx.commit().await?;
         Ok(escalated)
     }

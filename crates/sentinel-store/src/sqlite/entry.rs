@@ -156,13 +156,16 @@ fn insert_alert(
 /// Owes an alert to every active webhook whose audience it reaches at its level (again, after an
 /// escalation), in the caller's transaction.
 fn owe_to_webhooks(c: &Connection, alert_id: i64, at: i64) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at)
-         SELECT w.id, a.id, ?2 FROM webhooks w JOIN alerts a ON a.id = ?1
-         WHERE w.active = 1 AND (w.region_prefix IS NULL
-                                 OR (a.region_code LIKE w.region_prefix || '%' AND w.audience_level = a.level))",
-    )?
-    .execute(params![alert_id, at])?;
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO outbox (webhook_id, alert_id, next_attempt_at)
+             SELECT w.id, a.id, ?2 FROM webhooks w JOIN alerts a ON a.id = ?1
+             WHERE w.active = 1 AND (w.region_prefix IS NULL
+                                     OR (a.region_code LIKE w.region_prefix || '%' AND w.audience_level = {}))",
+            query::alert_audience_rank("a.region_code", "a.level")
+        )
+    });
+    c.prepare_cached(&SQL)?.execute(params![alert_id, at])?;
     Ok(())
 }
 
@@ -427,10 +430,13 @@ impl EntryStore for SqliteStore {
     ) -> Result<Vec<Alert>, StoreError> {
         self.write(Box::new(move |c, _| {
             // SQLite's RETURNING takes plain column names.
+            // An alert stops climbing at the district (`level` reaches its region's rank).
             let sql = format!(
                 "UPDATE alerts SET level = level + 1, escalated_at = ?1
-                 WHERE status = 'open' AND level < ?2 AND COALESCE(escalated_at, created_at) <= ?3
+                 WHERE status = 'open' AND level < ?2 AND level < {}
+                   AND COALESCE(escalated_at, created_at) <= ?3
                  RETURNING {}",
+                query::region_rank("region_code"),
                 ALERT_COLUMNS.replace("a.", "")
             );
             let tx = c.transaction()?;

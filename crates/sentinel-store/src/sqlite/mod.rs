@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("migrations/0013_residents.sql")),
     (14, include_str!("migrations/0014_alert_notify.sql")),
     (15, include_str!("migrations/0015_webhook_regions.sql")),
+    (16, include_str!("migrations/0016_alert_chain.sql")),
 ];
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
 const READERS: usize = 4;
