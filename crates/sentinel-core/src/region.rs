@@ -110,6 +110,15 @@ impl RegionCode {
         }
     }
 
+    /// The community a home in this region belongs to: a grid's community, or the region itself when it
+    /// is a community or lies above one (a home known only by its street is reported to the street).
+    pub fn community(&self) -> RegionCode {
+        match self.level() {
+            RegionLevel::Grid => self.parent().unwrap_or_else(|| self.clone()),
+            _ => self.clone(),
+        }
+    }
+
     /// The code of the region directly above, or `None` for a province.
     pub fn parent(&self) -> Option<RegionCode> {
         let parent = match self.level() {
@@ -201,6 +210,9 @@ mod tests {
         assert_eq!(heard(Community, 2), [District, City]);
         assert_eq!(heard(District, 0), [District, City]);
         assert_eq!(Grid.escalation_rank(), RegionLevel::MAX_ALERT_LEVEL);
+        let (grid, community) = (rc("320508001001001"), rc("320508001001"));
+        assert_eq!((grid.community(), community.community()), (community.clone(), community));
+        assert_eq!(rc("320508001").community(), rc("320508001"));
     }
 
     #[test]

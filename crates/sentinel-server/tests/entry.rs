@@ -735,7 +735,11 @@ async fn unvaccinated_registration_is_reported(s: &TestServer) {
     let foreign =
         s.post(&format!("/api/v1/venues/{}/unvaccinated", other["id"]), &staff, body.clone()).await.0;
     assert_eq!(foreign, StatusCode::FORBIDDEN, "staff register only at their own venue");
-    // A person on record: reported to the home the registry knows; the staff cannot tell the ID is on record.
+    // A person on record: reported to the home the registry knows (a grid), at once to its community; the
+    // staff cannot tell the ID is on record.
+    let home = s.user(&g.admin, "grid1", "grid_worker", "320508001001").await;
+    let mut home_stream =
+        s.http.get(format!("{}/api/v1/alerts/stream", s.base)).bearer_auth(&home).send().await.unwrap();
     let on_record = json!({"name": "陈静", "id_number": id_number("320508", "19800101", 31), "region_code": "320508001002", "reason": "过敏体质"});
     let (status, linked) =
         s.post(&format!("/api/v1/venues/{}/unvaccinated", g.venue), &staff, on_record).await;
@@ -744,7 +748,8 @@ async fn unvaccinated_registration_is_reported(s: &TestServer) {
         (linked["home_region"].as_str(), linked["person_id"].as_i64()),
         (Some("320508001001001"), None)
     );
-    let home = s.user(&g.admin, "grid1", "grid_worker", "320508001001").await;
+    let heard = read_until(&mut home_stream, "unvaccinated_report", 2).await;
+    assert!(heard.contains("\"region_code\":\"320508001001\""), "raised in the home's community: {heard}");
     let (_, theirs) = s.get("/api/v1/unvaccinated", &home).await;
     assert_eq!(theirs["items"][0]["person_id"].as_i64(), Some(g.person), "{theirs}");
     let (status, e) = s

@@ -189,7 +189,8 @@ pub struct Alert {
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
     pub note: Option<String>,
-    /// 0: the venue's community; 1: escalated to the street; 2: to the district.
+    /// Escalations so far: 0 when raised (heard in the venue's region, its grid for most venues); each one
+    /// moves it a level up, grid → community → street → district (`RegionLevel::hears_alert`).
     pub level: u8,
 }
 
@@ -243,8 +244,9 @@ impl std::fmt::Debug for Unvaccinated {
 
 #[async_trait]
 pub trait EntryStore: Send + Sync {
-    /// Stores the registration and its report (an `unvaccinated_report` alert routed to the home region and
-    /// visible to the venue category's department), with the report's outbox rows, in one transaction. A
+    /// Stores the registration and its report (an `unvaccinated_report` alert raised in the home's community,
+    /// `RegionCode::community`, so the community hears it at once, and visible to the venue category's
+    /// department), with the report's outbox rows, in one transaction. A
     /// registration whose idempotency key the venue has used already is not stored or reported again: the
     /// earlier one comes back with `true`.
     async fn register_unvaccinated(
@@ -295,8 +297,9 @@ pub trait EntryStore: Send + Sync {
     /// Newest first.
     async fn list_alerts(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<Alert>, StoreError>;
     async fn get_alert(&self, id: i64) -> Result<Alert, StoreError>;
-    /// Raises by one level every open alert below `max_level` untouched since `older_than`, and owes each
-    /// active webhook a delivery of it at its new level (same transaction); returns them.
+    /// Raises by one level every open alert below `max_level` and below the district (its region's
+    /// escalation rank) untouched since `older_than`, and owes a delivery of it to the deployment-wide
+    /// webhooks and to the region webhooks at its new level (same transaction); returns them.
     async fn escalate_alerts(
         &self,
         older_than: DateTime<Utc>,

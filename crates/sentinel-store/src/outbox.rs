@@ -16,9 +16,9 @@ pub struct Webhook {
     pub format: String,
     pub active: bool,
     pub created_at: DateTime<Utc>,
-    /// `None`: every alert of the deployment. Otherwise the alerts of this region's subtree that reach its
-    /// level: a community's or grid's hook at once, a street's after one escalation, a district's (or
-    /// city's) after two — as the live streams do.
+    /// `None`: every alert of the deployment. Otherwise the alerts of this region's subtree when they reach
+    /// its level, as the live streams get them (`RegionLevel::hears_alert`): a grid's hook at once, its
+    /// community's after one escalation, its street's after two, its district's (or city's) after three.
     pub region: Option<sentinel_core::RegionCode>,
 }
 

@@ -135,7 +135,8 @@ pub fn region_rank(code: &str) -> String {
 }
 
 /// SQL: the escalation rank of the regions that hear an alert raised in `code` once it has been
-/// escalated `level` times; a region webhook hears it when this is its `audience_level`.
+/// escalated `level` times; a region webhook hears it when this is its `audience_level`. Never negative,
+/// since escalation stops at the region's rank (where `RegionLevel::hears_alert` saturates).
 pub fn alert_audience_rank(code: &str, level: &str) -> String {
     format!("({} - {level})", region_rank(code))
 }

@@ -245,7 +245,7 @@ mod cases {
         // Escalate what has waited 15 minutes, as the server's job does at time `t`.
         let at = |minutes: i64| async move {
             let t = now() + Duration::minutes(minutes);
-            s.escalate_alerts(t - Duration::minutes(15), 2, t).await.unwrap()
+            s.escalate_alerts(t - Duration::minutes(15), RegionLevel::MAX_ALERT_LEVEL, t).await.unwrap()
         };
         assert!(at(10).await.is_empty(), "not old enough");
         let up = at(20).await;
@@ -256,7 +256,7 @@ mod cases {
         );
         assert!(at(30).await.is_empty(), "the clock restarts at each escalation");
         assert_eq!(at(40).await[0].level, 2);
-        assert!(at(600).await.is_empty(), "capped");
+        assert!(at(600).await.is_empty(), "a community's alert stops at the district, two levels up");
     }
 
     /// A device's retry can land in the same batch as the scan it repeats: one visit, one set of alerts.
@@ -401,8 +401,55 @@ mod cases {
         assert_eq!(expired[0].alert.kind, "fever");
     }
 
-    /// A region's webhook hears that subtree's alerts at its level: a community's at once, its street's after
-    /// one escalation, its district's after two; a deployment-wide one every time; another community never.
+    /// The hooks owed a delivery at `t`, each delivered (so it is not owed again).
+    async fn owed_hooks(s: &dyn Store, t: chrono::DateTime<chrono::Utc>) -> Vec<i64> {
+        let claimed = s.claim_deliveries(t, 100, t + Duration::minutes(10)).await.unwrap();
+        for d in &claimed {
+            s.delivery_succeeded(d.id, t).await.unwrap();
+        }
+        let mut ids: Vec<i64> = claimed.iter().map(|d| d.webhook.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// An alert raised at a grid's venue climbs one level per escalation: the grid's hook hears it when
+    /// raised, the community's, the street's and the district's after one, two and three escalations;
+    /// a fourth changes nothing.
+    pub async fn grid_alerts_climb_one_level_at_a_time(s: &dyn Store) {
+        seed_regions(s).await;
+        let grid = rc("320508001001001");
+        let region = Region { code: grid.clone(), name_zh: "第一网格".into(), name_en: None };
+        s.upsert_regions(&[region]).await.unwrap();
+        let mall = s
+            .create_venue(&venue("观前商场", VenueCategory::CommercialComplex, "320508001001001"), now())
+            .await
+            .unwrap();
+        let mut hooks = Vec::new();
+        for code in ["320508001001001", "320508001001", "320508001", "320508"] {
+            let hook = s
+                .create_webhook("http://127.0.0.1:9/hook", "secret", "json", Some(&rc(code)), "admin", now())
+                .await
+                .unwrap();
+            hooks.push(hook.id);
+        }
+        let mut scan = visit(mall.id, None, None, None, 0);
+        scan.alerts = vec![NewAlert { kind: "code_red".into(), region_code: grid }];
+        let alert = s.record_visits(&[scan]).await.unwrap()[0].alert_ids[0];
+        let day = |n: i64| now() + Duration::days(n);
+        assert_eq!(owed_hooks(s, now() + Duration::minutes(1)).await, [hooks[0]], "raised: the grid's");
+        for (n, hook) in [(1u8, hooks[1]), (2, hooks[2]), (3, hooks[3])] {
+            let at = day(i64::from(n));
+            let up = s.escalate_alerts(at, RegionLevel::MAX_ALERT_LEVEL, at).await.unwrap();
+            assert_eq!(up.iter().map(|a| (a.id, a.level)).collect::<Vec<_>>(), [(alert, n)]);
+            assert_eq!(owed_hooks(s, at).await, [hook], "after {n} escalations");
+        }
+        assert!(s.escalate_alerts(day(4), RegionLevel::MAX_ALERT_LEVEL, day(4)).await.unwrap().is_empty());
+        assert!(owed_hooks(s, day(4)).await.is_empty(), "the district is the top");
+    }
+
+    /// A region's webhook hears that subtree's alerts at its level: for an alert raised at a community's
+    /// venue, the community's at once, its street's after one escalation, its district's after two; a
+    /// deployment-wide one every time; another community never.
     pub async fn region_webhooks_hear_their_alerts_at_their_level(s: &dyn Store) {
         seed_regions(s).await;
         let market = s
@@ -423,25 +470,16 @@ mod cases {
         let mut scan = visit(market.id, None, None, None, 0);
         scan.alerts = vec![NewAlert { kind: "fever".into(), region_code: rc("320508001001") }];
         s.record_visits(&[scan]).await.unwrap();
-        // What is owed at `t`, each delivered (so it is not owed again).
-        let owed = |t: chrono::DateTime<chrono::Utc>| async move {
-            let claimed = s.claim_deliveries(t, 100, t + Duration::minutes(10)).await.unwrap();
-            for d in &claimed {
-                s.delivery_succeeded(d.id, t).await.unwrap();
-            }
-            let mut ids: Vec<i64> = claimed.iter().map(|d| d.webhook.id).collect();
-            ids.sort_unstable();
-            ids
-        };
+        let owed = |t| owed_hooks(s, t);
         let day = |n: i64| now() + Duration::days(n);
         assert_eq!(
             owed(now() + Duration::minutes(1)).await,
             [hooks[0], hooks[1]],
             "level 0: everyone's and the community's"
         );
-        s.escalate_alerts(day(1), 2, day(1)).await.unwrap();
+        s.escalate_alerts(day(1), RegionLevel::MAX_ALERT_LEVEL, day(1)).await.unwrap();
         assert_eq!(owed(day(1)).await, [hooks[0], hooks[3]], "level 1: the street's");
-        s.escalate_alerts(day(2), 2, day(2)).await.unwrap();
+        s.escalate_alerts(day(2), RegionLevel::MAX_ALERT_LEVEL, day(2)).await.unwrap();
         assert_eq!(owed(day(2)).await, [hooks[0], hooks[4]], "level 2: the district's");
 
         // Given up on: the community's dead letter is listed for its district, not for the other community.
@@ -527,5 +565,6 @@ contract!(
     crossed_retries_in_concurrent_batches_land,
     deliveries_are_claimed_once_per_lease,
     region_webhooks_hear_their_alerts_at_their_level,
+    grid_alerts_climb_one_level_at_a_time,
     unvaccinated_registrations_report_home_and_department,
 );

@@ -347,8 +347,8 @@ async fn demo_seeds_idempotently_and_serves() {
     let homes: std::collections::HashSet<&str> =
         seen["items"].as_array().unwrap().iter().map(|p| p["region_code"].as_str().unwrap()).collect();
     assert!(
-        homes.len() <= 1 && homes.iter().all(|h| h.len() == 15),
-        "a grid worker sees only their grid: {homes:?}"
+        homes.len() == 1 && homes.iter().all(|h| h.len() == 15),
+        "a grid worker sees their own grid's residents and no one else: {homes:?}"
     );
 
     let mut secrets = Vec::new();

@@ -36,7 +36,8 @@ pub struct AlertView {
     pub acknowledged_by: Option<String>,
     pub resolved_by: Option<String>,
     pub note: Option<String>,
-    /// 0: the venue's community; 1: escalated to the street; 2: to the district.
+    /// Escalations so far: 0 when raised (heard in the venue's region, its grid for most venues); each one
+    /// moves it a level up, grid → community → street → district (`RegionLevel::hears_alert`).
     pub level: u8,
 }
 

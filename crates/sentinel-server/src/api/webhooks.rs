@@ -27,8 +27,8 @@ pub struct WebhookInput {
     /// the grid and level and sends it to that grid's duty roster (Sentinel keeps no officials' phones).
     pub format: Option<String>,
     /// The region whose alerts it hears (a community's group robot, a street office's): that subtree's
-    /// alerts at the level the live streams get them (community or grid at once, street after one
-    /// escalation, district after two). Omitted: every alert — only for deployment-wide callers; a
+    /// alerts when they reach its level, as the live streams get them (a venue's grid at once, its
+    /// community after one escalation, its street after two, its district after three). Omitted: every alert — only for deployment-wide callers; a
     /// district's command centre gets its own region by default.
     pub region_code: Option<String>,
 }

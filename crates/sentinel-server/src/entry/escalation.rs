@@ -1,5 +1,6 @@
 //! Escalation: an alert nobody acknowledged within the configured minutes goes up a level — from the
-//! venue's community to its street, then to its district — and is pushed again to the live streams there.
+//! venue's grid to its community, its street, then its district — and is pushed again to the live streams
+//! there.
 
 use crate::entry::AlertEvent;
 use crate::state::AppState;

@@ -23,7 +23,8 @@ pub struct AlertEvent {
     pub region_code: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
-    /// 0: the venue's community and its grids; 1: escalated to the street; 2: to the district and above.
+    /// Escalations so far: 0 when raised (heard in the venue's region, its grid for most venues); each one
+    /// moves it a level up, grid → community → street → district (`RegionLevel::hears_alert`).
     pub level: u8,
     #[serde(skip)]
     pub category: Option<VenueCategory>,

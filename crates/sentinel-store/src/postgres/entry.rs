@@ -417,9 +417,16 @@ impl EntryStore for PostgresStore {
             return Ok((unvaccinated_row(&row)?.decode(&self.cipher)?, true));
         };
         let id: i64 = inserted.try_get(0)?;
-        let alert_id =
-            insert_alert(&tx, "unvaccinated_report", None, r.venue_id.0, r.person_id, &r.home_region, at)
-                .await?;
+        let alert_id = insert_alert(
+            &tx,
+            "unvaccinated_report",
+            None,
+            r.venue_id.0,
+            r.person_id,
+            &r.home_region.community(),
+            at,
+        )
+        .await?;
         tx.execute("UPDATE unvaccinated_registrations SET alert_id = $2 WHERE id = $1", &[&id, &alert_id])
             .await?;
         let row = tx.query_one(&select, &[&id]).await?;

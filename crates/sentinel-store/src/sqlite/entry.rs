@@ -227,7 +227,7 @@ impl EntryStore for SqliteStore {
             }
             let id = tx.last_insert_rowid();
             let alert_id =
-                insert_alert(&tx, "unvaccinated_report", None, r.venue_id.0, r.person_id, &r.home_region, at)?;
+                insert_alert(&tx, "unvaccinated_report", None, r.venue_id.0, r.person_id, &r.home_region.community(), at)?;
             tx.execute("UPDATE unvaccinated_registrations SET alert_id = ?2 WHERE id = ?1", params![id, alert_id])?;
             let row = tx.query_row(&select, [id], unvaccinated_row)?;
             tx.commit()?;
