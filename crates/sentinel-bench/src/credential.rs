@@ -97,7 +97,7 @@ pub fn run(json: bool, persons: usize, iterations: usize) -> anyhow::Result<()> 
         anchor_value: 1e6 / raw_us,
         budget: "one core",
     });
-    eprintln!("message signed: {} bytes; token: {} characters", message.len(), tokens[0].len());
+    note!("message signed: {} bytes; token: {} characters", message.len(), tokens[0].len());
 
     // Status lookups from a cache holding `persons` records.
     let tz = FixedOffset::east_opt(8 * 3600).unwrap();
@@ -160,14 +160,14 @@ pub fn run(json: bool, persons: usize, iterations: usize) -> anyhow::Result<()> 
         })
         .collect();
     cache.set_risk_areas(areas);
-    eprintln!("cache of {persons} persons built in {:.1} s", started.elapsed().as_secs_f64());
+    note!("cache of {persons} persons built in {:.1} s", started.elapsed().as_secs_f64());
 
     // Steady state: every status computed once, as a running gate's cache holds them.
     let warm = Instant::now();
     for p in 0..persons {
         black_box(cache.cached_status(PersonId(p as i64), now, tz));
     }
-    eprintln!("statuses computed in {:.1} s", warm.elapsed().as_secs_f64());
+    note!("statuses computed in {:.1} s", warm.elapsed().as_secs_f64());
     let lookups = 1_000_000;
     let ids: Vec<PersonId> = (0..lookups).map(|_| PersonId(rng.gen_range(0..persons as i64))).collect();
     let time_each = |f: &dyn Fn(PersonId)| {

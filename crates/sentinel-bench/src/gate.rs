@@ -249,7 +249,7 @@ pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
         if let Ok(url) = std::env::var("SENTINEL_BENCH_POSTGRES_URL") {
             backends.push(("postgres", Some(url)));
         } else {
-            eprintln!(
+            note!(
                 "PostgreSQL not measured: set SENTINEL_BENCH_POSTGRES_URL (a server where the bench may create a scratch database)"
             );
         }
@@ -278,7 +278,7 @@ pub fn run(json: bool, seconds: u64, connections: usize) -> anyhow::Result<()> {
             let offered = throughput / 2.0;
             let (_, latencies) = load(&target, &mut devices, Request::Scan, seconds, Some(offered)).await?;
             let (_, floor) = load(&target, &mut devices, Request::Health, seconds, Some(offered)).await?;
-            eprintln!(
+            note!(
                 "{name}: {throughput:.0} scans/s flat out (CPU stolen by the hypervisor: {steal}); p50 {:.2} ms, p99 {:.2} ms at {offered:.0}/s offered \
                  (GET /healthz at that rate: p99 {:.2} ms); raw Ed25519 best so far {raw:.0}/s",
                 percentile(&latencies, 0.5),

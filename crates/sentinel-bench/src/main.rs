@@ -6,9 +6,10 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[macro_use]
+mod report;
 mod credential;
 mod gate;
-mod report;
 mod trace;
 mod trace_postgres;
 
@@ -66,7 +67,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
-        eprintln!("warning: a debug build measures nothing useful; run with --release");
+        note!("warning: a debug build measures nothing useful; run with --release");
     }
     match Cli::parse().command {
         Command::Credential { json, persons, iterations } => credential::run(json, persons, iterations),

@@ -1,7 +1,20 @@
-//! Printing figures with their anchors, as text or one JSON line each.
+//! Printing figures with their anchors, as text or one JSON line each; diagnostics on standard error.
 
 use serde_json::json;
 use std::io::Write;
+
+/// Writes one line of diagnostics to standard error, best effort: `eprintln!` would panic on a closed
+/// pipe (`sentinel-bench gate 2>&1 | head`), and a lost progress line must not stop a benchmark.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        $crate::report::note_line(format_args!($($arg)*))
+    };
+}
+
+pub fn note_line(line: std::fmt::Arguments) {
+    // Ignored on purpose: see `note!`.
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
 
 pub struct Figure {
     pub figure: &'static str,

@@ -222,7 +222,7 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
         _ => VisitCity::zipf(options),
     };
     let visits = city.visits.len();
-    eprintln!(
+    note!(
         "city ({}): {} persons, {} venues, {} days, {visits} visits (generated in {:.1} s)",
         o.model,
         o.persons,
@@ -234,7 +234,7 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
     let index = TraceIndex::build(&city.visits, o.persons, city.categories.clone())?;
     let build_secs = t.elapsed().as_secs_f64();
     let stats = index.stats();
-    eprintln!(
+    note!(
         "index: built in {build_secs:.2} s, {:.1} bytes a visit ({:.1} with offsets)",
         stats.visit_bytes as f64 / visits as f64,
         stats.total_bytes as f64 / visits as f64
@@ -252,7 +252,7 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
     if let Some(exposures) = o.parallel_from {
         tracer = tracer.with_parallel_threshold(exposures);
     }
-    eprintln!(
+    note!(
         "tracer: {:.1} MB of per-person state ({} bytes a person; twice with the second-hop helper)",
         tracer.state_bytes() as f64 / 1e6,
         tracer.state_bytes() / o.persons.max(1) as usize
@@ -270,19 +270,19 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
             let t = Instant::now();
             let pg =
                 crate::trace_postgres::PgAnchor::load(&url, &city, &rules).context("loading PostgreSQL")?;
-            eprintln!(
+            note!(
                 "PostgreSQL: loaded (COPY) and indexed in {:.1} s, {:.1} bytes a visit; the SQL of one case:{}\n",
                 t.elapsed().as_secs_f64(),
                 pg.bytes_a_visit,
                 crate::trace_postgres::TRACE_SQL_PG
             );
             if let Some(case) = compared.first() {
-                eprintln!("PostgreSQL's plan:\n  {}\n", pg.plan(case, now, &rules)?);
+                note!("PostgreSQL's plan:\n  {}\n", pg.plan(case, now, &rules)?);
             }
             Some(pg)
         }
         _ => {
-            eprintln!(
+            note!(
                 "PostgreSQL not measured: set SENTINEL_BENCH_POSTGRES_URL (a server where the bench may create a scratch database)"
             );
             None
@@ -302,9 +302,9 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
         // The load left the file's pages dirty (no journal, no sync): written back now, not by the kernel's
         // flusher on the other core half a minute into the timed runs of both sides.
         std::fs::File::open(&path)?.sync_all().context("flushing the loaded SQLite file")?;
-        eprintln!("SQLite: loaded and indexed in {load_secs:.1} s; the SQL of one case:{TRACE_SQL}\n");
+        note!("SQLite: loaded and indexed in {load_secs:.1} s; the SQL of one case:{TRACE_SQL}\n");
         if let Some(case) = compared.first() {
-            eprintln!("SQLite's plan:\n  {}\n", sql_plan(&db, case, now, &rules)?);
+            note!("SQLite's plan:\n  {}\n", sql_plan(&db, case, now, &rules)?);
         }
         for (k, case) in compared.iter().enumerate() {
             // Each side runs the case `repeat` times in a row and counts its best: both warm with their own
@@ -362,7 +362,7 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
             }
             let postgres =
                 pg_compared.get(k).map(|t| format!(" | PostgreSQL {t:>10.1} ms")).unwrap_or_default();
-            eprintln!(
+            note!(
                 "case {k:>3}: {:>6} close {:>7} secondary {:>6} companions | index {:>9.3} ms (first run {:>9.3}) | SQLite {:>10.1} ms{postgres}",
                 mine[0].len(),
                 mine[1].len(),
@@ -419,7 +419,7 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
         heaviest = heaviest.max((r.secondary.len(), r.close.len()));
     }
     sort(&mut engine_sampled);
-    eprintln!("{} sampled cases: heaviest {} close, {} secondary", sampled.len(), heaviest.1, heaviest.0);
+    note!("{} sampled cases: heaviest {} close, {} secondary", sampled.len(), heaviest.1, heaviest.0);
     let sql_p50 = percentile(&sql_compared, 0.5);
     figures.push(Figure {
         figure: "trace p50, sampled cases",
@@ -440,7 +440,7 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
     let t = Instant::now();
     let r = tracer.trace(&rules, &batch, now, UTC_OFFSET);
     let batch_secs = t.elapsed().as_secs_f64();
-    eprintln!(
+    note!(
         "batch of {} cases: {} close, {} secondary, {} companions",
         batch.len(),
         r.close.len(),
@@ -482,7 +482,7 @@ pub fn run(o: TraceOptions) -> anyhow::Result<()> {
         anchor_value: build_secs * 1000.0,
         budget: "for the record",
     });
-    eprintln!(
+    note!(
         "live update: {live} new visits (the latest entered) and their persons' earlier ones indexed in {live_ms:.1} ms beside the big index (a whole rebuild: {:.0} ms); the compared cases trace the same on both",
         build_secs * 1000.0
     );
