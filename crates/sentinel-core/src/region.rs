@@ -119,6 +119,19 @@ impl RegionCode {
         }
     }
 
+    /// The region that hears an alert raised here once it has been escalated `escalations` times
+    /// (`RegionLevel::hears_alert`): this one, then one level up per escalation, never above the district.
+    pub fn alert_audience(&self, escalations: u8) -> RegionCode {
+        let mut at = self.clone();
+        for _ in 0..escalations.min(self.level().escalation_rank()) {
+            match at.parent() {
+                Some(up) => at = up,
+                None => break,
+            }
+        }
+        at
+    }
+
     /// The code of the region directly above, or `None` for a province.
     pub fn parent(&self) -> Option<RegionCode> {
         let parent = match self.level() {
@@ -213,6 +226,10 @@ mod tests {
         let (grid, community) = (rc("320508001001001"), rc("320508001001"));
         assert_eq!((grid.community(), community.community()), (community.clone(), community));
         assert_eq!(rc("320508001").community(), rc("320508001"));
+        let audience: Vec<RegionCode> = (0..5).map(|n| grid.alert_audience(n)).collect();
+        let chain = ["320508001001001", "320508001001", "320508001", "320508", "320508"].map(rc);
+        assert_eq!(audience, chain, "up one level per escalation, never above the district");
+        assert_eq!(rc("320508").alert_audience(2), rc("320508"));
     }
 
     #[test]

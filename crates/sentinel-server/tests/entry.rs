@@ -358,13 +358,17 @@ async fn unacknowledged_alerts_escalate(s: &TestServer) {
     assert_eq!(escalate(1).await, 1);
     let received = read_until(&mut community_stream, "code_red", 2).await;
     assert!(received.contains("\"level\":1"), "{received}");
+    assert!(received.contains("\"audience_region\":\"320508001001\""), "{received}");
     let early = tokio::time::timeout(std::time::Duration::from_millis(400), stream.chunk()).await;
     assert!(early.is_err(), "the street hears nothing before the second escalation: {early:?}");
     assert_eq!(escalate(20).await, 1);
     let received = read_until(&mut stream, "code_red", 2).await;
     assert!(received.contains("\"level\":2"), "{received}");
     let (_, alerts) = s.get("/api/v1/alerts?status=open", &street).await;
-    assert_eq!(alerts["items"][0]["level"], 2);
+    assert_eq!(
+        (alerts["items"][0]["level"].as_u64(), alerts["items"][0]["audience_region"].as_str()),
+        (Some(2), Some("320508001"))
+    );
     // The webhook and the SMS gateway hear of it at each level: raised, the community's, the street's.
     let deliveries = wait_for_count(&json_seen, 3).await;
     let levels: Vec<Value> = deliveries
@@ -691,6 +695,7 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
     let (_, body) = wait_for(&district_seen).await;
     let event: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(event["alert"]["level"], 3, "{event}");
+    assert_eq!(event["alert"]["audience_region"], "320508", "{event}");
     assert!(other_seen.lock().unwrap().is_empty());
 }
 

@@ -27,7 +27,8 @@ pub struct AlertView {
     pub visit_id: Option<i64>,
     pub venue_id: i64,
     pub person_id: Option<i64>,
-    /// The venue's grid.
+    /// Where it was raised: the venue's region (its grid, for most venues), or an unvaccinated report's
+    /// home community.
     pub region_code: String,
     /// open, acknowledged or resolved
     pub status: &'static str,
@@ -39,6 +40,8 @@ pub struct AlertView {
     /// Escalations so far: 0 when raised (heard in the venue's region, its grid for most venues); each one
     /// moves it a level up, grid → community → street → district (`RegionLevel::hears_alert`).
     pub level: u8,
+    /// The region whose workers are asked to act now: `region_code` lifted one level per escalation.
+    pub audience_region: String,
 }
 
 fn alert_view(state: &AppState, a: Alert) -> AlertView {
@@ -55,6 +58,7 @@ fn alert_view(state: &AppState, a: Alert) -> AlertView {
         resolved_by: a.resolved_by,
         note: a.note,
         level: a.level,
+        audience_region: a.region_code.alert_audience(a.level).to_string(),
     }
 }
 

@@ -96,6 +96,7 @@ pub async fn record(state: &AppState, entry: Entry<'_>) -> ApiResult<RecordedVis
                 region_code: venue.region_code.to_string(),
                 created_at: entry.at,
                 level: 0,
+                audience_region: venue.region_code.to_string(),
                 category: Some(venue.category),
             });
         }

@@ -137,6 +137,7 @@ async fn deliver(
                 "alert_id": a.id,
                 "region_code": a.region_code.to_string(),
                 "level": a.level,
+                "audience_region": a.region_code.alert_audience(a.level).to_string(),
                 "text": sms_text(state, d),
             }),
         )?,
@@ -156,6 +157,7 @@ async fn deliver(
                     "visit_id": a.visit_id,
                     "region_code": a.region_code.to_string(),
                     "level": a.level,
+                    "audience_region": a.region_code.alert_audience(a.level).to_string(),
                     "created_at": state.local(a.created_at),
                 }
             }),

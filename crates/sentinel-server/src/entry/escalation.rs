@@ -56,9 +56,7 @@ pub async fn follow_other_nodes(state: AppState, database_url: String) {
                     };
                     match state.store.get_venue(alert.venue_id).await {
                         // At the level announced: if it went up since, that announcement follows.
-                        Ok(venue) => {
-                            state.alerts.publish(AlertEvent { level, ..AlertEvent::new(&alert, &venue) })
-                        }
+                        Ok(venue) => state.alerts.publish(AlertEvent::new(&alert, &venue).at_level(level)),
                         Err(e) => {
                             tracing::warn!(alert = id, error = %e, "announced alert's venue unreadable")
                         }

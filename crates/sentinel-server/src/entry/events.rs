@@ -19,13 +19,17 @@ pub struct AlertEvent {
     pub venue_name: String,
     pub person_id: Option<i64>,
     pub visit_id: i64,
-    /// The venue's grid.
+    /// Where it was raised: the venue's region (its grid, for most venues), or an unvaccinated report's
+    /// home community.
     pub region_code: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     /// Escalations so far: 0 when raised (heard in the venue's region, its grid for most venues); each one
     /// moves it a level up, grid → community → street → district (`RegionLevel::hears_alert`).
     pub level: u8,
+    /// The region whose workers are asked to act now: `region_code` lifted one level per escalation
+    /// (`RegionCode::alert_audience`).
+    pub audience_region: String,
     #[serde(skip)]
     pub category: Option<VenueCategory>,
 }
@@ -44,8 +48,16 @@ impl AlertEvent {
             region_code: alert.region_code.to_string(),
             created_at: alert.created_at,
             level: alert.level,
+            audience_region: alert.region_code.alert_audience(alert.level).to_string(),
             category: Some(venue.category),
         }
+    }
+
+    /// The same event at escalation `level` (an announcement that arrives after the alert moved on).
+    pub fn at_level(self, level: u8) -> Self {
+        let audience_region = RegionCode::parse(&self.region_code)
+            .map_or_else(|_| self.audience_region.clone(), |r| r.alert_audience(level).to_string());
+        Self { level, audience_region, ..self }
     }
 
     /// Who is pushed this event: region scopes at the event's level (the venue's grid first, then its
@@ -135,6 +147,7 @@ mod tests {
             region_code: "320508001001".into(),
             created_at: chrono::DateTime::UNIX_EPOCH,
             level,
+            audience_region: "320508001001".into(),
             category: None,
         }
     }
