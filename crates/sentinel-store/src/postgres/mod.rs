@@ -2,6 +2,7 @@
 //! lock so several `sentinel serve` nodes can start at once.
 
 mod cases;
+mod connection;
 mod credentials;
 mod entry;
 mod health;
@@ -186,9 +187,7 @@ fn rename_conflict(what: &'static str) -> impl Fn(tokio_postgres::Error) -> Stor
 impl PostgresStore {
     /// Connects a pool to the URL and applies pending migrations.
     pub async fn connect(url: &str, cipher: Arc<PersonalDataCipher>) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url.parse().map_err(|e| {
-            StoreError::Config(format!("invalid PostgreSQL URL {}: {e}", crate::redact_url(url)))
-        })?;
+        let config = connection::connection_config(url)?;
         let manager =
             Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
