@@ -24,7 +24,8 @@ pub struct WebhookInput {
     /// for `dingtalk`.
     pub secret: String,
     /// `json` (default), `wecom`, `dingtalk`, or `sms`: the city's SMS gateway, which gets a short text and
-    /// the grid and level and sends it to that grid's duty roster (Sentinel keeps no officials' phones).
+    /// the region asked to act (`audience_region`) and sends it to that region's duty roster (Sentinel
+    /// keeps no officials' phones).
     pub format: Option<String>,
     /// The region whose alerts it hears (a community's group robot, a street office's): that subtree's
     /// alerts when they reach its level, as the live streams get them (a venue's grid at once, its
