@@ -56,9 +56,6 @@ impl RegionLevel {
     pub fn hears_alert(self, raised: RegionLevel, escalations: u8) -> bool {
         self.escalation_rank() == raised.escalation_rank().saturating_sub(escalations)
     }
-
-    /// The most escalations an alert can take (one raised in a grid, up to the district).
-    pub const MAX_ALERT_LEVEL: u8 = 3;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -222,7 +219,6 @@ mod tests {
         assert_eq!(heard(Community, 0), [Community], "a venue registered at its community: no grid to ask");
         assert_eq!(heard(Community, 2), [District, City]);
         assert_eq!(heard(District, 0), [District, City]);
-        assert_eq!(Grid.escalation_rank(), RegionLevel::MAX_ALERT_LEVEL);
         let (grid, community) = (rc("320508001001001"), rc("320508001001"));
         assert_eq!((grid.community(), community.community()), (community.clone(), community));
         assert_eq!(rc("320508001").community(), rc("320508001"));

@@ -297,13 +297,12 @@ pub trait EntryStore: Send + Sync {
     /// Newest first.
     async fn list_alerts(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<Alert>, StoreError>;
     async fn get_alert(&self, id: i64) -> Result<Alert, StoreError>;
-    /// Raises by one level every open alert below `max_level` and below the district (its region's
-    /// escalation rank) untouched since `older_than`, and owes a delivery of it to the deployment-wide
-    /// webhooks and to the region webhooks at its new level (same transaction); returns them.
+    /// Raises by one level every open alert untouched since `older_than` that has not reached the district
+    /// (its level is below its region's escalation rank), and owes a delivery of it to the
+    /// deployment-wide webhooks and to the region webhooks at its new level (same transaction); returns them.
     async fn escalate_alerts(
         &self,
         older_than: DateTime<Utc>,
-        max_level: u8,
         now: DateTime<Utc>,
     ) -> Result<Vec<Alert>, StoreError>;
     /// Moves an alert forward (open → acknowledged → resolved); `NotFound` if it is not in a state to.

@@ -245,7 +245,7 @@ mod cases {
         // Escalate what has waited 15 minutes, as the server's job does at time `t`.
         let at = |minutes: i64| async move {
             let t = now() + Duration::minutes(minutes);
-            s.escalate_alerts(t - Duration::minutes(15), RegionLevel::MAX_ALERT_LEVEL, t).await.unwrap()
+            s.escalate_alerts(t - Duration::minutes(15), t).await.unwrap()
         };
         assert!(at(10).await.is_empty(), "not old enough");
         let up = at(20).await;
@@ -439,11 +439,11 @@ mod cases {
         assert_eq!(owed_hooks(s, now() + Duration::minutes(1)).await, [hooks[0]], "raised: the grid's");
         for (n, hook) in [(1u8, hooks[1]), (2, hooks[2]), (3, hooks[3])] {
             let at = day(i64::from(n));
-            let up = s.escalate_alerts(at, RegionLevel::MAX_ALERT_LEVEL, at).await.unwrap();
+            let up = s.escalate_alerts(at, at).await.unwrap();
             assert_eq!(up.iter().map(|a| (a.id, a.level)).collect::<Vec<_>>(), [(alert, n)]);
             assert_eq!(owed_hooks(s, at).await, [hook], "after {n} escalations");
         }
-        assert!(s.escalate_alerts(day(4), RegionLevel::MAX_ALERT_LEVEL, day(4)).await.unwrap().is_empty());
+        assert!(s.escalate_alerts(day(4), day(4)).await.unwrap().is_empty());
         assert!(owed_hooks(s, day(4)).await.is_empty(), "the district is the top");
     }
 
@@ -477,9 +477,9 @@ mod cases {
             [hooks[0], hooks[1]],
             "level 0: everyone's and the community's"
         );
-        s.escalate_alerts(day(1), RegionLevel::MAX_ALERT_LEVEL, day(1)).await.unwrap();
+        s.escalate_alerts(day(1), day(1)).await.unwrap();
         assert_eq!(owed(day(1)).await, [hooks[0], hooks[3]], "level 1: the street's");
-        s.escalate_alerts(day(2), RegionLevel::MAX_ALERT_LEVEL, day(2)).await.unwrap();
+        s.escalate_alerts(day(2), day(2)).await.unwrap();
         assert_eq!(owed(day(2)).await, [hooks[0], hooks[4]], "level 2: the district's");
 
         // Given up on: the community's dead letter is listed for its district, not for the other community.

@@ -86,19 +86,15 @@ pub async fn record(state: &AppState, entry: Entry<'_>) -> ApiResult<RecordedVis
     let recorded = state.visits.record(visit).await?;
     if !recorded.duplicate {
         for (alert_id, alert) in recorded.alert_ids.iter().zip(&alerts) {
-            state.alerts.publish(AlertEvent {
-                id: *alert_id,
-                kind: alert.kind.clone(),
-                venue_id: venue.id.0,
-                venue_name: venue.name.clone(),
-                person_id: entry.person.map(|p| p.0),
-                visit_id: recorded.visit_id,
-                region_code: venue.region_code.to_string(),
-                created_at: entry.at,
-                level: 0,
-                audience_region: venue.region_code.to_string(),
-                category: Some(venue.category),
-            });
+            state.alerts.publish(AlertEvent::raised(
+                *alert_id,
+                alert.kind.clone(),
+                venue,
+                entry.person.map(|p| p.0),
+                recorded.visit_id,
+                alert.region_code.clone(),
+                entry.at,
+            ));
         }
     }
     Ok(recorded)

@@ -8,6 +8,7 @@
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
+use sentinel_core::RegionLevel;
 use sentinel_store::Delivery;
 use serde_json::json;
 use sha2::Sha256;
@@ -55,9 +56,9 @@ fn level_zh(a: &sentinel_store::Alert) -> &'static str {
     if a.level == 0 {
         return "";
     }
-    match a.region_code.level().escalation_rank().saturating_sub(a.level) {
-        2 => "（超时未处置，已升级至社区）",
-        1 => "（超时未处置，已升级至街道）",
+    match a.region_code.alert_audience(a.level).level() {
+        RegionLevel::Grid | RegionLevel::Community => "（超时未处置，已升级至社区）",
+        RegionLevel::Street => "（超时未处置，已升级至街道）",
         _ => "（超时未处置，已升级至区）",
     }
 }

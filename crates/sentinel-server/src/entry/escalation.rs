@@ -15,14 +15,13 @@ pub async fn escalate_due(state: &AppState) -> usize {
 /// Escalates every open alert untouched since `cutoff` and pushes it to its new level's streams.
 pub async fn escalate_untouched_since(state: &AppState, cutoff: chrono::DateTime<chrono::Utc>) -> usize {
     let now = state.now();
-    let escalated =
-        match state.store.escalate_alerts(cutoff, sentinel_core::RegionLevel::MAX_ALERT_LEVEL, now).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "escalating alerts failed");
-                return 0;
-            }
-        };
+    let escalated = match state.store.escalate_alerts(cutoff, now).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "escalating alerts failed");
+            return 0;
+        }
+    };
     for a in &escalated {
         tracing::info!(alert = a.id, level = a.level, "alert escalated");
         match state.store.get_venue(a.venue_id).await {

@@ -21,7 +21,9 @@ pub struct AlertEvent {
     pub visit_id: i64,
     /// Where it was raised: the venue's region (its grid, for most venues), or an unvaccinated report's
     /// home community.
-    pub region_code: String,
+    #[serde(serialize_with = "as_text")]
+    #[schema(value_type = String)]
+    pub region_code: RegionCode,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     /// Escalations so far: 0 when raised (heard in the venue's region, its grid for most venues); each one
@@ -29,49 +31,76 @@ pub struct AlertEvent {
     pub level: u8,
     /// The region whose workers are asked to act now: `region_code` lifted one level per escalation
     /// (`RegionCode::alert_audience`).
-    pub audience_region: String,
+    #[serde(serialize_with = "as_text")]
+    #[schema(value_type = String)]
+    pub audience_region: RegionCode,
     #[serde(skip)]
     pub category: Option<VenueCategory>,
 }
 
+/// A region code in JSON: its digits.
+fn as_text<S: serde::Serializer>(code: &RegionCode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(code.as_str())
+}
+
 impl AlertEvent {
-    /// The event for a stored alert at its venue, routed by the alert's own region (the venue's grid, or
-    /// the home community of an unvaccinated report).
-    pub fn new(alert: &sentinel_store::Alert, venue: &sentinel_store::Venue) -> Self {
+    /// An alert as raised (not yet escalated) at `venue` in `region`, about the visit `visit_id` if any.
+    pub fn raised(
+        id: i64,
+        kind: String,
+        venue: &sentinel_store::Venue,
+        person_id: Option<i64>,
+        visit_id: i64,
+        region: RegionCode,
+        created_at: DateTime<Utc>,
+    ) -> Self {
         Self {
-            id: alert.id,
-            kind: alert.kind.clone(),
+            id,
+            kind,
             venue_id: venue.id.0,
             venue_name: venue.name.clone(),
-            person_id: alert.person_id.map(|p| p.0),
-            visit_id: alert.visit_id.unwrap_or_default(),
-            region_code: alert.region_code.to_string(),
-            created_at: alert.created_at,
-            level: alert.level,
-            audience_region: alert.region_code.alert_audience(alert.level).to_string(),
+            person_id,
+            visit_id,
+            audience_region: region.clone(),
+            region_code: region,
+            created_at,
+            level: 0,
             category: Some(venue.category),
         }
     }
 
-    /// The same event at escalation `level` (an announcement that arrives after the alert moved on).
+    /// The event for a stored alert at its venue, routed by the alert's own region (the venue's grid, or
+    /// the home community of an unvaccinated report), at the level it has reached.
+    pub fn new(alert: &sentinel_store::Alert, venue: &sentinel_store::Venue) -> Self {
+        let visit_id = alert.visit_id.unwrap_or_default();
+        let person_id = alert.person_id.map(|p| p.0);
+        Self::raised(
+            alert.id,
+            alert.kind.clone(),
+            venue,
+            person_id,
+            visit_id,
+            alert.region_code.clone(),
+            alert.created_at,
+        )
+        .at_level(alert.level)
+    }
+
+    /// The same event at escalation `level` (also for an announcement that arrives after the alert moved on).
     pub fn at_level(self, level: u8) -> Self {
-        let audience_region = RegionCode::parse(&self.region_code)
-            .map_or_else(|_| self.audience_region.clone(), |r| r.alert_audience(level).to_string());
-        Self { level, audience_region, ..self }
+        Self { level, audience_region: self.region_code.alert_audience(level), ..self }
     }
 
     /// Who is pushed this event: region scopes at the event's level (the venue's grid first, then its
     /// community, street and district, one per escalation: `RegionLevel::hears_alert`), and every other
     /// scope covering the venue.
     pub fn visible_to(&self, scope: &Scope) -> bool {
-        let (Ok(region), Some(category)) = (RegionCode::parse(&self.region_code), self.category) else {
-            return false;
-        };
-        if !scope.covers_venue(VenueId(self.venue_id), category, &region) {
+        let Some(category) = self.category else { return false };
+        if !scope.covers_venue(VenueId(self.venue_id), category, &self.region_code) {
             return false;
         }
         match scope {
-            Scope::Region(r) => r.level().hears_alert(region.level(), self.level),
+            Scope::Region(r) => r.level().hears_alert(self.region_code.level(), self.level),
             _ => true,
         }
     }
@@ -144,10 +173,10 @@ mod tests {
             venue_name: "x".into(),
             person_id: None,
             visit_id: 1,
-            region_code: "320508001001".into(),
+            region_code: RegionCode::parse("320508001001").unwrap(),
             created_at: chrono::DateTime::UNIX_EPOCH,
             level,
-            audience_region: "320508001001".into(),
+            audience_region: RegionCode::parse("320508001001").unwrap(),
             category: None,
         }
     }

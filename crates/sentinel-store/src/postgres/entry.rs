@@ -619,7 +619,6 @@ impl EntryStore for PostgresStore {
     async fn escalate_alerts(
         &self,
         older_than: DateTime<Utc>,
-        max_level: u8,
         now: DateTime<Utc>,
     ) -> Result<Vec<Alert>, StoreError> {
         let mut c = self.pool.get().await?;
@@ -627,14 +626,11 @@ impl EntryStore for PostgresStore {
         // An alert stops climbing at the district (`level` reaches its region's rank).
         let sql = format!(
             "UPDATE alerts AS a SET level = level + 1, escalated_at = $1
-             WHERE status = 'open' AND level < $2 AND level < {}
-               AND COALESCE(escalated_at, created_at) <= $3
+             WHERE status = 'open' AND level < {} AND COALESCE(escalated_at, created_at) <= $2
              RETURNING {ALERT_COLUMNS}",
             query::region_rank("a.region_code")
         );
-        let rows = tx
-            .query(&sql, &[&now.timestamp_millis(), &i64::from(max_level), &older_than.timestamp_millis()])
-            .await?;
+        let rows = tx.query(&sql, &[&now.timestamp_millis(), &older_than.timestamp_millis()]).await?;
         let escalated = rows.iter().map(|r| alert_row(r)?.decode()).collect::<Result<Vec<_>, _>>()?;
         // The webhooks hear of it again, at the new level, as surely as the first time.
         let ids: Vec<i64> = escalated.iter().map(|a| a.id).collect();

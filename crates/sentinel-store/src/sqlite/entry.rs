@@ -425,7 +425,6 @@ impl EntryStore for SqliteStore {
     async fn escalate_alerts(
         &self,
         older_than: DateTime<Utc>,
-        max_level: u8,
         now: DateTime<Utc>,
     ) -> Result<Vec<Alert>, StoreError> {
         self.write(Box::new(move |c, _| {
@@ -433,8 +432,7 @@ impl EntryStore for SqliteStore {
             // An alert stops climbing at the district (`level` reaches its region's rank).
             let sql = format!(
                 "UPDATE alerts SET level = level + 1, escalated_at = ?1
-                 WHERE status = 'open' AND level < ?2 AND level < {}
-                   AND COALESCE(escalated_at, created_at) <= ?3
+                 WHERE status = 'open' AND level < {} AND COALESCE(escalated_at, created_at) <= ?2
                  RETURNING {}",
                 query::region_rank("region_code"),
                 ALERT_COLUMNS.replace("a.", "")
@@ -442,10 +440,8 @@ impl EntryStore for SqliteStore {
             let tx = c.transaction()?;
             let escalated: Vec<Alert> = {
                 let mut stmt = tx.prepare(&sql)?;
-                let rows = stmt.query_map(
-                    params![now.timestamp_millis(), max_level, older_than.timestamp_millis()],
-                    alert_row,
-                )?;
+                let rows = stmt
+                    .query_map(params![now.timestamp_millis(), older_than.timestamp_millis()], alert_row)?;
                 rows.map(|r| r.map_err(StoreError::from).and_then(AlertRow::decode))
                     .collect::<Result<_, _>>()?
             };
