@@ -133,13 +133,11 @@ pub async fn register_at_venue(
 
 /// The device `id` if the caller may manage its venue's devices.
 async fn managed_device(state: &AppState, caller: &Caller, id: i64) -> ApiResult<Device> {
-    let not_found = |e: StoreError| match e {
+    let device = state.store.get_device(sentinel_core::DeviceId(id)).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("device"),
         other => other.into(),
-    };
-    let device = state.store.get_device(sentinel_core::DeviceId(id)).await.map_err(not_found)?;
-    let venue = state.store.get_venue(device.venue_id).await.map_err(not_found)?;
-    caller.require_venue(Permission::ManageDevices, &venue)?;
+    })?;
+    super::venues::venue_in_scope(state, caller, Permission::ManageDevices, device.venue_id.0).await?;
     Ok(device)
 }
 

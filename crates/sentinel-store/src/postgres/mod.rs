@@ -496,10 +496,13 @@ impl Store for PostgresStore {
         if !live {
             return Err(StoreError::Reference("device.venue_id".into()));
         }
-        let sql = "INSERT INTO devices (venue_id, kind, serial, name, created_at) VALUES ($1, $2, $3, $4, $5)
-                   RETURNING id, venue_id, kind, serial, name, created_at, token_hash IS NOT NULL";
+        let sql = format!(
+            "INSERT INTO devices AS d (venue_id, kind, serial, name, created_at) VALUES ($1, $2, $3, $4, $5)
+             RETURNING {}",
+            query::DEVICE_COLUMNS
+        );
         let row = c
-            .query_one(sql, &[&d.venue_id.0, &d.kind.code(), &d.serial, &d.name, &now.timestamp_millis()])
+            .query_one(&sql, &[&d.venue_id.0, &d.kind.code(), &d.serial, &d.name, &now.timestamp_millis()])
             .await
             .map_err(rename_conflict("device.serial"))?;
         device_row(&row)?.decode()
