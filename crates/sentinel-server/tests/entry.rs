@@ -639,6 +639,11 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
     let (status, e) = s.post("/api/v1/webhooks", &g.admin, json!({"url": json_url, "secret": ""})).await;
     assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("secret")));
 
+    // The venue's own grid, whose hook hears the alert when it is raised.
+    let (grid_url, grid_seen) = receiver().await;
+    let body = json!({"url": grid_url, "secret": secret, "region_code": "320508001001001"});
+    assert_eq!(s.post("/api/v1/webhooks", &g.admin, body).await.0, StatusCode::CREATED);
+
     let red = json!({"person_id": g.person, "colour": "red", "reason": "密接"});
     s.post("/api/v1/health/code-assignments", &g.admin, red).await;
     let token = code(s, &g).await;
@@ -678,8 +683,12 @@ async fn webhooks_receive_signed_alerts(s: &TestServer) {
     assert_eq!(pairs["sign"], sign, "{query}");
     let sent_at = pairs["timestamp"].parse::<i64>().unwrap();
     assert!((Utc::now().timestamp_millis() - sent_at).abs() < 60_000, "a millisecond timestamp: {sent_at}");
-    // The venue's community hears it after one escalation (its grid first); another community never; the
-    // district after three.
+    // The venue's grid hears it at once, its community only after one escalation (another community
+    // never), the district after three. The community's delivery would have been owed with the grid's
+    // and sent in the same round, so once the grid's has arrived and a few more rounds have passed, none
+    // means none.
+    wait_for(&grid_seen).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     assert!(community_seen.lock().unwrap().is_empty(), "the grid hears first, not the community");
     sentinel_server::entry::escalation::escalate_untouched_since(&s.state, Utc::now() + Duration::hours(1))
         .await;

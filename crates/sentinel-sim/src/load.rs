@@ -276,14 +276,14 @@ pub async fn run(opts: &LoadOptions, progress: &(dyn Fn(usize) + Sync)) -> Resul
         total.scans += r.scans;
         total.errors += r.errors;
         total.latencies_ms.extend(r.latencies_ms);
-        for (k, v) in r.outcomes {
-            *total.outcomes.entry(k).or_default() += v;
-        }
-        for (k, v) in r.reasons {
-            *total.reasons.entry(k).or_default() += v;
-        }
-        for (k, v) in r.channels {
-            *total.channels.entry(k).or_default() += v;
+        for (into, from) in [
+            (&mut total.outcomes, r.outcomes),
+            (&mut total.reasons, r.reasons),
+            (&mut total.channels, r.channels),
+        ] {
+            for (k, v) in from {
+                *into.entry(k).or_default() += v;
+            }
         }
     }
     renewer.abort();
